@@ -1,0 +1,440 @@
+package config
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"maps"
+	"net/url"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// Profiles select the scaling algorithm.
+const (
+	// ProfileHPA reproduces the upstream HorizontalPodAutoscaler (v1.37)
+	// behaviour exactly, so Spinscale can be dropped in without surprises.
+	ProfileHPA = "hpa"
+	// ProfileSpinscale is Spinscale's tuned profile.
+	ProfileSpinscale = "spinscale"
+)
+
+// Log levels and formats accepted by Log.
+const (
+	LogLevelDebug = "debug"
+	LogLevelInfo  = "info"
+	LogLevelWarn  = "warn"
+	LogLevelError = "error"
+
+	LogFormatJSON    = "json"
+	LogFormatConsole = "console"
+)
+
+// Config is the global configuration of the autoscaler.
+//
+// The json tags are the product contract: they are the keys of config.yaml,
+// the dotted paths used for environment variables and --set, and the names
+// used in error messages. Decode uses them too (mapstructure with TagName
+// "json"), so there is a single naming scheme.
+type Config struct {
+	// Profile selects the scaling algorithm: ProfileHPA or ProfileSpinscale.
+	Profile string `json:"profile"`
+	// Interval is the period of the reconcile loop.
+	Interval time.Duration `json:"interval"`
+	// Namespaces restricts the watched namespaces; empty means all.
+	Namespaces []string `json:"namespaces"`
+	// Selector is a label selector restricting the handled targets.
+	Selector string `json:"selector"`
+	// DryRun computes recommendations without ever scaling.
+	DryRun bool `json:"dryRun"`
+	// Workers is the number of targets reconciled concurrently.
+	Workers int `json:"workers"`
+	// MaxSampleAge is the age beyond which a metric sample is ignored.
+	MaxSampleAge time.Duration `json:"maxSampleAge"`
+	// Tolerance is the relative deviation from the target below which no
+	// scaling happens (HPA --horizontal-pod-autoscaler-tolerance).
+	Tolerance float64 `json:"tolerance"`
+	// CPUInitializationPeriod is the period after pod start during which CPU
+	// samples are distrusted (HPA --horizontal-pod-autoscaler-cpu-initialization-period).
+	CPUInitializationPeriod time.Duration `json:"cpuInitializationPeriod"`
+	// InitialReadinessDelay is the period after pod start during which
+	// readiness flaps are ignored (HPA --horizontal-pod-autoscaler-initial-readiness-delay).
+	InitialReadinessDelay time.Duration `json:"initialReadinessDelay"`
+	// DownscaleStabilization is the default scale-down stabilization window
+	// (HPA --horizontal-pod-autoscaler-downscale-stabilization).
+	DownscaleStabilization time.Duration `json:"downscaleStabilization"`
+	// ScaleUpLimitFactor bounds a single scale up to factor*current replicas.
+	ScaleUpLimitFactor float64 `json:"scaleUpLimitFactor"`
+	// ScaleUpLimitMinimum is the lower bound of that scale-up limit.
+	ScaleUpLimitMinimum int32 `json:"scaleUpLimitMinimum"`
+
+	MetricsServer  MetricsServer  `json:"metricsServer"`
+	Prometheus     Prometheus     `json:"prometheus"`
+	LeaderElection LeaderElection `json:"leaderElection"`
+	Server         Server         `json:"server"`
+	Log            Log            `json:"log"`
+}
+
+// MetricsServer configures the metrics.k8s.io (resource metrics) source.
+type MetricsServer struct {
+	Enabled bool `json:"enabled"`
+}
+
+// Prometheus configures the optional Prometheus metrics source.
+type Prometheus struct {
+	// Address is the base URL of the Prometheus API; empty disables the source.
+	Address string `json:"address"`
+	// Timeout bounds each query.
+	Timeout time.Duration `json:"timeout"`
+	// BearerTokenFile is read for an Authorization: Bearer header.
+	BearerTokenFile string    `json:"bearerTokenFile"`
+	BasicAuth       BasicAuth `json:"basicAuth"`
+	TLS             TLS       `json:"tls"`
+	// Headers are extra HTTP headers sent with every query. Note that keys
+	// arriving through viper are lower-cased; HTTP header names are
+	// case-insensitive, so this is harmless.
+	Headers map[string]string `json:"headers"`
+	// PodLabel is the series label holding the pod name.
+	PodLabel string `json:"podLabel"`
+	// Concurrency bounds the number of in-flight queries.
+	Concurrency int `json:"concurrency"`
+}
+
+// BasicAuth holds HTTP basic authentication credentials. The password is
+// read from a file so it never appears in the configuration itself.
+type BasicAuth struct {
+	Username     string `json:"username"`
+	PasswordFile string `json:"passwordFile"`
+}
+
+// TLS configures the client side of a TLS connection.
+type TLS struct {
+	CAFile             string `json:"caFile"`
+	CertFile           string `json:"certFile"`
+	KeyFile            string `json:"keyFile"`
+	InsecureSkipVerify bool   `json:"insecureSkipVerify"`
+}
+
+// LeaderElection configures the Lease-based leader election that lets
+// several replicas run while only one of them scales.
+type LeaderElection struct {
+	Enabled bool `json:"enabled"`
+	// Namespace holds the Lease. Empty means: the pod's namespace when
+	// in-cluster, else the kubeconfig's namespace, else "default".
+	Namespace     string        `json:"namespace"`
+	LeaseName     string        `json:"leaseName"`
+	LeaseDuration time.Duration `json:"leaseDuration"`
+	RenewDeadline time.Duration `json:"renewDeadline"`
+	RetryPeriod   time.Duration `json:"retryPeriod"`
+}
+
+// Server configures the listen addresses of the HTTP endpoints.
+type Server struct {
+	MetricsAddress string `json:"metricsAddress"`
+	HealthAddress  string `json:"healthAddress"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `json:"level"`
+	Format string `json:"format"`
+}
+
+// Default returns the default configuration. It is the single source of
+// defaults; config.yaml at the repository root must stay equal to it (a test
+// in cmd/autoscaler enforces this).
+//
+// Empty collections are non-nil so that a Config decoded from a file that
+// spells them out ("namespaces: []") compares equal to Default.
+func Default() Config {
+	return Config{
+		Profile:                 ProfileHPA,
+		Interval:                15 * time.Second,
+		Namespaces:              []string{},
+		Selector:                "",
+		DryRun:                  false,
+		Workers:                 8,
+		MaxSampleAge:            2 * time.Minute,
+		Tolerance:               0.1,
+		CPUInitializationPeriod: 5 * time.Minute,
+		InitialReadinessDelay:   30 * time.Second,
+		DownscaleStabilization:  5 * time.Minute,
+		ScaleUpLimitFactor:      2,
+		ScaleUpLimitMinimum:     4,
+		MetricsServer:           MetricsServer{Enabled: true},
+		Prometheus: Prometheus{
+			Address:     "",
+			Timeout:     5 * time.Second,
+			Headers:     map[string]string{},
+			PodLabel:    "pod",
+			Concurrency: 8,
+		},
+		LeaderElection: LeaderElection{
+			Enabled:       true,
+			Namespace:     "",
+			LeaseName:     "spinscale",
+			LeaseDuration: 15 * time.Second,
+			RenewDeadline: 10 * time.Second,
+			RetryPeriod:   2 * time.Second,
+		},
+		Server: Server{
+			MetricsAddress: ":8080",
+			HealthAddress:  ":8081",
+		},
+		Log: Log{
+			Level:  LogLevelInfo,
+			Format: LogFormatJSON,
+		},
+	}
+}
+
+// Validate checks every field and returns all problems at once, joined with
+// errors.Join, so an operator can fix a configuration in one go rather than
+// one error per restart. Each message names the key path, the offending
+// value and what is allowed. It returns nil when c is valid.
+func (c Config) Validate() error {
+	var v validator
+
+	v.oneOf("profile", c.Profile, ProfileHPA, ProfileSpinscale)
+	v.durationRange("interval", c.Interval, time.Second, 10*time.Minute)
+	for i, ns := range c.Namespaces {
+		v.dns1123Label(fmt.Sprintf("namespaces[%d]", i), ns)
+	}
+	if _, err := labels.Parse(c.Selector); err != nil {
+		v.addf("selector: %q is not a valid label selector: %v", c.Selector, err)
+	}
+	v.intRange("workers", c.Workers, 1, 1024)
+	v.positiveDuration("maxSampleAge", c.MaxSampleAge, time.Hour)
+	v.floatRange("tolerance", c.Tolerance, 0, 1)
+	v.durationRange("cpuInitializationPeriod", c.CPUInitializationPeriod, 0, time.Hour)
+	v.durationRange("initialReadinessDelay", c.InitialReadinessDelay, 0, time.Hour)
+	v.durationRange("downscaleStabilization", c.DownscaleStabilization, 0, time.Hour)
+	v.floatRange("scaleUpLimitFactor", c.ScaleUpLimitFactor, 1, 100)
+	if c.ScaleUpLimitMinimum < 1 {
+		v.addf("scaleUpLimitMinimum: %d is out of range: allowed 1 or more", c.ScaleUpLimitMinimum)
+	}
+
+	c.Prometheus.validate(&v)
+	c.LeaderElection.validate(&v)
+
+	v.oneOf("log.level", c.Log.Level, LogLevelDebug, LogLevelInfo, LogLevelWarn, LogLevelError)
+	v.oneOf("log.format", c.Log.Format, LogFormatJSON, LogFormatConsole)
+
+	return errors.Join(v.errs...)
+}
+
+func (p Prometheus) validate(v *validator) {
+	if p.Address != "" {
+		u, err := url.Parse(p.Address)
+		switch {
+		case err != nil:
+			v.addf("prometheus.address: %q is not a valid URL: %v", p.Address, err)
+		case (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			v.addf("prometheus.address: %q is not an absolute http or https URL: allowed e.g. http://prometheus:9090, or empty to disable Prometheus", p.Address)
+		}
+	}
+	v.positiveDuration("prometheus.timeout", p.Timeout, time.Minute)
+	v.bothOrNeither("prometheus.basicAuth.username", p.BasicAuth.Username,
+		"prometheus.basicAuth.passwordFile", p.BasicAuth.PasswordFile)
+	v.bothOrNeither("prometheus.tls.certFile", p.TLS.CertFile,
+		"prometheus.tls.keyFile", p.TLS.KeyFile)
+	if p.PodLabel == "" {
+		v.addf("prometheus.podLabel: %q is empty: a label name is required", p.PodLabel)
+	}
+	v.intRange("prometheus.concurrency", p.Concurrency, 1, 256)
+}
+
+func (l LeaderElection) validate(v *validator) {
+	if l.Namespace != "" {
+		v.dns1123Label("leaderElection.namespace", l.Namespace)
+	}
+	if msgs := validation.IsDNS1123Subdomain(l.LeaseName); len(msgs) > 0 {
+		v.addf("leaderElection.leaseName: %q is not a valid DNS-1123 subdomain: %s", l.LeaseName, strings.Join(msgs, "; "))
+	}
+	// These mirror client-go's leaderelection.NewLeaderElector checks, so a
+	// bad combination is reported with the other problems instead of by
+	// client-go once leader election starts.
+	if l.LeaseDuration <= l.RenewDeadline {
+		v.addf("leaderElection.leaseDuration: %q must be greater than leaderElection.renewDeadline (%q)",
+			formatDuration(l.LeaseDuration), formatDuration(l.RenewDeadline))
+	}
+	if minRenew := time.Duration(leaderElectionJitterFactor * float64(l.RetryPeriod)); l.RenewDeadline <= minRenew {
+		v.addf("leaderElection.renewDeadline: %q must be greater than leaderElection.retryPeriod (%q) times %s, i.e. more than %s",
+			formatDuration(l.RenewDeadline), formatDuration(l.RetryPeriod),
+			formatFloat(leaderElectionJitterFactor), formatDuration(minRenew))
+	}
+	if l.RetryPeriod <= 0 {
+		v.addf("leaderElection.retryPeriod: %q is out of range: allowed more than 0s", formatDuration(l.RetryPeriod))
+	}
+}
+
+// leaderElectionJitterFactor is client-go's leaderelection.JitterFactor: the
+// renew deadline must exceed the jittered retry period. It is copied rather
+// than imported to keep client-go out of this package.
+const leaderElectionJitterFactor = 1.2
+
+// validator accumulates problems so Validate can report all of them.
+type validator struct {
+	errs []error
+}
+
+func (v *validator) addf(format string, args ...any) {
+	v.errs = append(v.errs, fmt.Errorf(format, args...))
+}
+
+func (v *validator) oneOf(key, val string, allowed ...string) {
+	if !slices.Contains(allowed, val) {
+		v.addf("%s: %q is not allowed: allowed values are %s", key, val, strings.Join(allowed, ", "))
+	}
+}
+
+func (v *validator) durationRange(key string, d, lo, hi time.Duration) {
+	if !inRange(d, lo, hi) {
+		v.addf("%s: %q is out of range: allowed %s to %s", key, formatDuration(d), formatDuration(lo), formatDuration(hi))
+	}
+}
+
+// positiveDuration checks 0 < d <= hi: a zero timeout or age would make the
+// feature it bounds useless, so zero is rejected rather than meaning "off".
+func (v *validator) positiveDuration(key string, d, hi time.Duration) {
+	if d <= 0 || d > hi {
+		v.addf("%s: %q is out of range: allowed more than 0s up to %s", key, formatDuration(d), formatDuration(hi))
+	}
+}
+
+func (v *validator) intRange(key string, n, lo, hi int) {
+	if !inRange(n, lo, hi) {
+		v.addf("%s: %d is out of range: allowed %d to %d", key, n, lo, hi)
+	}
+}
+
+func (v *validator) floatRange(key string, f, lo, hi float64) {
+	if !inRange(f, lo, hi) {
+		v.addf("%s: %s is out of range: allowed %s to %s", key, formatFloat(f), formatFloat(lo), formatFloat(hi))
+	}
+}
+
+func (v *validator) dns1123Label(key, val string) {
+	if msgs := validation.IsDNS1123Label(val); len(msgs) > 0 {
+		v.addf("%s: %q is not a valid DNS-1123 label: %s", key, val, strings.Join(msgs, "; "))
+	}
+}
+
+// bothOrNeither reports a pair of settings that only make sense together
+// (a username without a password, a certificate without its key).
+func (v *validator) bothOrNeither(keyA, valA, keyB, valB string) {
+	switch {
+	case valA != "" && valB == "":
+		v.addf("%s: %q is empty but %s is %q: set both or neither", keyB, valB, keyA, valA)
+	case valA == "" && valB != "":
+		v.addf("%s: %q is empty but %s is %q: set both or neither", keyA, valA, keyB, valB)
+	}
+}
+
+// inRange reports lo <= x <= hi. It is written so that NaN is out of range.
+func inRange[T cmp.Ordered](x, lo, hi T) bool {
+	return x >= lo && x <= hi
+}
+
+func formatFloat(f float64) string {
+	return strconv.FormatFloat(f, 'g', -1, 64)
+}
+
+// formatDuration renders d the way a human writes it in YAML ("10m", "1h",
+// "1m30s") rather than time.Duration.String's "10m0s"; the result still
+// parses with time.ParseDuration.
+func formatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// Decode overlays m on a copy of base and returns the result; keys missing
+// from m keep base's value, nested maps merge field by field. m is a generic
+// tree such as YAML yields or viper.AllSettings returns.
+//
+// Keys match the json tags case-insensitively, because viper lower-cases
+// them. Because environment variables and flags arrive as strings, input is
+// weakly typed ("4" decodes into an int, "true" into a bool), durations
+// parse from strings ("15s") and a comma-separated string fills a []string.
+// Unknown keys are an error naming the key, so that a typo cannot silently
+// fall back to a default.
+//
+// Decode does not validate; callers call Validate on the result.
+func Decode(base Config, m map[string]any) (Config, error) {
+	// Clone the reference-typed fields first: mapstructure writes into
+	// existing slices and maps, which would otherwise mutate base.
+	out := base.clone()
+	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
+		TagName:          "json",
+		ErrorUnused:      true,
+		WeaklyTypedInput: true,
+		DecodeHook: mapstructure.ComposeDecodeHookFunc(
+			mapstructure.StringToTimeDurationHookFunc(),
+			mapstructure.StringToSliceHookFunc(","),
+		),
+		Result: &out,
+	})
+	if err != nil {
+		return Config{}, fmt.Errorf("create config decoder: %w", err)
+	}
+	if err := dec.Decode(m); err != nil {
+		return Config{}, fmt.Errorf("decode config: %w", err)
+	}
+	return out, nil
+}
+
+// clone returns a deep copy of c.
+func (c Config) clone() Config {
+	c.Namespaces = slices.Clone(c.Namespaces)
+	c.Prometheus.Headers = maps.Clone(c.Prometheus.Headers)
+	return c
+}
+
+// Map flattens c into dotted key paths (e.g. "prometheus.timeout") mapped to
+// their values. Durations are rendered as strings ("5s") so the values can be
+// fed back through Decode; slices and maps are copied as is.
+//
+// Its purpose is to register every key as a viper default, since viper only
+// resolves environment variables for keys it knows about. It is derived from
+// the json tags by reflection so a new field can never be forgotten.
+func (c Config) Map() map[string]any {
+	out := make(map[string]any)
+	flatten(out, "", reflect.ValueOf(c.clone()))
+	return out
+}
+
+var durationType = reflect.TypeFor[time.Duration]()
+
+func flatten(out map[string]any, prefix string, v reflect.Value) {
+	t := v.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if !f.IsExported() || name == "" || name == "-" {
+			continue
+		}
+		key := prefix + name
+		fv := v.Field(i)
+		switch {
+		case fv.Type() == durationType:
+			out[key] = formatDuration(time.Duration(fv.Int()))
+		case fv.Kind() == reflect.Struct:
+			flatten(out, key+".", fv)
+		default:
+			out[key] = fv.Interface()
+		}
+	}
+}

@@ -1,0 +1,159 @@
+package recommender
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+)
+
+// The autoscaling/v2 defaults for a behavior's unset fields
+// (pkg/apis/autoscaling/v2/defaults.go): scale up by max(4 pods, 100%) per
+// 15 s with no window, scale down by 100% per 15 s after the controller's
+// scale-down window.
+const (
+	defaultScaleUpPods      int32 = 4
+	defaultScaleUpPercent   int32 = 100
+	defaultScaleDownPercent int32 = 100
+	defaultPolicyPeriod     int32 = 15
+
+	// MaxStabilizationWindowSeconds and MaxPeriodSeconds are the API
+	// server's limits for behavior fields.
+	MaxStabilizationWindowSeconds int32 = 3600
+	MaxPeriodSeconds              int32 = 1800
+)
+
+var (
+	defaultScaleUpPolicies = []autoscalingv2.HPAScalingPolicy{
+		{Type: autoscalingv2.PodsScalingPolicy, Value: defaultScaleUpPods, PeriodSeconds: defaultPolicyPeriod},
+		{Type: autoscalingv2.PercentScalingPolicy, Value: defaultScaleUpPercent, PeriodSeconds: defaultPolicyPeriod},
+	}
+	defaultScaleDownPolicies = []autoscalingv2.HPAScalingPolicy{
+		{Type: autoscalingv2.PercentScalingPolicy, Value: defaultScaleDownPercent, PeriodSeconds: defaultPolicyPeriod},
+	}
+)
+
+// rules is one direction of a behavior with every default resolved.
+type rules struct {
+	window   time.Duration
+	selectP  autoscalingv2.ScalingPolicySelect
+	policies []autoscalingv2.HPAScalingPolicy
+}
+
+func resolveRules(r *autoscalingv2.HPAScalingRules, window time.Duration, policies []autoscalingv2.HPAScalingPolicy) rules {
+	out := rules{window: window, selectP: autoscalingv2.MaxChangePolicySelect, policies: policies}
+	if r == nil {
+		return out
+	}
+	if r.StabilizationWindowSeconds != nil {
+		out.window = time.Duration(*r.StabilizationWindowSeconds) * time.Second
+	}
+	if r.SelectPolicy != nil {
+		out.selectP = *r.SelectPolicy
+	}
+	if r.Policies != nil {
+		out.policies = r.Policies
+	}
+	return out
+}
+
+func scaleUpRules(spec *Spec) rules {
+	var r *autoscalingv2.HPAScalingRules
+	if spec.Behavior != nil {
+		r = spec.Behavior.ScaleUp
+	}
+	return resolveRules(r, 0, defaultScaleUpPolicies)
+}
+
+func scaleDownRules(spec *Spec) rules {
+	var r *autoscalingv2.HPAScalingRules
+	if spec.Behavior != nil {
+		r = spec.Behavior.ScaleDown
+	}
+	return resolveRules(r, spec.DownscaleStabilization, defaultScaleDownPolicies)
+}
+
+func longestPeriod(policies []autoscalingv2.HPAScalingPolicy) int32 {
+	var longest int32
+	for _, p := range policies {
+		longest = max(longest, p.PeriodSeconds)
+	}
+	return longest
+}
+
+// FillBehaviorDefaults returns a copy of b with every unset field set as the
+// API server's defaulting would (the scale-down window defaults to
+// downscaleStabilization, as kube-controller-manager does), so that users can
+// be shown the behavior actually in force. A nil b stays nil.
+func FillBehaviorDefaults(b *autoscalingv2.HorizontalPodAutoscalerBehavior, downscaleStabilization time.Duration) *autoscalingv2.HorizontalPodAutoscalerBehavior {
+	if b == nil {
+		return nil
+	}
+	spec := Spec{Behavior: b, DownscaleStabilization: downscaleStabilization}
+	out := b.DeepCopy()
+	out.ScaleUp = toAPIRules(scaleUpRules(&spec), b.ScaleUp)
+	out.ScaleDown = toAPIRules(scaleDownRules(&spec), b.ScaleDown)
+	return out
+}
+
+func toAPIRules(r rules, orig *autoscalingv2.HPAScalingRules) *autoscalingv2.HPAScalingRules {
+	window := int32(r.window / time.Second)
+	sel := r.selectP
+	out := &autoscalingv2.HPAScalingRules{
+		StabilizationWindowSeconds: &window,
+		SelectPolicy:               &sel,
+		Policies:                   append([]autoscalingv2.HPAScalingPolicy(nil), r.policies...),
+	}
+	if orig != nil && orig.Tolerance != nil {
+		t := orig.Tolerance.DeepCopy()
+		out.Tolerance = &t
+	}
+	return out
+}
+
+// ValidateBehavior applies the API server's validation of a behavior after
+// defaulting, returning every problem; field paths are relative to the
+// behavior ("scaleUp.policies[0].value").
+func ValidateBehavior(b *autoscalingv2.HorizontalPodAutoscalerBehavior) error {
+	if b == nil {
+		return nil
+	}
+	var errs []error
+	check := func(name string, r *autoscalingv2.HPAScalingRules) {
+		if r == nil {
+			return
+		}
+		if w := r.StabilizationWindowSeconds; w != nil && (*w < 0 || *w > MaxStabilizationWindowSeconds) {
+			errs = append(errs, fmt.Errorf("%s.stabilizationWindowSeconds: %d is out of range: allowed 0 to %d", name, *w, MaxStabilizationWindowSeconds))
+		}
+		if s := r.SelectPolicy; s != nil {
+			switch *s {
+			case autoscalingv2.MaxChangePolicySelect, autoscalingv2.MinChangePolicySelect, autoscalingv2.DisabledPolicySelect:
+			default:
+				errs = append(errs, fmt.Errorf("%s.selectPolicy: %q is not supported: allowed Max, Min, Disabled", name, *s))
+			}
+		}
+		if r.Policies != nil && len(r.Policies) == 0 {
+			errs = append(errs, fmt.Errorf("%s.policies: must specify at least one policy", name))
+		}
+		for i, p := range r.Policies {
+			path := fmt.Sprintf("%s.policies[%d]", name, i)
+			if p.Type != autoscalingv2.PodsScalingPolicy && p.Type != autoscalingv2.PercentScalingPolicy {
+				errs = append(errs, fmt.Errorf("%s.type: %q is not supported: allowed Pods, Percent", path, p.Type))
+			}
+			if p.Value <= 0 {
+				errs = append(errs, fmt.Errorf("%s.value: %d must be greater than zero", path, p.Value))
+			}
+			if p.PeriodSeconds <= 0 || p.PeriodSeconds > MaxPeriodSeconds {
+				errs = append(errs, fmt.Errorf("%s.periodSeconds: %d is out of range: allowed 1 to %d", path, p.PeriodSeconds, MaxPeriodSeconds))
+			}
+		}
+		if r.Tolerance != nil && r.Tolerance.Sign() < 0 {
+			errs = append(errs, fmt.Errorf("%s.tolerance: %s must be non-negative", name, r.Tolerance.String()))
+		}
+	}
+	check("scaleUp", b.ScaleUp)
+	check("scaleDown", b.ScaleDown)
+	return errors.Join(errs...)
+}

@@ -1,0 +1,236 @@
+package recommender
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+)
+
+// Errors that classify why a metric gave no proposal. A failed metric never
+// lets the app scale down.
+var (
+	// ErrNoData: the source returned nothing usable for the app's pods.
+	ErrNoData = errors.New("no data")
+	// ErrStale: every sample is older than maxSampleAge.
+	ErrStale = errors.New("stale data")
+	// ErrAllZero: every pod reports exactly zero usage, which Spin pods do
+	// when the node's shim lacks cgroup accounting, not when they are idle.
+	ErrAllZero = errors.New("every pod reports zero usage")
+	// ErrNoPods: the selector matches no pod.
+	ErrNoPods = errors.New("no pods match the selector")
+	// ErrNoReadyPods: a value target needs ready pods to scale against.
+	ErrNoReadyPods = errors.New("no ready pods")
+	// ErrMissingRequest: a utilization target needs every container's request.
+	ErrMissingRequest = errors.New("missing request")
+	// ErrInvalidTarget: the metric's target is not positive.
+	ErrInvalidTarget = errors.New("invalid target")
+)
+
+// Action is what the decision does to the replica count.
+type Action string
+
+const (
+	ActionNone      Action = "none"
+	ActionScaleUp   Action = "scale-up"
+	ActionScaleDown Action = "scale-down"
+)
+
+// Stage names the rule that limited a decision (its `limitedBy`).
+type Stage string
+
+const (
+	StageNone            Stage = "none"
+	StageTolerance       Stage = "tolerance"
+	StageStabilization   Stage = "stabilization"
+	StageScaleUpPolicy   Stage = "scale-up-policy"
+	StageScaleDownPolicy Stage = "scale-down-policy"
+	StageMinReplicas     Stage = "min-replicas"
+	StageMaxReplicas     Stage = "max-replicas"
+	StagePaused          Stage = "paused"
+	StageMissingMetrics  Stage = "missing-metrics"
+	StageFallback        Stage = "fallback"
+)
+
+// MetricResult explains one metric's part in a decision.
+type MetricResult struct {
+	Name   string
+	Source SourceType
+	// Kind is how HPA treats the metric: "resource", "pods" (per-pod
+	// values) or "value" (one value for the app).
+	Kind   string
+	Target TargetType
+	// TargetUtilization (percent) or TargetMilli, as in the spec.
+	TargetUtilization int32
+	TargetMilli       int64
+	// Utilization is the first-pass whole percent (utilization targets).
+	Utilization int32
+	// CurrentMilli is the first-pass average per pod (utilization and
+	// average-value targets on per-pod data) or the app's total value
+	// (value targets, and average-value targets on a single value, where
+	// AverageMilli holds the per-pod share).
+	CurrentMilli int64
+	AverageMilli int64
+	// Ratio is current / target, the usage ratio of the first pass.
+	Ratio float64
+	// Proposal is the metric's replica count before stabilization, policies
+	// and bounds; the current count when inside tolerance.
+	Proposal        int32
+	WithinTolerance bool
+	ReadyPods       int
+	UnreadyPods     int
+	MissingPods     int
+	IgnoredPods     int
+	StalePods       int
+	// Err is set when the metric failed; Proposal is then meaningless.
+	Err error
+}
+
+// Decision is the engine's verdict for one app at one moment, with what is
+// needed to explain it.
+type Decision struct {
+	CurrentReplicas int32
+	// DesiredReplicas is the count the app has after the decision: the new
+	// count when it scales, the current count on any hold.
+	DesiredReplicas int32
+	// Recommendation is the largest metric proposal (HPA's raw desired
+	// count); zero when no proposal was formed.
+	Recommendation int32
+	// Stabilized is the recommendation after the stabilization window.
+	Stabilized int32
+	Action     Action
+	LimitedBy  Stage
+	Metrics    []MetricResult
+	// Behavior is true on HPA's behavior path, false on the plain path.
+	Behavior bool
+	// Limit is the bound the limiting stage applied (a window's extreme, a
+	// policy's limit, min or max, the fallback count).
+	Limit int32
+	// Window is the stabilization window that applied, if any.
+	Window time.Duration
+	// note carries a fixed explanation for holds decided before the metrics.
+	note string
+}
+
+// Reason says in one sentence why the decision is what it is.
+func (d *Decision) Reason() string {
+	var b strings.Builder
+	move := fmt.Sprintf("%d → %d", d.CurrentReplicas, d.DesiredReplicas)
+	switch d.LimitedBy {
+	case StagePaused:
+		b.WriteString("hold: " + d.note)
+		return b.String()
+	case StageMissingMetrics:
+		fmt.Fprintf(&b, "hold at %d: %s", d.CurrentReplicas, d.failureSummary())
+		return b.String()
+	case StageFallback:
+		fmt.Fprintf(&b, "%s: every metric failed (%s); fallback-replicas %d", move, d.failureSummary(), d.Limit)
+		return b.String()
+	}
+	if d.note != "" {
+		fmt.Fprintf(&b, "%s: %s", move, d.note)
+		return b.String()
+	}
+	driver := d.driver()
+	switch d.Action {
+	case ActionScaleUp:
+		fmt.Fprintf(&b, "%s: %s above target", move, driver)
+	case ActionScaleDown:
+		fmt.Fprintf(&b, "%s: all metrics below target (%s)", move, driver)
+	default:
+		fmt.Fprintf(&b, "hold at %d: %s", d.CurrentReplicas, driver)
+	}
+	switch d.LimitedBy {
+	case StageTolerance:
+		b.WriteString("; within tolerance")
+	case StageStabilization:
+		if d.Recommendation < d.CurrentReplicas || d.Stabilized > d.Recommendation {
+			fmt.Fprintf(&b, "; recommendation %d held at %d by the highest recommendation of the last %s", d.Recommendation, d.Stabilized, d.Window)
+		} else {
+			fmt.Fprintf(&b, "; recommendation %d held at %d by the lowest recommendation of the last %s", d.Recommendation, d.Stabilized, d.Window)
+		}
+	case StageScaleUpPolicy:
+		fmt.Fprintf(&b, "; recommendation %d capped at %d by the scale-up rate limit", d.Stabilized, d.Limit)
+	case StageScaleDownPolicy:
+		fmt.Fprintf(&b, "; recommendation %d capped at %d by the scale-down rate limit", d.Stabilized, d.Limit)
+	case StageMinReplicas:
+		fmt.Fprintf(&b, "; recommendation %d raised to min-replicas %d", d.Stabilized, d.Limit)
+	case StageMaxReplicas:
+		fmt.Fprintf(&b, "; recommendation %d capped at max-replicas %d", d.Stabilized, d.Limit)
+	}
+	if failed := d.failureSummary(); failed != "" {
+		b.WriteString("; failed: " + failed)
+	}
+	return b.String()
+}
+
+// driver describes the metric that set the recommendation, or every metric.
+func (d *Decision) driver() string {
+	var parts []string
+	for i := range d.Metrics {
+		m := &d.Metrics[i]
+		if m.Err != nil {
+			continue
+		}
+		parts = append(parts, m.Describe())
+	}
+	if len(parts) == 0 {
+		return "no metric"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (d *Decision) failureSummary() string {
+	var parts []string
+	for i := range d.Metrics {
+		if err := d.Metrics[i].Err; err != nil {
+			parts = append(parts, fmt.Sprintf("%s: %v", d.Metrics[i].Name, err))
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+// Describe renders "cpu 63%/50% → 5" style text for one metric.
+func (m *MetricResult) Describe() string {
+	if m.Err != nil {
+		return fmt.Sprintf("%s: %v", m.Name, m.Err)
+	}
+	return fmt.Sprintf("%s %s/%s → %d", m.Name, m.CurrentString(), m.TargetString(), m.Proposal)
+}
+
+// CurrentString renders the metric's current value as kubectl shows it.
+func (m *MetricResult) CurrentString() string {
+	if m.Err != nil {
+		return "<unknown>"
+	}
+	if m.Target == TargetUtilization {
+		return fmt.Sprintf("%d%%", m.Utilization)
+	}
+	if m.Kind == "value" && m.Target == TargetAverageValue {
+		return m.quantity(m.AverageMilli)
+	}
+	return m.quantity(m.CurrentMilli)
+}
+
+// TargetString renders the target as kubectl shows it.
+func (m *MetricResult) TargetString() string {
+	if m.Target == TargetUtilization {
+		return fmt.Sprintf("%d%%", m.TargetUtilization)
+	}
+	s := m.quantity(m.TargetMilli)
+	if m.Target == TargetAverageValue {
+		return s + " (avg)"
+	}
+	return s
+}
+
+func (m *MetricResult) quantity(milli int64) string {
+	format := resource.DecimalSI
+	if m.Name == "memory" && m.Source == SourceResource {
+		format = resource.BinarySI
+	}
+	q := resource.NewMilliQuantity(milli, format)
+	return q.String()
+}

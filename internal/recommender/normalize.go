@@ -1,0 +1,160 @@
+package recommender
+
+import (
+	"math"
+	"time"
+
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+)
+
+// This file ports HPA's normalization (horizontal.go): stabilization over
+// the recommendation history, then rate limits and bounds. Each stage
+// reports whether it changed the count, so that a decision can name the rule
+// that limited it.
+
+// plainStabilize is HPA's stabilizeRecommendation without a behavior: the
+// highest recommendation of the scale-down window, the new one included. A
+// recommendation exactly at the window's edge still counts (HPA drops only
+// those strictly before the cutoff).
+func plainStabilize(recs []TimedRecommendation, desired int32, now time.Time, window time.Duration) int32 {
+	cutoff := now.Add(-window)
+	out := desired
+	for _, r := range recs {
+		if !r.At.Before(cutoff) {
+			out = max(out, r.Replicas)
+		}
+	}
+	return out
+}
+
+// plainLimit is HPA's convertDesiredReplicasWithRules: min and max bounds,
+// and a scale-up cap of max(factor × current, minimum) per decision that
+// protects against bogus usage spikes.
+func plainLimit(current, desired, minR, maxR int32, factor float64, minimum int32) (int32, Stage) {
+	scaleUpLimit := int32(math.Max(factor*float64(current), float64(minimum)))
+	maxAllowed, upStage := maxR, StageMaxReplicas
+	if maxR > scaleUpLimit {
+		maxAllowed, upStage = scaleUpLimit, StageScaleUpPolicy
+	}
+	switch {
+	case desired < minR:
+		return minR, StageMinReplicas
+	case desired > maxAllowed:
+		return maxAllowed, upStage
+	}
+	return desired, StageNone
+}
+
+// behaviorStabilize is HPA's stabilizeRecommendationWithBehaviors: the
+// current count clamped between the lowest recommendation of the scale-up
+// window and the highest of the scale-down window (the new one included in
+// both). Only recommendations strictly inside a window count.
+func behaviorStabilize(recs []TimedRecommendation, current, desired int32, now time.Time, upWindow, downWindow time.Duration) int32 {
+	up, down := desired, desired
+	upCutoff, downCutoff := now.Add(-upWindow), now.Add(-downWindow)
+	for _, r := range recs {
+		if r.At.After(upCutoff) {
+			up = min(up, r.Replicas)
+		}
+		if r.At.After(downCutoff) {
+			down = max(down, r.Replicas)
+		}
+	}
+	return min(max(current, up), down)
+}
+
+// behaviorLimit is HPA's convertDesiredReplicasWithBehaviorRate: the rate
+// policies and the bounds. On this path max binds only a scale-up and min
+// only a scale-down, and a limit never reverses the direction.
+func behaviorLimit(spec *Spec, st *State, current, desired int32, now time.Time) (int32, Stage) {
+	switch {
+	case desired > current:
+		limit := scaleUpLimit(current, st, scaleUpRules(spec), now)
+		limit = max(limit, current)
+		maxAllowed, stage := spec.MaxReplicas, StageMaxReplicas
+		if maxAllowed > limit {
+			maxAllowed, stage = limit, StageScaleUpPolicy
+		}
+		if desired > maxAllowed {
+			return maxAllowed, stage
+		}
+	case desired < current:
+		limit := scaleDownLimit(current, st, scaleDownRules(spec), now)
+		limit = min(limit, current)
+		minAllowed, stage := spec.MinReplicas, StageMinReplicas
+		if minAllowed < limit {
+			minAllowed, stage = limit, StageScaleDownPolicy
+		}
+		if desired < minAllowed {
+			return minAllowed, stage
+		}
+	}
+	return desired, StageNone
+}
+
+// periodStart is the replica count at the start of a policy's period: the
+// current count less the scale-ups and plus the scale-downs inside it.
+func periodStart(current int32, st *State, now time.Time, period int32) int32 {
+	return current - changeInPeriod(st.ScaleUpEvents, now, period) + changeInPeriod(st.ScaleDownEvents, now, period)
+}
+
+// scaleUpLimit is calculateScaleUpLimitWithScalingRules. Percent rounds up
+// so that a small app can always grow; Max picks the most permissive policy.
+func scaleUpLimit(current int32, st *State, r rules, now time.Time) int32 {
+	if r.selectP == autoscalingv2.DisabledPolicySelect {
+		return current
+	}
+	result, pick := int32(math.MinInt32), func(a, b int32) int32 { return max(a, b) }
+	if r.selectP == autoscalingv2.MinChangePolicySelect {
+		result, pick = math.MaxInt32, func(a, b int32) int32 { return min(a, b) }
+	}
+	for _, p := range r.policies {
+		start := periodStart(current, st, now, p.PeriodSeconds)
+		var proposed int32
+		switch p.Type {
+		case autoscalingv2.PodsScalingPolicy:
+			proposed = start + p.Value
+		case autoscalingv2.PercentScalingPolicy:
+			proposed = int32(math.Ceil(float64(start) * (1 + float64(p.Value)/100)))
+		}
+		result = pick(result, proposed)
+	}
+	return result
+}
+
+// scaleDownLimit is calculateScaleDownLimitWithBehaviors. Percent truncates;
+// Max picks the most permissive (lowest) policy.
+func scaleDownLimit(current int32, st *State, r rules, now time.Time) int32 {
+	if r.selectP == autoscalingv2.DisabledPolicySelect {
+		return current
+	}
+	result, pick := int32(math.MaxInt32), func(a, b int32) int32 { return min(a, b) }
+	if r.selectP == autoscalingv2.MinChangePolicySelect {
+		result, pick = math.MinInt32, func(a, b int32) int32 { return max(a, b) }
+	}
+	for _, p := range r.policies {
+		start := periodStart(current, st, now, p.PeriodSeconds)
+		var proposed int32
+		switch p.Type {
+		case autoscalingv2.PodsScalingPolicy:
+			proposed = start - p.Value
+		case autoscalingv2.PercentScalingPolicy:
+			proposed = int32(float64(start) * (1 - float64(p.Value)/100))
+		}
+		result = pick(result, proposed)
+	}
+	return result
+}
+
+// record appends the raw recommendation and forgets those no window can
+// reach any more.
+func record(recs []TimedRecommendation, desired int32, now time.Time, keep time.Duration) []TimedRecommendation {
+	cutoff := now.Add(-keep)
+	kept := recs[:0]
+	for _, r := range recs {
+		if !r.At.Before(cutoff) {
+			kept = append(kept, r)
+		}
+	}
+	return append(kept, TimedRecommendation{Replicas: desired, At: now})
+}

@@ -1,0 +1,165 @@
+package recommender
+
+import (
+	"time"
+)
+
+// Decide computes the decision for one app. It is pure: the result depends
+// only on its arguments. The returned State replaces st (its slices may share
+// st's backing arrays). It never panics on any input.
+func Decide(spec *Spec, in *Input, st State, now time.Time) (Decision, State) {
+	current := in.SpecReplicas
+	d := Decision{
+		CurrentReplicas: current,
+		DesiredReplicas: current,
+		Action:          ActionNone,
+		LimitedBy:       StageNone,
+		Behavior:        spec.Behavior != nil,
+	}
+	// First sight: seed the history with the current count, so that no
+	// scale-down happens before a full scale-down window has been observed.
+	if !st.Initialized {
+		st.Initialized = true
+		st.Recommendations = append(st.Recommendations[:0], TimedRecommendation{Replicas: current, At: now})
+	}
+	if current <= 0 {
+		// A user scaled the app to zero: HPA disables scaling until they
+		// scale it up again.
+		d.DesiredReplicas = 0
+		d.LimitedBy = StagePaused
+		d.note = "spec.replicas is 0; scaling is paused until the app is scaled up by hand"
+		return d, st
+	}
+
+	d.Metrics = make([]MetricResult, len(spec.Metrics))
+	failed := 0
+	proposal := int32(0)
+	for i := range spec.Metrics {
+		r := &d.Metrics[i]
+		computeMetric(spec, &spec.Metrics[i], in, i, now, r)
+		if r.Err != nil {
+			failed++
+			continue
+		}
+		proposal = max(proposal, r.Proposal)
+	}
+
+	if spec.Paused {
+		d.LimitedBy = StagePaused
+		d.note = "the paused annotation is set"
+		return d, st
+	}
+	// Out of bounds: go straight to the bound, as HPA does, without
+	// recording a recommendation.
+	if current > spec.MaxReplicas {
+		return bound(d, spec.MaxReplicas, StageMaxReplicas, "current replicas above max-replicas"), st
+	}
+	if current < spec.MinReplicas {
+		return bound(d, spec.MinReplicas, StageMinReplicas, "current replicas below min-replicas"), st
+	}
+
+	if failed == len(spec.Metrics) {
+		return allFailed(spec, d, st, now)
+	}
+	st.FailingSince = time.Time{}
+	// A failed metric might have asked for more: it blocks a scale-down but
+	// not a scale-up.
+	if failed > 0 && proposal < current {
+		d.LimitedBy = StageMissingMetrics
+		return d, st
+	}
+
+	d.Recommendation = proposal
+	var desired int32
+	var stage Stage
+	if spec.Behavior == nil {
+		d.Window = spec.DownscaleStabilization
+		d.Stabilized = plainStabilize(st.Recommendations, proposal, now, d.Window)
+		st.Recommendations = record(st.Recommendations, proposal, now, d.Window)
+		desired, stage = plainLimit(current, d.Stabilized, spec.MinReplicas, spec.MaxReplicas, spec.ScaleUpLimitFactor, spec.ScaleUpLimitMinimum)
+	} else {
+		up, down := scaleUpRules(spec).window, scaleDownRules(spec).window
+		d.Stabilized = behaviorStabilize(st.Recommendations, current, proposal, now, up, down)
+		st.Recommendations = record(st.Recommendations, proposal, now, max(up, down))
+		d.Window = down
+		if d.Stabilized > proposal || (d.Stabilized < proposal && d.Stabilized >= current) {
+			d.Window = up
+		}
+		desired, stage = behaviorLimit(spec, &st, current, d.Stabilized, now)
+	}
+	d.DesiredReplicas = desired
+	d.Action = actionOf(current, desired)
+	switch {
+	case stage != StageNone:
+		d.LimitedBy, d.Limit = stage, desired
+	case d.Stabilized != proposal:
+		d.LimitedBy = StageStabilization
+	case desired == current && proposal == current && anyTolerated(d.Metrics):
+		d.LimitedBy = StageTolerance
+	}
+	return d, st
+}
+
+func computeMetric(spec *Spec, ms *MetricSpec, in *Input, i int, now time.Time, r *MetricResult) {
+	r.Name, r.Source, r.Target = ms.Name, ms.Source, ms.Target
+	r.TargetUtilization, r.TargetMilli = ms.TargetUtilization, ms.TargetMilli
+	if i >= len(in.Metrics) {
+		r.Err = ErrNoData
+		return
+	}
+	obs := &in.Metrics[i]
+	if obs.Err != nil {
+		r.Err = obs.Err
+		return
+	}
+	switch {
+	case ms.Source == SourceResource:
+		r.Kind = "resource"
+		computePerPod(spec, ms, in, obs, now, r)
+	case obs.PerPod && ms.Target == TargetAverageValue:
+		r.Kind = "pods"
+		computePerPod(spec, ms, in, obs, now, r)
+	default:
+		computeValue(spec, ms, in, obs, now, r)
+	}
+}
+
+func bound(d Decision, to int32, stage Stage, note string) Decision {
+	d.DesiredReplicas, d.LimitedBy, d.Limit, d.note = to, stage, to, note
+	d.Action = actionOf(d.CurrentReplicas, to)
+	return d
+}
+
+// allFailed holds when no metric gave a proposal, or applies
+// fallback-replicas (upward only) once the failure has lasted fallbackAfter.
+func allFailed(spec *Spec, d Decision, st State, now time.Time) (Decision, State) {
+	if st.FailingSince.IsZero() {
+		st.FailingSince = now
+	}
+	d.LimitedBy = StageMissingMetrics
+	if spec.FallbackReplicas > d.CurrentReplicas && now.Sub(st.FailingSince) >= spec.FallbackAfter {
+		to := min(spec.FallbackReplicas, spec.MaxReplicas)
+		d.DesiredReplicas, d.LimitedBy, d.Limit = to, StageFallback, to
+		d.Action = actionOf(d.CurrentReplicas, to)
+	}
+	return d, st
+}
+
+func actionOf(current, desired int32) Action {
+	switch {
+	case desired > current:
+		return ActionScaleUp
+	case desired < current:
+		return ActionScaleDown
+	}
+	return ActionNone
+}
+
+func anyTolerated(ms []MetricResult) bool {
+	for i := range ms {
+		if ms[i].Err == nil && ms[i].WithinTolerance && ms[i].Ratio != 1 {
+			return true
+		}
+	}
+	return false
+}

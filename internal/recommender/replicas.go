@@ -1,0 +1,456 @@
+package recommender
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// This file ports HPA's replica calculator (replica_calculator.go): one
+// proposal per metric from the pods and their samples.
+
+// podSet is the per-metric working set: each pod's sample, and the samples
+// that match no pod (HPA keeps those in its metrics map: they count in the
+// plain average and in the pod count of the re-computation).
+type podSet struct {
+	// sampleOf[i] is the index in samples of pod i's sample, or -1.
+	sampleOf []int
+	samples  []Sample
+	// extra are samples whose pod is not in Input.Pods.
+	extra []int
+}
+
+// lookup matches samples to pods by name. Duplicate samples for one pod keep
+// the last, as a map would. Stale samples are dropped and counted.
+func lookup(pods []Pod, samples []Sample, now time.Time, maxAge time.Duration) (ps podSet, stale int) {
+	ps.samples = samples
+	ps.sampleOf = make([]int, len(pods))
+	for i := range ps.sampleOf {
+		ps.sampleOf[i] = -1
+	}
+	fresh := func(s *Sample) bool {
+		return maxAge <= 0 || s.Timestamp.IsZero() || now.Sub(s.Timestamp) <= maxAge
+	}
+	// Small apps are the common case: a linear scan beats building a map.
+	if len(pods)*len(samples) <= 256 {
+		for j := range samples {
+			if !fresh(&samples[j]) {
+				stale++
+				continue
+			}
+			found := false
+			for i := range pods {
+				if pods[i].Name == samples[j].Pod {
+					ps.sampleOf[i] = j
+					found = true
+					break
+				}
+			}
+			if !found {
+				ps.extra = appendUnique(ps.extra, samples, j)
+			}
+		}
+		return ps, stale
+	}
+	index := make(map[string]int, len(pods))
+	for i := range pods {
+		index[pods[i].Name] = i
+	}
+	extraIndex := map[string]int{}
+	for j := range samples {
+		if !fresh(&samples[j]) {
+			stale++
+			continue
+		}
+		if i, ok := index[samples[j].Pod]; ok {
+			ps.sampleOf[i] = j
+			continue
+		}
+		if k, ok := extraIndex[samples[j].Pod]; ok {
+			ps.extra[k] = j
+			continue
+		}
+		extraIndex[samples[j].Pod] = len(ps.extra)
+		ps.extra = append(ps.extra, j)
+	}
+	return ps, stale
+}
+
+func appendUnique(extra []int, samples []Sample, j int) []int {
+	for k, e := range extra {
+		if samples[e].Pod == samples[j].Pod {
+			extra[k] = j
+			return extra
+		}
+	}
+	return append(extra, j)
+}
+
+type podClass uint8
+
+const (
+	classReady podClass = iota
+	classUnready
+	classMissing
+	classIgnored
+)
+
+// classify is HPA's groupPods: deleting and Failed pods are ignored, Pending
+// pods are unready, pods without a sample are missing, and for cpu only the
+// start-up rules can make a pod with a sample unready.
+func classify(spec *Spec, p *Pod, s *Sample, resource corev1.ResourceName, now time.Time) podClass {
+	if p.Deleting || p.Phase == corev1.PodFailed {
+		return classIgnored
+	}
+	if p.Phase == corev1.PodPending {
+		return classUnready
+	}
+	if s == nil {
+		return classMissing
+	}
+	if resource != corev1.ResourceCPU {
+		return classReady
+	}
+	if !p.HasReadyCondition || p.StartTime.IsZero() {
+		return classUnready
+	}
+	ts := s.Timestamp
+	if ts.IsZero() {
+		ts = now
+	}
+	if p.StartTime.Add(spec.CPUInitializationPeriod).After(now) {
+		// Still initializing: ignore the sample if the pod is unready or
+		// no full metric window has passed since it last changed readiness.
+		if !p.Ready || ts.Before(p.ReadyTransition.Add(s.Window)) {
+			return classUnready
+		}
+		return classReady
+	}
+	// Past initialization: ignore only a pod that is unready and has never
+	// been ready (its readiness last changed within the initial delay).
+	if !p.Ready && p.StartTime.Add(spec.InitialReadinessDelay).After(p.ReadyTransition) {
+		return classUnready
+	}
+	return classReady
+}
+
+// perPodCounts is the outcome of grouping for one metric.
+type perPodCounts struct {
+	ready, unready, missing, ignored int
+}
+
+// computePerPod proposes a replica count for per-pod data: resource
+// utilization (HPA GetResourceReplicas), resource average value and per-pod
+// metrics (HPA calcPlainMetricReplicas).
+func computePerPod(spec *Spec, ms *MetricSpec, in *Input, obs *Observation, now time.Time, r *MetricResult) {
+	current := in.SpecReplicas
+	if len(in.Pods) == 0 {
+		r.Err = ErrNoPods
+		return
+	}
+	resourceName := corev1.ResourceName("")
+	if ms.Source == SourceResource {
+		resourceName = ms.Resource
+	}
+	ps, stale := lookup(in.Pods, obs.Samples, now, spec.MaxSampleAge)
+	r.StalePods = stale
+
+	classes := make([]podClass, len(in.Pods))
+	var c perPodCounts
+	// used counts samples left in HPA's metrics map after removing ignored
+	// and unready pods: ready pods' samples plus samples of unknown pods.
+	used := len(ps.extra)
+	for i := range in.Pods {
+		var s *Sample
+		if j := ps.sampleOf[i]; j >= 0 {
+			s = &ps.samples[j]
+		}
+		classes[i] = classify(spec, &in.Pods[i], s, resourceName, now)
+		switch classes[i] {
+		case classReady:
+			c.ready++
+			used++
+		case classUnready:
+			c.unready++
+		case classMissing:
+			c.missing++
+		case classIgnored:
+			c.ignored++
+		}
+	}
+	r.ReadyPods, r.UnreadyPods, r.MissingPods, r.IgnoredPods = c.ready, c.unready, c.missing, c.ignored
+	if used == 0 {
+		if stale > 0 {
+			r.Err = fmt.Errorf("%w: %d samples older than %s", ErrStale, stale, spec.MaxSampleAge)
+		} else {
+			r.Err = fmt.Errorf("%w: no samples for the app's ready pods (pods might be unready)", ErrNoData)
+		}
+		return
+	}
+	if ms.Source == SourceResource && allZero(in.Pods, classes, &ps) {
+		r.Err = fmt.Errorf("%w (%d pods): check the node's cgroup accounting", ErrAllZero, c.ready)
+		return
+	}
+	if ms.Target == TargetUtilization {
+		utilizationProposal(ms, in, &ps, classes, c, current, spec.Tolerance, r)
+		return
+	}
+	averageProposal(ms, in, &ps, classes, c, used, current, spec.Tolerance, r)
+}
+
+func allZero(pods []Pod, classes []podClass, ps *podSet) bool {
+	for i := range pods {
+		if classes[i] == classReady && ps.samples[ps.sampleOf[i]].Value != 0 {
+			return false
+		}
+	}
+	for _, j := range ps.extra {
+		if ps.samples[j].Value != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// utilizationProposal is GetResourceReplicas after grouping.
+func utilizationProposal(ms *MetricSpec, in *Input, ps *podSet, classes []podClass, c perPodCounts, current int32, tol Tolerances, r *MetricResult) {
+	if ms.TargetUtilization <= 0 {
+		r.Err = fmt.Errorf("%w: utilization %d%%", ErrInvalidTarget, ms.TargetUtilization)
+		return
+	}
+	// HPA needs a request from every container of every matched pod, even
+	// ignored ones.
+	for i := range in.Pods {
+		if req := in.Pods[i].request(ms.Resource); req.MissingIn != "" {
+			r.Err = fmt.Errorf("%w for %s in container %s of pod %s", ErrMissingRequest, ms.Resource, req.MissingIn, in.Pods[i].Name)
+			return
+		}
+	}
+	// First pass over ready pods only. Samples of unknown pods have no
+	// request and so do not enter the utilization.
+	var usage, requests int64
+	entries := 0
+	for i := range in.Pods {
+		if classes[i] == classReady {
+			usage += ps.samples[ps.sampleOf[i]].Value
+			requests += in.Pods[i].request(ms.Resource).Milli
+			entries++
+		}
+	}
+	if requests == 0 {
+		r.Err = fmt.Errorf("%w: no samples matched known pods", ErrNoData)
+		return
+	}
+	// Utilization is a whole percent before the ratio is formed.
+	utilization := int32(usage * 100 / requests)
+	ratio := float64(utilization) / float64(ms.TargetUtilization)
+	r.Utilization, r.CurrentMilli, r.Ratio = utilization, usage/int64(entries), ratio
+
+	scaleUpWithUnready := c.unready > 0 && ratio > 1
+	if !scaleUpWithUnready && c.missing == 0 {
+		if tol.within(ratio) {
+			r.Proposal, r.WithinTolerance = current, true
+			return
+		}
+		r.Proposal = ceilInt32(ratio * float64(c.ready))
+		return
+	}
+
+	// Re-compute with the conservative assumption for pods we could not
+	// use: missing pods at max(100%, target) of request on a scale-down and
+	// 0 on a scale-up; unready pods at 0 on a scale-up.
+	count := len(ps.extra) + c.ready
+	for i := range in.Pods {
+		req := in.Pods[i].request(ms.Resource).Milli
+		switch {
+		case classes[i] == classMissing && ratio < 1:
+			usage += req * int64(max(100, ms.TargetUtilization)) / 100
+			requests += req
+			count++
+		case classes[i] == classMissing && ratio > 1:
+			requests += req
+			count++
+		case classes[i] == classUnready && scaleUpWithUnready:
+			requests += req
+			count++
+		}
+	}
+	newRatio := float64(int32(usage*100/requests)) / float64(ms.TargetUtilization)
+	r.Proposal = settle(current, ratio, newRatio, count, tol, r)
+}
+
+// averageProposal is calcPlainMetricReplicas after grouping: the plain
+// average over the samples (integer milli-units) against the target.
+func averageProposal(ms *MetricSpec, in *Input, ps *podSet, classes []podClass, c perPodCounts, used int, current int32, tol Tolerances, r *MetricResult) {
+	if ms.TargetMilli <= 0 {
+		r.Err = fmt.Errorf("%w: %dm", ErrInvalidTarget, ms.TargetMilli)
+		return
+	}
+	var total int64
+	for i := range in.Pods {
+		if classes[i] == classReady {
+			total += ps.samples[ps.sampleOf[i]].Value
+		}
+	}
+	for _, j := range ps.extra {
+		total += ps.samples[j].Value
+	}
+	average := total / int64(used)
+	ratio := float64(average) / float64(ms.TargetMilli)
+	r.CurrentMilli, r.Ratio = average, ratio
+
+	scaleUpWithUnready := c.unready > 0 && ratio > 1
+	if !scaleUpWithUnready && c.missing == 0 {
+		if tol.within(ratio) {
+			r.Proposal, r.WithinTolerance = current, true
+			return
+		}
+		r.Proposal = ceilInt32(ratio * float64(c.ready))
+		return
+	}
+	// Missing pods count as exactly the target on a scale-down and 0 on a
+	// scale-up; unready pods as 0 on a scale-up.
+	count := used
+	if ratio < 1 {
+		total += int64(c.missing) * ms.TargetMilli
+		count += c.missing
+	} else if ratio > 1 {
+		count += c.missing
+	}
+	if scaleUpWithUnready {
+		count += c.unready
+	}
+	newRatio := float64(total/int64(count)) / float64(ms.TargetMilli)
+	r.Proposal = settle(current, ratio, newRatio, count, tol, r)
+}
+
+// settle finishes a re-computation: keep the current count when the new
+// ratio is inside tolerance or reverses the direction of the first pass, or
+// when the new count would move against that direction.
+func settle(current int32, ratio, newRatio float64, count int, tol Tolerances, r *MetricResult) int32 {
+	if tol.within(newRatio) || (ratio < 1 && newRatio > 1) || (ratio > 1 && newRatio < 1) {
+		r.WithinTolerance = tol.within(newRatio)
+		return current
+	}
+	proposal := ceilInt32(newRatio * float64(count))
+	if (newRatio < 1 && proposal > current) || (newRatio > 1 && proposal < current) {
+		return current
+	}
+	return proposal
+}
+
+// computeValue proposes a replica count for one value for the whole app
+// (HPA's External metrics): a per-pod result is summed first.
+func computeValue(spec *Spec, ms *MetricSpec, in *Input, obs *Observation, now time.Time, r *MetricResult) {
+	r.Kind = "value"
+	value := obs.Value
+	if obs.PerPod {
+		value = 0
+		fresh := 0
+		for i := range obs.Samples {
+			s := &obs.Samples[i]
+			if spec.MaxSampleAge > 0 && !s.Timestamp.IsZero() && now.Sub(s.Timestamp) > spec.MaxSampleAge {
+				r.StalePods++
+				continue
+			}
+			value = addSaturating(value, s.Value)
+			fresh++
+		}
+		if fresh == 0 {
+			if r.StalePods > 0 {
+				r.Err = fmt.Errorf("%w: %d samples older than %s", ErrStale, r.StalePods, spec.MaxSampleAge)
+			} else {
+				r.Err = fmt.Errorf("%w: empty result", ErrNoData)
+			}
+			return
+		}
+	} else if spec.MaxSampleAge > 0 && !obs.Timestamp.IsZero() && now.Sub(obs.Timestamp) > spec.MaxSampleAge {
+		r.Err = fmt.Errorf("%w: sample from %s is older than %s", ErrStale, obs.Timestamp.UTC().Format(time.RFC3339), spec.MaxSampleAge)
+		return
+	}
+	if ms.TargetMilli <= 0 {
+		r.Err = fmt.Errorf("%w: %dm", ErrInvalidTarget, ms.TargetMilli)
+		return
+	}
+	r.CurrentMilli = value
+	if ms.Target == TargetAverageValue {
+		externalAverage(in.StatusReplicas, value, ms.TargetMilli, spec.Tolerance, r)
+		return
+	}
+	externalValue(in, value, ms.TargetMilli, spec.Tolerance, r)
+}
+
+// externalValue is GetExternalMetricReplicas: ratio value/target against
+// spec replicas for the tolerance, then scaled by the Running and Ready pods.
+func externalValue(in *Input, value, target int64, tol Tolerances, r *MetricResult) {
+	ratio := float64(value) / float64(target)
+	r.Ratio = ratio
+	ready := 0
+	for i := range in.Pods {
+		p := &in.Pods[i]
+		if p.Phase == corev1.PodRunning && p.HasReadyCondition && p.Ready {
+			ready++
+		}
+		if p.Deleting || p.Phase == corev1.PodFailed {
+			r.IgnoredPods++
+		}
+	}
+	r.ReadyPods, r.UnreadyPods = ready, len(in.Pods)-ready-r.IgnoredPods
+	if tol.within(ratio) {
+		r.Proposal, r.WithinTolerance = in.SpecReplicas, true
+		return
+	}
+	if len(in.Pods) == 0 {
+		r.Err = ErrNoPods
+		return
+	}
+	// HPA would propose ceil(ratio × 0) = 0 here and scale to the minimum
+	// while a rollout has no ready pod; that is a decision on missing data.
+	if ready == 0 {
+		r.Err = fmt.Errorf("%w to scale a value target against (%d pods)", ErrNoReadyPods, len(in.Pods))
+		return
+	}
+	r.Proposal = ceilInt32(ratio * float64(ready))
+}
+
+// externalAverage is GetExternalPerPodMetricReplicas: the tolerance is
+// checked against status replicas and the proposal is ceil(value/target).
+func externalAverage(statusReplicas int32, value, target int64, tol Tolerances, r *MetricResult) {
+	ratio := float64(value) / (float64(target) * float64(statusReplicas))
+	r.Ratio = ratio
+	r.Proposal = statusReplicas
+	if statusReplicas > 0 {
+		r.AverageMilli = int64(math.Ceil(float64(value) / float64(statusReplicas)))
+	} else {
+		r.AverageMilli = value
+	}
+	if statusReplicas > 0 && tol.within(ratio) {
+		r.WithinTolerance = true
+		return
+	}
+	r.Proposal = ceilInt32(float64(value) / float64(target))
+}
+
+// ceilInt32 rounds up and saturates at the int32 range.
+func ceilInt32(f float64) int32 {
+	c := math.Ceil(f)
+	switch {
+	case math.IsNaN(c) || c <= 0:
+		return 0
+	case c >= math.MaxInt32:
+		return math.MaxInt32
+	}
+	return int32(c)
+}
+
+func addSaturating(a, b int64) int64 {
+	if b > 0 && a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	if b < 0 && a < math.MinInt64-b {
+		return math.MinInt64
+	}
+	return a + b
+}

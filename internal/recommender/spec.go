@@ -1,0 +1,107 @@
+package recommender
+
+import (
+	"time"
+
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+)
+
+// Profile names a decision profile.
+type Profile string
+
+const (
+	// ProfileHPA decides exactly as the Kubernetes v1.37 HPA controller.
+	ProfileHPA Profile = "hpa"
+)
+
+// SourceType says where a metric's samples come from.
+type SourceType string
+
+const (
+	// SourceResource is a pod resource metric (cpu, memory) from metrics.k8s.io.
+	SourceResource SourceType = "resource"
+	// SourcePrometheus is a PromQL query result.
+	SourcePrometheus SourceType = "prometheus"
+)
+
+// TargetType is the kind of target a metric is held to.
+type TargetType string
+
+const (
+	// TargetUtilization is a whole percent of the pods' summed requests
+	// (HPA Resource/Utilization).
+	TargetUtilization TargetType = "Utilization"
+	// TargetAverageValue is a quantity per pod (HPA Resource/AverageValue,
+	// Pods metrics, External/AverageValue).
+	TargetAverageValue TargetType = "AverageValue"
+	// TargetValue is a quantity for the metric as a whole (HPA External/Value).
+	TargetValue TargetType = "Value"
+)
+
+// MetricSpec is one metric an app scales on.
+type MetricSpec struct {
+	// Name identifies the metric in decisions: "cpu", "memory", "default" for
+	// the prometheus-query annotation, or the name given in the metrics list.
+	Name     string
+	Source   SourceType
+	Resource corev1.ResourceName // for SourceResource
+	Query    string              // for SourcePrometheus
+	Target   TargetType
+	// TargetUtilization is the percent for TargetUtilization.
+	TargetUtilization int32
+	// TargetMilli is the target in milli-units for TargetAverageValue and
+	// TargetValue, as HPA compares integer milli-values.
+	TargetMilli int64
+}
+
+// Tolerances is the dead band around a usage ratio of 1 inside which nothing
+// changes: [1-Down, 1+Up], inclusive at both ends as in HPA.
+type Tolerances struct {
+	Up   float64
+	Down float64
+}
+
+// within reports whether ratio is inside the inclusive band.
+func (t Tolerances) within(ratio float64) bool {
+	return 1-t.Down <= ratio && ratio <= 1+t.Up
+}
+
+// Spec is everything the engine needs to know about one app's policy, fully
+// resolved: annotations already merged with the global configuration.
+type Spec struct {
+	Profile     Profile
+	MinReplicas int32
+	MaxReplicas int32
+	Metrics     []MetricSpec
+	Tolerance   Tolerances
+
+	// Behavior selects HPA's behavior path when non-nil. Unset fields take
+	// the autoscaling/v2 defaults (see FillBehaviorDefaults); the engine also
+	// tolerates nil fields by using those defaults.
+	Behavior *autoscalingv2.HorizontalPodAutoscalerBehavior
+
+	// DownscaleStabilization is the plain path's scale-down window, and the
+	// behavior path's default scale-down window.
+	DownscaleStabilization time.Duration
+	// ScaleUpLimitFactor and ScaleUpLimitMinimum cap a plain-path scale-up per
+	// decision at max(factor × current, minimum).
+	ScaleUpLimitFactor  float64
+	ScaleUpLimitMinimum int32
+
+	// CPUInitializationPeriod and InitialReadinessDelay are HPA's start-up
+	// rules, applied to cpu samples only.
+	CPUInitializationPeriod time.Duration
+	InitialReadinessDelay   time.Duration
+
+	// MaxSampleAge: a sample older than this is stale and counts as missing.
+	// Zero disables the check.
+	MaxSampleAge time.Duration
+
+	// Paused holds the replica count as it is.
+	Paused bool
+	// FallbackReplicas (0 = none) is applied, upward only, once every metric
+	// has failed continuously for FallbackAfter.
+	FallbackReplicas int32
+	FallbackAfter    time.Duration
+}

@@ -3,6 +3,7 @@ package recommender
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -227,6 +228,10 @@ func (m *MetricResult) TargetString() string {
 }
 
 func (m *MetricResult) quantity(milli int64) string {
+	if m.Source != SourceResource {
+		// Query results are plain numbers: 666.667, not 666667m.
+		return strconv.FormatFloat(float64(milli)/1000, 'f', -1, 64)
+	}
 	format := resource.DecimalSI
 	if m.Name == "memory" && m.Source == SourceResource {
 		format = resource.BinarySI

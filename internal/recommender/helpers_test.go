@@ -27,8 +27,6 @@ func pod(name string, opts ...func(*Pod)) Pod {
 	return p
 }
 
-func cpuRequest(milli int64) func(*Pod) { return func(p *Pod) { p.CPU.Milli = milli } }
-
 // neverReady: unready since start (HPA ignores such a pod's cpu).
 func neverReady(p *Pod) { p.Ready = false; p.ReadyTransition = p.StartTime }
 

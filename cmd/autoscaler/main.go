@@ -1,0 +1,53 @@
+// Command autoscaler is Spinscale: a Kubernetes autoscaling controller for
+// Spin apps run by SpinKube. This package only wires: configuration, logger,
+// clients and subcommands. It is the only place that exits.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spinscale/spinscale/internal/version"
+)
+
+// Exit codes: 0 success, 1 runtime failure, 2 bad usage, configuration or input.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+const usage = `Usage: autoscaler <command> [flags]
+
+Commands:
+  simulate   run the decision engine offline over a scenario file
+  version    print the version
+
+Run 'autoscaler <command> --help' for a command's flags.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run dispatches a command line and returns the exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "simulate":
+		return runSimulate(args[1:], stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, version.String())
+		return exitOK
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	default:
+		fmt.Fprintf(stderr, "autoscaler: unknown command %q\n\n%s", args[0], usage)
+		return exitUsage
+	}
+}

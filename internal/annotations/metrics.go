@@ -1,0 +1,191 @@
+package annotations
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"unicode/utf8"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+	"sigs.k8s.io/yaml"
+
+	"github.com/spinscale/spinscale/internal/recommender"
+)
+
+// The fields of one entry of the metrics list.
+const (
+	fieldName               = "name"
+	fieldQuery              = "query"
+	fieldTargetValue        = "targetValue"
+	fieldTargetAverageValue = "targetAverageValue"
+)
+
+var metricFields = []string{fieldName, fieldQuery, fieldTargetValue, fieldTargetAverageValue}
+
+// reservedNames are the metric names the other target keys use.
+var reservedNames = []string{"cpu", "memory", "default"}
+
+const metricListAllowed = "must be a YAML list of {name, query, targetValue | targetAverageValue}"
+
+// metricList parses the metrics annotation: named Prometheus queries, each
+// with exactly one target. present is true when the key is set.
+//
+// Entries are decoded field by field rather than into a struct, so that a
+// wrong type or an unknown field is reported with its index and field name
+// and does not hide the problems of the other entries.
+func (p *parser) metricList() (out []recommender.MetricSpec, present bool) {
+	if _, ok := p.ann[KeyMetrics]; !ok {
+		return nil, false
+	}
+	v, _ := p.get(KeyMetrics)
+	if v == "" || len(v) > maxStructuredLen {
+		p.fail(KeyMetrics, "%s, non-empty and at most %d bytes", metricListAllowed, maxStructuredLen)
+		return nil, true
+	}
+	var items []json.RawMessage
+	if err := yaml.UnmarshalStrict([]byte(v), &items); err != nil {
+		p.fail(KeyMetrics, "%s: %s", metricListAllowed, cleanDecodeError(err))
+		return nil, true
+	}
+
+	ok := true
+	seen := map[string]int{}
+	for i, raw := range items {
+		ms, valid := p.metricEntry(i, raw, seen)
+		if !valid {
+			ok = false
+			continue
+		}
+		out = append(out, ms)
+	}
+	if !ok {
+		return nil, true
+	}
+	return out, true
+}
+
+// metricEntry parses the list's entry i; seen maps the names so far to
+// their index.
+func (p *parser) metricEntry(i int, raw json.RawMessage, seen map[string]int) (recommender.MetricSpec, bool) {
+	at := func(field string) string {
+		if field == "" {
+			return fmt.Sprintf("[%d]", i)
+		}
+		return fmt.Sprintf("[%d].%s", i, field)
+	}
+	var fields map[string]json.RawMessage
+	if len(raw) == 0 || raw[0] != '{' || json.Unmarshal(raw, &fields) != nil {
+		p.failAt(KeyMetrics, at(""), "", "must be an object {name, query, targetValue | targetAverageValue}")
+		return recommender.MetricSpec{}, false
+	}
+
+	ok := true
+	var unknown []string
+	for f := range fields {
+		if !slices.Contains(metricFields, f) {
+			unknown = append(unknown, f)
+		}
+	}
+	sort.Strings(unknown)
+	for _, f := range unknown {
+		p.failAt(KeyMetrics, at(""), "", "unknown field %q: allowed %s", f, strings.Join(metricFields, ", "))
+		ok = false
+	}
+
+	ms := recommender.MetricSpec{Source: recommender.SourcePrometheus}
+
+	// name: a DNS-1123 label, unique, not one of the other keys' names.
+	const nameAllowed = "must be a DNS-1123 label (lower-case letters, digits and '-', at most 63), unique, and not cpu, memory or default"
+	switch raw, has := fields[fieldName]; {
+	case !has:
+		p.failAt(KeyMetrics, at(fieldName), "", "required: %s", nameAllowed)
+		ok = false
+	default:
+		name, isString := jsonString(raw)
+		switch {
+		case !isString:
+			p.failAt(KeyMetrics, at(fieldName), string(raw), "%s", nameAllowed)
+			ok = false
+		case len(validation.IsDNS1123Label(name)) > 0 || slices.Contains(reservedNames, name):
+			p.failAt(KeyMetrics, at(fieldName), name, "%s", nameAllowed)
+			ok = false
+		default:
+			if first, dup := seen[name]; dup {
+				p.failAt(KeyMetrics, at(fieldName), name, "duplicate of [%d].name: names must be unique", first)
+				ok = false
+			} else {
+				seen[name] = i
+			}
+			ms.Name = name
+		}
+	}
+
+	// query: non-empty PromQL.
+	const queryAllowed = "must be a non-empty PromQL query string"
+	if raw, has := fields[fieldQuery]; !has {
+		p.failAt(KeyMetrics, at(fieldQuery), "", "required: %s", queryAllowed)
+		ok = false
+	} else if q, isString := jsonString(raw); !isString || strings.TrimSpace(q) == "" || !utf8.ValidString(q) {
+		p.failAt(KeyMetrics, at(fieldQuery), rawText(raw, isString, q), "%s", queryAllowed)
+		ok = false
+	} else {
+		ms.Query = strings.TrimSpace(q)
+	}
+
+	// Exactly one target.
+	rawValue, hasValue := fields[fieldTargetValue]
+	rawAverage, hasAverage := fields[fieldTargetAverageValue]
+	switch {
+	case hasValue && hasAverage:
+		p.failAt(KeyMetrics, at(""), "", "set exactly one of %s or %s, not both", fieldTargetValue, fieldTargetAverageValue)
+		ok = false
+	case !hasValue && !hasAverage:
+		p.failAt(KeyMetrics, at(""), "", "requires a target: set %s or %s", fieldTargetValue, fieldTargetAverageValue)
+		ok = false
+	}
+	for _, t := range []struct {
+		field  string
+		raw    json.RawMessage
+		set    bool
+		target recommender.TargetType
+	}{
+		{fieldTargetValue, rawValue, hasValue, recommender.TargetValue},
+		{fieldTargetAverageValue, rawAverage, hasAverage, recommender.TargetAverageValue},
+	} {
+		if !t.set {
+			continue
+		}
+		text, valid := quantityText(t.raw)
+		milli, inRange := parseTarget(text)
+		if !valid || !inRange {
+			p.failAt(KeyMetrics, at(t.field), text, "%s", targetAllowed("400, 0.5, 1k"))
+			ok = false
+			continue
+		}
+		ms.Target, ms.TargetMilli = t.target, milli
+	}
+	return ms, ok
+}
+
+// quantityText returns a target written as a YAML string or number as text;
+// valid is false for any other kind of value.
+func quantityText(raw json.RawMessage) (string, bool) {
+	if s, ok := jsonString(raw); ok {
+		return strings.TrimSpace(s), true
+	}
+	if len(raw) > 0 && (raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9') {
+		return string(raw), true
+	}
+	return string(raw), false
+}
+
+// rawText is the value to quote in an error: the string if it was one, the
+// JSON text otherwise.
+func rawText(raw json.RawMessage, isString bool, s string) string {
+	if isString {
+		return s
+	}
+	return string(raw)
+}

@@ -1,0 +1,365 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/spinscale/spinscale/internal/actuator"
+	"github.com/spinscale/spinscale/internal/annotations"
+	"github.com/spinscale/spinscale/internal/metrics"
+	"github.com/spinscale/spinscale/internal/recommender"
+	"github.com/spinscale/spinscale/internal/report"
+)
+
+// app is the controller's memory of one opted-in Deployment.
+type app struct {
+	mu sync.Mutex
+	// annotations the spec was parsed from; a change re-parses.
+	annotations map[string]string
+	parsed      annotations.App
+	parseErr    error
+	engine      recommender.State
+}
+
+// ensureParsed parses the annotations when they changed since last time.
+func (a *app) ensureParsed(ann map[string]string, d annotations.Defaults) {
+	if a.annotations != nil && maps.Equal(a.annotations, ann) {
+		return
+	}
+	a.annotations = maps.Clone(ann)
+	a.parsed, a.parseErr = annotations.Parse(ann, d)
+}
+
+// tick decides for every managed app once.
+func (c *Controller) tick(ctx context.Context, now time.Time) {
+	start := c.clock.Now()
+	deps := c.managed()
+	snap := c.resourceSnapshot(ctx, deps)
+
+	work := make(chan *appsv1.Deployment)
+	var wg sync.WaitGroup
+	for range max(1, c.cfg.Workers) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for d := range work {
+				c.process(ctx, d, snap, now)
+			}
+		}()
+	}
+	seen := make(map[types.NamespacedName]bool, len(deps))
+	for _, d := range deps {
+		seen[types.NamespacedName{Namespace: d.Namespace, Name: d.Name}] = true
+		work <- d
+	}
+	close(work)
+	wg.Wait()
+
+	c.mu.Lock()
+	for key := range c.apps {
+		if !seen[key] {
+			delete(c.apps, key)
+			c.opts.Metrics.forget(key.Namespace, key.Name)
+			c.opts.Events.Forget(key)
+		}
+	}
+	c.mu.Unlock()
+
+	if c.opts.Printer != nil {
+		if err := c.opts.Printer.Flush(); err != nil {
+			c.log.Error("print decisions", zap.Error(err))
+		}
+	}
+	took := c.clock.Since(start)
+	c.opts.Metrics.TickDuration.Observe(took.Seconds())
+	c.opts.Metrics.Apps.Set(float64(len(deps)))
+	c.opts.Metrics.LastTick.Set(float64(c.clock.Now().Unix()))
+	c.lastTick.Store(c.clock.Now().UnixNano())
+	c.log.Debug("tick", zap.Int("apps", len(deps)), zap.Duration("took", took))
+}
+
+// managed lists the opted-in Deployments from the caches.
+func (c *Controller) managed() []*appsv1.Deployment {
+	var out []*appsv1.Deployment
+	for _, l := range c.deployments {
+		all, err := l.List(labels.Everything())
+		if err != nil {
+			continue
+		}
+		for _, d := range all {
+			if annotations.Enabled(d.Annotations) && d.DeletionTimestamp == nil {
+				out = append(out, d)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Namespace != out[j].Namespace {
+			return out[i].Namespace < out[j].Namespace
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
+}
+
+// maxNamespaceLists is how many per-namespace LISTs of pod metrics a tick
+// makes before one cluster-wide LIST is cheaper.
+const maxNamespaceLists = 8
+
+// resourceSnapshot fetches pod usage once for the tick, only from the
+// namespaces of apps that scale on cpu or memory.
+func (c *Controller) resourceSnapshot(ctx context.Context, deps []*appsv1.Deployment) *metrics.ResourceSnapshot {
+	if c.opts.Resources == nil || !c.cfg.MetricsServer.Enabled {
+		return metrics.NewResourceSnapshot(nil, map[string]error{"": errors.New("metrics.k8s.io source is disabled (metricsServer.enabled: false)")})
+	}
+	namespaces := map[string]bool{}
+	for _, d := range deps {
+		if usesResources(d.Annotations) {
+			namespaces[d.Namespace] = true
+		}
+	}
+	if len(namespaces) == 0 {
+		return metrics.NewResourceSnapshot(nil, nil)
+	}
+	var list []string
+	if len(namespaces) <= maxNamespaceLists || len(c.cfg.Namespaces) > 0 {
+		for ns := range namespaces {
+			list = append(list, ns)
+		}
+		sort.Strings(list)
+	}
+	snap := c.opts.Resources.Snapshot(ctx, list)
+	for _, ns := range append(list, "") {
+		if err := snap.Err(ns); err != nil {
+			c.opts.Metrics.SourceErrors.WithLabelValues("metrics-server").Inc()
+			c.log.Warn("resource metrics unavailable", zap.String("namespace", ns), zap.Error(err))
+			break
+		}
+	}
+	return snap
+}
+
+func usesResources(ann map[string]string) bool {
+	for _, k := range []string{"target-cpu-utilization", "target-memory-utilization", "target-cpu-average-value", "target-memory-average-value"} {
+		if _, ok := ann[annotations.Prefix+k]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// process decides for one app. A failure here is logged with the app's key
+// and never affects other apps.
+func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, snap *metrics.ResourceSnapshot, now time.Time) {
+	key := types.NamespacedName{Namespace: d.Namespace, Name: d.Name}
+	log := c.log.With(zap.String("namespace", d.Namespace), zap.String("deployment", d.Name))
+	defer func() {
+		if r := recover(); r != nil {
+			log.Error("deciding for the app panicked; it is skipped this tick", zap.Any("panic", r))
+		}
+	}()
+
+	c.mu.Lock()
+	a := c.apps[key]
+	if a == nil {
+		a = &app{}
+		c.apps[key] = a
+	}
+	c.mu.Unlock()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+
+	a.ensureParsed(d.Annotations, c.defaults)
+	if a.parseErr != nil {
+		if c.opts.Events.Warning(d, key, actuator.ReasonInvalidConfig, "invalid annotations, app left untouched: "+a.parseErr.Error()) {
+			log.Warn("invalid annotations; app left untouched", zap.Error(a.parseErr))
+		}
+		c.opts.Metrics.setState(d.Namespace, d.Name, "invalid")
+		return
+	}
+	c.opts.Events.Clear(key, actuator.ReasonInvalidConfig)
+	if w := a.parsed.Warnings; len(w) > 0 {
+		if c.opts.Events.Warning(d, key, actuator.ReasonUnknownAnnotation, strings.Join(w, "; ")) {
+			log.Warn("annotation warnings", zap.Strings("warnings", w))
+		}
+	} else {
+		c.opts.Events.Clear(key, actuator.ReasonUnknownAnnotation)
+	}
+	if why := c.conflicts.refusal(d); why != "" {
+		if c.opts.Events.Warning(d, key, actuator.ReasonRefused, "not scaling: "+why) {
+			log.Warn("refusing to scale", zap.String("reason", why))
+		}
+		c.opts.Metrics.setState(d.Namespace, d.Name, "refused")
+		return
+	}
+	c.opts.Events.Clear(key, actuator.ReasonRefused)
+
+	spec := &a.parsed.Spec
+	in := c.input(d, spec, snap)
+	dec, st := recommender.Decide(spec, &in, a.engine, now)
+	a.engine = st
+	dryRun := c.cfg.DryRun || a.parsed.DryRun
+	c.observe(d, spec, &dec, dryRun, log)
+
+	if dryRun {
+		if c.opts.Printer != nil {
+			c.opts.Printer.Add(key, spec, &dec)
+		}
+		return
+	}
+	if dec.DesiredReplicas == dec.CurrentReplicas {
+		return
+	}
+	err := c.opts.Scaler.Scale(ctx, d.Namespace, d.Name, dec.CurrentReplicas, dec.DesiredReplicas)
+	switch {
+	case err == nil:
+		a.engine = recommender.Commit(spec, a.engine, &dec, now)
+		c.opts.Metrics.ScaleWrites.WithLabelValues("ok").Inc()
+		c.opts.Events.Clear(key, actuator.ReasonRescaleFailed)
+		c.opts.Events.Normal(d, actuator.ReasonRescaled, fmt.Sprintf("%d → %d (%s; limitedBy %s)", dec.CurrentReplicas, dec.DesiredReplicas, report.Targets(&dec), dec.LimitedBy))
+		log.Info("scaled", zap.Int32("currentReplicas", dec.CurrentReplicas), zap.Int32("desiredReplicas", dec.DesiredReplicas),
+			zap.String("limitedBy", string(dec.LimitedBy)), zap.String("reason", dec.Reason()))
+	case errors.Is(err, actuator.ErrConflict), errors.Is(err, actuator.ErrNotFound):
+		c.opts.Metrics.ScaleWrites.WithLabelValues("conflict").Inc()
+		log.Info("not scaled; deciding again next tick", zap.Error(err))
+	default:
+		c.opts.Metrics.ScaleWrites.WithLabelValues("error").Inc()
+		if c.opts.Events.Warning(d, key, actuator.ReasonRescaleFailed, fmt.Sprintf("scaling %d → %d failed: %v", dec.CurrentReplicas, dec.DesiredReplicas, err)) {
+			log.Error("scale failed", zap.Error(err))
+		}
+	}
+}
+
+// input gathers the engine's input from the caches and the snapshot.
+func (c *Controller) input(d *appsv1.Deployment, spec *recommender.Spec, snap *metrics.ResourceSnapshot) recommender.Input {
+	replicas := int32(1)
+	if d.Spec.Replicas != nil {
+		replicas = *d.Spec.Replicas
+	}
+	in := recommender.Input{SpecReplicas: replicas, StatusReplicas: d.Status.Replicas}
+	for _, p := range c.podsOf(d) {
+		in.Pods = append(in.Pods, enginePod(p))
+	}
+	in.Metrics = make([]recommender.Observation, len(spec.Metrics))
+	for i, m := range spec.Metrics {
+		switch m.Source {
+		case recommender.SourceResource:
+			in.Metrics[i] = snap.Observation(d.Namespace, in.Pods, m.Resource)
+		default:
+			in.Metrics[i] = recommender.Observation{Err: fmt.Errorf("%w: no Prometheus source is configured (prometheus.address)", recommender.ErrNoData)}
+		}
+	}
+	return in
+}
+
+// podsOf finds the pods matched by the Deployment's selector through the
+// label index: candidates share the selector's first label, then the whole
+// selector is checked.
+func (c *Controller) podsOf(d *appsv1.Deployment) []*corev1.Pod {
+	if d.Spec.Selector == nil {
+		return nil
+	}
+	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
+	if err != nil || sel.Empty() {
+		return nil
+	}
+	var out []*corev1.Pod
+	for _, idx := range c.pods {
+		for _, obj := range candidates(idx, d) {
+			p := obj.(*corev1.Pod)
+			if p.Namespace == d.Namespace && sel.Matches(labels.Set(p.Labels)) {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+func candidates(idx cache.Indexer, d *appsv1.Deployment) []any {
+	keys := make([]string, 0, len(d.Spec.Selector.MatchLabels))
+	for k := range d.Spec.Selector.MatchLabels {
+		keys = append(keys, k)
+	}
+	if len(keys) > 0 {
+		sort.Strings(keys)
+		objs, _ := idx.ByIndex(labelIndex, labelKey(d.Namespace, keys[0], d.Spec.Selector.MatchLabels[keys[0]]))
+		return objs
+	}
+	objs, _ := idx.ByIndex(cache.NamespaceIndex, d.Namespace)
+	return objs
+}
+
+// observe exports the decision as metrics and reports degraded metrics once
+// per change.
+func (c *Controller) observe(d *appsv1.Deployment, spec *recommender.Spec, dec *recommender.Decision, dryRun bool, log *zap.Logger) {
+	m := c.opts.Metrics
+	ns, name := d.Namespace, d.Name
+	key := types.NamespacedName{Namespace: ns, Name: name}
+	m.Decisions.WithLabelValues(string(dec.Action), string(dec.LimitedBy)).Inc()
+	m.AppReplicas.WithLabelValues(ns, name).Set(float64(dec.CurrentReplicas))
+	m.AppDesired.WithLabelValues(ns, name).Set(float64(dec.DesiredReplicas))
+	m.AppLimitedBy.DeletePartialMatch(map[string]string{"namespace": ns, "deployment": name})
+	m.AppLimitedBy.WithLabelValues(ns, name, string(dec.LimitedBy)).Set(1)
+	view := report.NewDecision(dec)
+	var failed []string
+	for _, mv := range view.Metrics {
+		m.AppTarget.WithLabelValues(ns, name, mv.Name).Set(mv.Target)
+		if mv.Error != "" {
+			failed = append(failed, mv.Name+": "+errorClass(mv.Error))
+			m.AppMetricValue.DeleteLabelValues(ns, name, mv.Name)
+			m.SourceErrors.WithLabelValues(string(sourceOf(spec, mv.Name))).Inc()
+			continue
+		}
+		if mv.Current != nil {
+			m.AppMetricValue.WithLabelValues(ns, name, mv.Name).Set(*mv.Current)
+		}
+	}
+	state := "ok"
+	switch {
+	case dryRun:
+		state = "dry_run"
+	case len(failed) > 0:
+		state = "degraded"
+	}
+	m.setState(ns, name, state)
+	if len(failed) > 0 {
+		if c.opts.Events.Warning(d, key, actuator.ReasonMetricsDegraded, "metrics failing, scale-down blocked: "+strings.Join(failed, "; ")) {
+			log.Warn("metrics degraded", zap.Strings("failed", failed), zap.String("reason", dec.Reason()))
+		}
+	} else {
+		c.opts.Events.Clear(key, actuator.ReasonMetricsDegraded)
+	}
+	log.Debug("decided", zap.Int32("currentReplicas", dec.CurrentReplicas), zap.Int32("desiredReplicas", dec.DesiredReplicas),
+		zap.String("limitedBy", string(dec.LimitedBy)), zap.Bool("dryRun", dryRun), zap.String("reason", dec.Reason()))
+}
+
+// errorClass shortens a metric error to its stable first clause, so that a
+// Warning is not re-emitted because a count in the message changed.
+func errorClass(msg string) string {
+	if i := strings.Index(msg, ":"); i > 0 {
+		return msg[:i]
+	}
+	return msg
+}
+
+func sourceOf(spec *recommender.Spec, name string) recommender.SourceType {
+	for _, m := range spec.Metrics {
+		if m.Name == name {
+			return m.Source
+		}
+	}
+	return "unknown"
+}

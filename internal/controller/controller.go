@@ -1,0 +1,232 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	appslisters "k8s.io/client-go/listers/apps/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/leaderelection"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/utils/clock"
+
+	"github.com/spinscale/spinscale/internal/actuator"
+	"github.com/spinscale/spinscale/internal/annotations"
+	"github.com/spinscale/spinscale/internal/config"
+	"github.com/spinscale/spinscale/internal/metrics"
+)
+
+// Options wires a Controller. Every field but Dynamic and Printer is required.
+type Options struct {
+	Config config.Config
+	Logger *zap.Logger
+	Client kubernetes.Interface
+	// Dynamic reads SpinApps and KEDA ScaledObjects when their CRDs exist.
+	Dynamic   dynamic.Interface
+	Resources metrics.ResourceSource
+	Scaler    actuator.Scaler
+	Events    *actuator.Events
+	// Printer receives every decision of dry-run apps.
+	Printer *actuator.Printer
+	Metrics *Metrics
+	Clock   clock.WithTicker
+	// Identity names this replica in the leader election Lease.
+	Identity string
+}
+
+// Controller autoscales every opted-in Deployment.
+type Controller struct {
+	opts     Options
+	cfg      config.Config
+	log      *zap.Logger
+	defaults annotations.Defaults
+	clock    clock.WithTicker
+
+	factories   []informers.SharedInformerFactory
+	deployments []appslisters.DeploymentLister
+	pods        []cache.Indexer
+	conflicts   *conflictChecker
+	synced      []cache.InformerSynced
+
+	mu   sync.Mutex
+	apps map[types.NamespacedName]*app
+
+	ready    atomic.Bool
+	leading  atomic.Bool
+	lastTick atomic.Int64 // unix nanos of the last completed tick
+	started  atomic.Int64 // unix nanos the loop started
+}
+
+// New builds the controller and its informers; nothing runs until Run.
+func New(opts Options) (*Controller, error) {
+	if opts.Client == nil || opts.Logger == nil || opts.Scaler == nil || opts.Metrics == nil || opts.Clock == nil {
+		return nil, errors.New("controller: Client, Logger, Scaler, Metrics and Clock are required")
+	}
+	cfg := opts.Config
+	c := &Controller{
+		opts: opts, cfg: cfg, log: opts.Logger, clock: opts.Clock,
+		defaults: annotations.Defaults{
+			Profile: cfg.Profile, Tolerance: cfg.Tolerance, DownscaleStabilization: cfg.DownscaleStabilization,
+			CPUInitializationPeriod: cfg.CPUInitializationPeriod, InitialReadinessDelay: cfg.InitialReadinessDelay,
+			MaxSampleAge: cfg.MaxSampleAge, ScaleUpLimitFactor: cfg.ScaleUpLimitFactor, ScaleUpLimitMinimum: cfg.ScaleUpLimitMinimum,
+		},
+		apps: map[types.NamespacedName]*app{},
+	}
+	namespaces := cfg.Namespaces
+	if len(namespaces) == 0 {
+		namespaces = []string{""}
+	}
+	for _, ns := range namespaces {
+		f := informers.NewSharedInformerFactoryWithOptions(opts.Client, 0, informers.WithNamespace(ns))
+		deployments := f.InformerFor(&appsv1.Deployment{}, func(cl kubernetes.Interface, resync time.Duration) cache.SharedIndexInformer {
+			return newDeploymentInformer(cl, ns, cfg.Selector)
+		})
+		pods := f.Core().V1().Pods().Informer()
+		if err := pods.SetTransform(trimPod); err != nil {
+			return nil, fmt.Errorf("pod informer transform: %w", err)
+		}
+		if err := pods.AddIndexers(cache.Indexers{labelIndex: podLabelKeys}); err != nil {
+			return nil, fmt.Errorf("pod informer index: %w", err)
+		}
+		c.factories = append(c.factories, f)
+		c.deployments = append(c.deployments, appslisters.NewDeploymentLister(deployments.GetIndexer()))
+		c.pods = append(c.pods, pods.GetIndexer())
+		c.synced = append(c.synced, deployments.HasSynced, pods.HasSynced)
+	}
+	var err error
+	c.conflicts, err = newConflictChecker(opts.Client, opts.Dynamic, namespaces, c.log)
+	if err != nil {
+		return nil, err
+	}
+	c.synced = append(c.synced, c.conflicts.synced...)
+	return c, nil
+}
+
+// Ready reports whether the caches have synced.
+func (c *Controller) Ready() bool { return c.ready.Load() }
+
+// Healthy is false when this replica leads (or runs alone) and no tick has
+// completed for three intervals.
+func (c *Controller) Healthy() error {
+	if !c.leading.Load() {
+		return nil
+	}
+	last := c.lastTick.Load()
+	if last == 0 {
+		last = c.started.Load()
+	}
+	if since := c.clock.Since(time.Unix(0, last)); since > 3*c.cfg.Interval {
+		return fmt.Errorf("no tick completed for %s (interval %s)", since.Round(time.Second), c.cfg.Interval)
+	}
+	return nil
+}
+
+// Start runs the informers and waits for their caches.
+func (c *Controller) Start(ctx context.Context) error {
+	for _, f := range c.factories {
+		f.Start(ctx.Done())
+	}
+	c.conflicts.start(ctx)
+	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
+		return fmt.Errorf("wait for informer caches: %w", context.Cause(ctx))
+	}
+	c.ready.Store(true)
+	c.log.Info("caches synced")
+	return nil
+}
+
+// Once runs a single tick (after Start).
+func (c *Controller) Once(ctx context.Context) {
+	c.leading.Store(true)
+	c.tick(ctx, c.clock.Now())
+}
+
+// Run ticks until ctx ends: directly in dry-run or without leader election,
+// otherwise only while this replica holds the Lease. Standbys keep their
+// caches warm and never write. It returns an error when leadership is lost
+// while ctx is still live, so the process restarts as a clean standby.
+func (c *Controller) Run(ctx context.Context) error {
+	if c.cfg.DryRun || !c.cfg.LeaderElection.Enabled {
+		c.opts.Metrics.Leader.Set(1)
+		c.loop(ctx)
+		return nil
+	}
+	lock := &resourcelock.LeaseLock{
+		LeaseMeta:  metaFor(c.cfg.LeaderElection.Namespace, c.cfg.LeaderElection.LeaseName),
+		Client:     c.opts.Client.CoordinationV1(),
+		LockConfig: resourcelock.ResourceLockConfig{Identity: c.opts.Identity},
+	}
+	lost := make(chan struct{})
+	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
+		Lock:            lock,
+		LeaseDuration:   c.cfg.LeaderElection.LeaseDuration,
+		RenewDeadline:   c.cfg.LeaderElection.RenewDeadline,
+		RetryPeriod:     c.cfg.LeaderElection.RetryPeriod,
+		ReleaseOnCancel: true,
+		Name:            "spinscale",
+		Callbacks: leaderelection.LeaderCallbacks{
+			OnStartedLeading: func(ctx context.Context) {
+				c.log.Info("became leader", zap.String("identity", c.opts.Identity))
+				c.opts.Metrics.Leader.Set(1)
+				c.loop(ctx)
+			},
+			OnStoppedLeading: func() {
+				c.opts.Metrics.Leader.Set(0)
+				c.leading.Store(false)
+				c.log.Info("stopped leading", zap.String("identity", c.opts.Identity))
+				close(lost)
+			},
+			OnNewLeader: func(id string) {
+				if id != c.opts.Identity {
+					c.log.Info("standing by", zap.String("leader", id))
+				}
+			},
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("leader election: %w", err)
+	}
+	le.Run(ctx)
+	select {
+	case <-lost:
+		if ctx.Err() == nil {
+			return errors.New("lost leadership")
+		}
+	default:
+	}
+	return nil
+}
+
+// loop ticks at once, then every interval. A tick runs to completion (bounded
+// by a deadline of one interval) before the next starts, so ticks never
+// overlap; a late tick is recorded as lag.
+func (c *Controller) loop(ctx context.Context) {
+	c.started.Store(c.clock.Now().UnixNano())
+	c.leading.Store(true)
+	defer c.leading.Store(false)
+	ticker := c.clock.NewTicker(c.cfg.Interval)
+	defer ticker.Stop()
+	scheduled := c.clock.Now()
+	for {
+		now := c.clock.Now()
+		c.opts.Metrics.TickLag.Set(max(0, now.Sub(scheduled).Seconds()))
+		tctx, cancel := context.WithTimeout(ctx, c.cfg.Interval)
+		c.tick(tctx, now)
+		cancel()
+		select {
+		case <-ctx.Done():
+			return
+		case scheduled = <-ticker.C():
+		}
+	}
+}

@@ -1,0 +1,113 @@
+package controller
+
+import (
+	"context"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	clientmetrics "k8s.io/client-go/tools/metrics"
+)
+
+// Metrics are the controller's own Prometheus metrics.
+type Metrics struct {
+	TickDuration   prometheus.Histogram
+	TickLag        prometheus.Gauge
+	LastTick       prometheus.Gauge
+	Apps           prometheus.Gauge
+	Leader         prometheus.Gauge
+	Decisions      *prometheus.CounterVec
+	ScaleWrites    *prometheus.CounterVec
+	SourceErrors   *prometheus.CounterVec
+	AppReplicas    *prometheus.GaugeVec
+	AppDesired     *prometheus.GaugeVec
+	AppMetricValue *prometheus.GaugeVec
+	AppTarget      *prometheus.GaugeVec
+	AppLimitedBy   *prometheus.GaugeVec
+	AppState       *prometheus.GaugeVec
+}
+
+// NewMetrics creates the metrics and registers them on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	app := []string{"namespace", "deployment"}
+	m := &Metrics{
+		TickDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "spinscale_tick_duration_seconds",
+			Help: "Time to decide (and act) for every managed app in one tick.", Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12)}),
+		TickLag: prometheus.NewGauge(prometheus.GaugeOpts{Name: "spinscale_tick_lag_seconds",
+			Help: "How late the last tick started relative to its schedule."}),
+		LastTick: prometheus.NewGauge(prometheus.GaugeOpts{Name: "spinscale_last_tick_timestamp_seconds",
+			Help: "Unix time the last tick completed."}),
+		Apps: prometheus.NewGauge(prometheus.GaugeOpts{Name: "spinscale_apps", Help: "Opted-in Deployments seen in the last tick."}),
+		Leader: prometheus.NewGauge(prometheus.GaugeOpts{Name: "spinscale_leader",
+			Help: "1 while this replica is the leader (or runs without leader election)."}),
+		Decisions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spinscale_decisions_total",
+			Help: "Decisions by action and by the rule that limited them."}, []string{"action", "limited_by"}),
+		ScaleWrites: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spinscale_scale_writes_total",
+			Help: "Writes to deployments/scale by result (ok, conflict, error)."}, []string{"result"}),
+		SourceErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spinscale_source_errors_total",
+			Help: "Failed metric fetches and failed metrics by source."}, []string{"source"}),
+		AppReplicas: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "spinscale_app_replicas",
+			Help: "spec.replicas of the app when last decided."}, app),
+		AppDesired: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "spinscale_app_desired_replicas",
+			Help: "The replica count the last decision asked for."}, app),
+		AppMetricValue: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "spinscale_app_metric_value",
+			Help: "Current value of each metric (percent for utilization targets, else the metric's unit); absent while it fails."},
+			append(app, "metric")),
+		AppTarget: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "spinscale_app_metric_target",
+			Help: "Target of each metric, in the unit of spinscale_app_metric_value."}, append(app, "metric")),
+		AppLimitedBy: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "spinscale_app_limited_by",
+			Help: "1 for the rule that limited the app's last decision."}, append(app, "limited_by")),
+		AppState: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "spinscale_app_state",
+			Help: "1 for the app's state: ok, degraded (a metric failed), invalid (bad annotations), refused (another autoscaler owns it), dry_run."},
+			append(app, "state")),
+	}
+	reg.MustRegister(m.TickDuration, m.TickLag, m.LastTick, m.Apps, m.Leader, m.Decisions, m.ScaleWrites, m.SourceErrors,
+		m.AppReplicas, m.AppDesired, m.AppMetricValue, m.AppTarget, m.AppLimitedBy, m.AppState)
+	return m
+}
+
+// forget removes every per-app series of an app that is gone.
+func (m *Metrics) forget(namespace, name string) {
+	labels := prometheus.Labels{"namespace": namespace, "deployment": name}
+	for _, v := range []*prometheus.GaugeVec{m.AppReplicas, m.AppDesired, m.AppMetricValue, m.AppTarget, m.AppLimitedBy, m.AppState} {
+		v.DeletePartialMatch(labels)
+	}
+}
+
+// setState marks exactly one state for the app.
+func (m *Metrics) setState(namespace, name, state string) {
+	m.AppState.DeletePartialMatch(prometheus.Labels{"namespace": namespace, "deployment": name})
+	m.AppState.WithLabelValues(namespace, name, state).Set(1)
+}
+
+var registerClientMetrics sync.Once
+
+// RegisterClientGoMetrics exports client-go's request latency and results
+// on reg. Only the first call registers (client-go accepts one adapter).
+func RegisterClientGoMetrics(reg prometheus.Registerer) {
+	registerClientMetrics.Do(func() {
+		latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "spinscale_kube_request_duration_seconds",
+			Help: "Kubernetes API request latency by verb and host.", Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12)},
+			[]string{"verb", "host"})
+		results := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spinscale_kube_requests_total",
+			Help: "Kubernetes API requests by status code, method and host."}, []string{"code", "method", "host"})
+		reg.MustRegister(latency, results)
+		clientmetrics.Register(clientmetrics.RegisterOpts{
+			RequestLatency: latencyAdapter{latency},
+			RequestResult:  resultAdapter{results},
+		})
+	})
+}
+
+type latencyAdapter struct{ v *prometheus.HistogramVec }
+
+func (a latencyAdapter) Observe(_ context.Context, verb string, u url.URL, latency time.Duration) {
+	a.v.WithLabelValues(verb, u.Host).Observe(latency.Seconds())
+}
+
+type resultAdapter struct{ v *prometheus.CounterVec }
+
+func (a resultAdapter) Increment(_ context.Context, code, method, host string) {
+	a.v.WithLabelValues(code, method, host).Inc()
+}

@@ -117,6 +117,22 @@ var maxTarget = resource.NewMilliQuantity(maxTargetMilli, resource.DecimalSI)
 // needs them.
 var extremeNumber = regexp.MustCompile(`[0-9.][eE][+-]?0*[1-9][0-9]{2,}|[0-9]{31,}`)
 
+// ErrExtremeQuantity rejects a quantity text that apimachinery cannot parse
+// in reasonable time or format safely.
+var ErrExtremeQuantity = errors.New("numbers must have at most 30 digits and an exponent below 100")
+
+// ParseQuantity is resource.ParseQuantity for untrusted text: it refuses
+// texts longer than 64 characters and extreme exponents or digit runs first.
+func ParseQuantity(s string) (resource.Quantity, error) {
+	if len(s) > maxQuantityLen {
+		return resource.Quantity{}, fmt.Errorf("quantity longer than %d characters", maxQuantityLen)
+	}
+	if extremeNumber.MatchString(s) {
+		return resource.Quantity{}, ErrExtremeQuantity
+	}
+	return resource.ParseQuantity(s)
+}
+
 // Defaults are the global settings an app's spec starts from; the wiring code
 // fills them from the controller's configuration.
 type Defaults struct {
@@ -366,10 +382,7 @@ func (p *parser) bounds() bounds {
 // parseTarget parses a quantity target into milli-units; ok is false unless
 // it is a quantity in (0, maxTarget].
 func parseTarget(s string) (int64, bool) {
-	if len(s) > maxQuantityLen || extremeNumber.MatchString(s) {
-		return 0, false
-	}
-	q, err := resource.ParseQuantity(s)
+	q, err := ParseQuantity(s)
 	if err != nil || q.Sign() <= 0 {
 		return 0, false
 	}

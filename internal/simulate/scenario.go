@@ -11,7 +11,6 @@ import (
 
 	"go.yaml.in/yaml/v3"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/spinscale/spinscale/internal/annotations"
 	"github.com/spinscale/spinscale/internal/config"
@@ -829,9 +828,14 @@ func (c *checker) quantity(path string, v any) (int64, bool) {
 		}
 		s = fmtNum(f)
 	}
-	q, err := resource.ParseQuantity(s)
+	q, err := annotations.ParseQuantity(s)
 	if err != nil {
 		c.addf(path, "%s is not a quantity", describe(v))
+		return 0, false
+	}
+	// Checked on a float: Quantity comparisons panic on extreme exponents.
+	if f := q.AsApproximateFloat64(); f > 1e15 {
+		c.addf(path, "%s is too large", describe(v))
 		return 0, false
 	}
 	if q.Sign() < 0 {

@@ -315,3 +315,22 @@ steps:
 	assert.EqualError(t, obs(4).Err, "prometheus: empty result")
 	assert.EqualError(t, obs(5).Err, "no result for metric default in this step")
 }
+
+// TestExtremeQuantitiesAreRefusedQuickly: apimachinery takes minutes to parse
+// "1e-2147483647" and panics comparing "1e2147483647"; a scenario with them
+// is a clear error, not a hang.
+func TestExtremeQuantitiesAreRefusedQuickly(t *testing.T) {
+	got := problems(t, cpuApp+`
+state: {replicas: 1}
+steps:
+  - pods:
+      - name: a
+        containers:
+          - requests: {cpu: "1e2147483647", memory: "99999999999999999999999999999999999"}
+            usage: {cpu: "1e-2147483647"}
+`)
+	assert.Len(t, got, 3)
+	for _, p := range got {
+		assert.Contains(t, p, "is not a quantity")
+	}
+}

@@ -21,6 +21,7 @@ const (
 const usage = `Usage: autoscaler <command> [flags]
 
 Commands:
+  run        run the controller (or, with --dry-run, print its decisions)
   simulate   run the decision engine offline over a scenario file
   version    print the version
 
@@ -38,6 +39,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	switch args[0] {
+	case "run":
+		return runRun(args[1:], stdout, stderr)
 	case "simulate":
 		return runSimulate(args[1:], stdout, stderr)
 	case "version", "--version":

@@ -9,9 +9,7 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/informers"
@@ -162,24 +160,6 @@ func (cc *conflictChecker) spinApp(namespace, name string) (*unstructured.Unstru
 		}
 	}
 	return nil, false
-}
-
-// newDeploymentInformer lists Deployments narrowed by the configured label
-// selector, trimmed to what the controller reads.
-func newDeploymentInformer(client kubernetes.Interface, namespace, selector string) cache.SharedIndexInformer {
-	tweak := func(o *metav1.ListOptions) { o.LabelSelector = selector }
-	inf := cache.NewSharedIndexInformer(&cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			tweak(&o)
-			return client.AppsV1().Deployments(namespace).List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			tweak(&o)
-			return client.AppsV1().Deployments(namespace).Watch(ctx, o)
-		},
-	}, &appsv1.Deployment{}, 0, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
-	_ = inf.SetTransform(trimDeployment)
-	return inf
 }
 
 func metaFor(namespace, name string) metav1.ObjectMeta {

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	appsv1 "k8s.io/api/apps/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
@@ -87,21 +87,26 @@ func New(opts Options) (*Controller, error) {
 		namespaces = []string{""}
 	}
 	for _, ns := range namespaces {
-		f := informers.NewSharedInformerFactoryWithOptions(opts.Client, 0, informers.WithNamespace(ns))
-		deployments := f.InformerFor(&appsv1.Deployment{}, func(cl kubernetes.Interface, resync time.Duration) cache.SharedIndexInformer {
-			return newDeploymentInformer(cl, ns, cfg.Selector)
-		})
-		pods := f.Core().V1().Pods().Informer()
+		// Deployments come from their own factory, narrowed by the
+		// configured label selector; pods from an unfiltered one.
+		df := informers.NewSharedInformerFactoryWithOptions(opts.Client, 0, informers.WithNamespace(ns),
+			informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = cfg.Selector }))
+		deployments := df.Apps().V1().Deployments()
+		if err := deployments.Informer().SetTransform(trimDeployment); err != nil {
+			return nil, fmt.Errorf("deployment informer transform: %w", err)
+		}
+		pf := informers.NewSharedInformerFactoryWithOptions(opts.Client, 0, informers.WithNamespace(ns))
+		pods := pf.Core().V1().Pods().Informer()
 		if err := pods.SetTransform(trimPod); err != nil {
 			return nil, fmt.Errorf("pod informer transform: %w", err)
 		}
 		if err := pods.AddIndexers(cache.Indexers{labelIndex: podLabelKeys}); err != nil {
 			return nil, fmt.Errorf("pod informer index: %w", err)
 		}
-		c.factories = append(c.factories, f)
-		c.deployments = append(c.deployments, appslisters.NewDeploymentLister(deployments.GetIndexer()))
+		c.factories = append(c.factories, df, pf)
+		c.deployments = append(c.deployments, deployments.Lister())
 		c.pods = append(c.pods, pods.GetIndexer())
-		c.synced = append(c.synced, deployments.HasSynced, pods.HasSynced)
+		c.synced = append(c.synced, deployments.Informer().HasSynced, pods.HasSynced)
 	}
 	var err error
 	c.conflicts, err = newConflictChecker(opts.Client, opts.Dynamic, namespaces, c.log)

@@ -1,0 +1,256 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/pflag"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/record"
+	metricsclient "k8s.io/metrics/pkg/client/clientset/versioned"
+	"k8s.io/utils/clock"
+
+	"github.com/spinscale/spinscale/internal/actuator"
+	"github.com/spinscale/spinscale/internal/config"
+	"github.com/spinscale/spinscale/internal/controller"
+	"github.com/spinscale/spinscale/internal/metrics"
+)
+
+const runUsage = `Usage: autoscaler run [flags]
+
+Runs the controller: every interval it decides a replica count for every
+Deployment annotated spinscale.dev/enabled: "true" and patches its scale
+subresource. With --dry-run it prints the decisions instead of writing
+anything; with --once it runs a single tick and exits.
+
+Flags:
+`
+
+// runRun implements `autoscaler run`. Exit codes: 0 after a clean shutdown,
+// 1 on a runtime failure, 2 on bad flags or configuration.
+func runRun(args []string, stdout, stderr io.Writer) int {
+	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	registerConfigFlags(fs)
+	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)")
+	once := fs.Bool("once", false, "run one tick, print or act, and exit")
+	output := fs.StringP("output", "o", "table", "dry-run output: table (like kubectl get hpa) or json (one object per app per tick)")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, runUsage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if *output != "table" && *output != "json" {
+		fmt.Fprintf(stderr, "run: --output: %q is not an output format: allowed table, json\n", *output)
+		return exitUsage
+	}
+	path, _ := fs.GetString(flagConfig)
+	cfg, err := loadConfig(path, fs, nil)
+	if err != nil {
+		fmt.Fprintln(stderr, "run:", err)
+		return exitUsage
+	}
+	log, err := newLogger(cfg.Log, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "run:", err)
+		return exitUsage
+	}
+	defer func() { _ = log.Sync() }()
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := serve(ctx, cfg, *kubeconfig, *once, *output == "json", stdout, log); err != nil {
+		log.Error("controller stopped", zap.Error(err))
+		return exitFailure
+	}
+	return exitOK
+}
+
+func serve(ctx context.Context, cfg config.Config, kubeconfig string, once, jsonOut bool, stdout io.Writer, log *zap.Logger) error {
+	restCfg, namespace, err := clientConfig(kubeconfig)
+	if err != nil {
+		return err
+	}
+	restCfg.UserAgent = "spinscale"
+	if cfg.LeaderElection.Namespace == "" {
+		cfg.LeaderElection.Namespace = namespace
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	controller.RegisterClientGoMetrics(reg)
+
+	client, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		return fmt.Errorf("kubernetes client: %w", err)
+	}
+	dyn, err := dynamic.NewForConfig(restCfg)
+	if err != nil {
+		return fmt.Errorf("dynamic client: %w", err)
+	}
+	mc, err := metricsclient.NewForConfig(restCfg)
+	if err != nil {
+		return fmt.Errorf("metrics client: %w", err)
+	}
+
+	events := &actuator.Events{}
+	if !cfg.DryRun {
+		// A global dry run writes nothing at all, Events included.
+		broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+		broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+		defer broadcaster.Shutdown()
+		events.Recorder = broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "spinscale"})
+	}
+	hostname, _ := os.Hostname()
+	ctl, err := controller.New(controller.Options{
+		Config: cfg, Logger: log, Client: client, Dynamic: dyn,
+		Resources: metrics.MetricsServer{Client: mc},
+		Scaler:    actuator.KubeScaler{Client: client},
+		Events:    events,
+		Printer:   &actuator.Printer{Out: stdout, JSON: jsonOut},
+		Metrics:   controller.NewMetrics(reg),
+		Clock:     clock.RealClock{},
+		Identity:  hostname + "_" + rand.String(6),
+	})
+	if err != nil {
+		return err
+	}
+
+	if !once {
+		stopServers, err := startServers(cfg, reg, ctl, log)
+		if err != nil {
+			return err
+		}
+		defer stopServers()
+	}
+	log.Info("starting", zap.String("profile", cfg.Profile), zap.Duration("interval", cfg.Interval),
+		zap.Bool("dryRun", cfg.DryRun), zap.Strings("namespaces", cfg.Namespaces), zap.Bool("once", once))
+	syncCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if err := ctl.Start(syncCtx); err != nil {
+		return err
+	}
+	if once {
+		ctl.Once(ctx)
+		return nil
+	}
+	return ctl.Run(ctx)
+}
+
+// clientConfig loads in-cluster credentials, or the kubeconfig, and the
+// namespace the controller runs in (for its Lease).
+func clientConfig(kubeconfig string) (*rest.Config, string, error) {
+	if kubeconfig == "" {
+		if cfg, err := rest.InClusterConfig(); err == nil {
+			ns := "default"
+			if b, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace"); err == nil && len(b) > 0 {
+				ns = strings.TrimSpace(string(b))
+			}
+			return cfg, ns, nil
+		}
+	}
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = kubeconfig
+	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{})
+	cfg, err := cc.ClientConfig()
+	if err != nil {
+		return nil, "", fmt.Errorf("load kubeconfig: %w", err)
+	}
+	ns, _, err := cc.Namespace()
+	if err != nil || ns == "" {
+		ns = "default"
+	}
+	return cfg, ns, nil
+}
+
+// startServers serves /metrics and /healthz, /readyz; it returns a function
+// that shuts them down.
+func startServers(cfg config.Config, reg *prometheus.Registry, ctl *controller.Controller, log *zap.Logger) (func(), error) {
+	metricsMux := http.NewServeMux()
+	metricsMux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	healthMux := http.NewServeMux()
+	healthMux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if err := ctl.Healthy(); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	healthMux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !ctl.Ready() {
+			http.Error(w, "informer caches not synced", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	var servers []*http.Server
+	for _, s := range []struct {
+		addr string
+		h    http.Handler
+	}{{cfg.Server.MetricsAddress, metricsMux}, {cfg.Server.HealthAddress, healthMux}} {
+		if s.addr == "" || s.addr == "0" {
+			continue
+		}
+		ln, err := net.Listen("tcp", s.addr)
+		if err != nil {
+			return nil, fmt.Errorf("listen on %s: %w", s.addr, err)
+		}
+		srv := &http.Server{Handler: s.h, ReadHeaderTimeout: 10 * time.Second}
+		servers = append(servers, srv)
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("http server", zap.String("address", s.addr), zap.Error(err))
+			}
+		}()
+	}
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		for _, s := range servers {
+			_ = s.Shutdown(ctx)
+		}
+	}, nil
+}
+
+// newLogger builds the zap logger from the log settings; logs go to w.
+func newLogger(c config.Log, w io.Writer) (*zap.Logger, error) {
+	level, err := zapcore.ParseLevel(c.Level)
+	if err != nil {
+		return nil, fmt.Errorf("log.level: %w", err)
+	}
+	encCfg := zap.NewProductionEncoderConfig()
+	encCfg.TimeKey = "time"
+	encCfg.EncodeTime = zapcore.ISO8601TimeEncoder
+	var enc zapcore.Encoder
+	if c.Format == "console" {
+		enc = zapcore.NewConsoleEncoder(encCfg)
+	} else {
+		enc = zapcore.NewJSONEncoder(encCfg)
+	}
+	return zap.New(zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(w)), level)), nil
+}

@@ -1,0 +1,265 @@
+package controller
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/record"
+	clocktesting "k8s.io/utils/clock/testing"
+	"k8s.io/utils/ptr"
+
+	"github.com/spinscale/spinscale/internal/actuator"
+	"github.com/spinscale/spinscale/internal/config"
+	"github.com/spinscale/spinscale/internal/metrics"
+)
+
+var t0 = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+
+// fakeUsage is a hand-written ResourceSource: every pod uses the same cpu.
+type fakeUsage struct {
+	cpuMilli int64
+	err      error
+	calls    int
+	pods     []string
+}
+
+func (f *fakeUsage) Snapshot(_ context.Context, namespaces []string) *metrics.ResourceSnapshot {
+	f.calls++
+	if f.err != nil {
+		return metrics.NewResourceSnapshot(nil, map[string]error{"": f.err})
+	}
+	pods := map[types.NamespacedName]metrics.PodUsage{}
+	for _, p := range f.pods {
+		pods[types.NamespacedName{Namespace: "apps", Name: p}] = metrics.PodUsage{CPU: f.cpuMilli, HasCPU: true, Timestamp: t0, Window: 15 * time.Second}
+	}
+	return metrics.NewResourceSnapshot(pods, nil)
+}
+
+func deployment(name string, replicas int32, ann map[string]string) *appsv1.Deployment {
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "apps", Annotations: ann},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To(replicas),
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"core.spinkube.dev/app-name": name}},
+		},
+		Status: appsv1.DeploymentStatus{Replicas: replicas},
+	}
+}
+
+func podsFor(app string, n int) ([]runtime.Object, []string) {
+	var objs []runtime.Object
+	var names []string
+	for i := range n {
+		name := app + "-" + string(rune('a'+i))
+		names = append(names, name)
+		objs = append(objs, &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "apps", Labels: map[string]string{"core.spinkube.dev/app-name": app}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app",
+				Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m")}}}}},
+			Status: corev1.PodStatus{Phase: corev1.PodRunning, StartTime: &metav1.Time{Time: t0.Add(-time.Hour)},
+				Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Time{Time: t0.Add(-time.Hour)}}}},
+		})
+	}
+	return objs, names
+}
+
+var cpuApp = map[string]string{
+	"spinscale.dev/enabled":                "true",
+	"spinscale.dev/max-replicas":           "10",
+	"spinscale.dev/target-cpu-utilization": "50",
+}
+
+type harness struct {
+	client   *fake.Clientset
+	usage    *fakeUsage
+	recorder *record.FakeRecorder
+	ctl      *Controller
+	clock    *clocktesting.FakeClock
+	out      *strings.Builder
+}
+
+func newHarness(t *testing.T, mutate func(*config.Config), objs ...runtime.Object) *harness {
+	t.Helper()
+	cfg := config.Default()
+	cfg.LeaderElection.Enabled = false
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	h := &harness{
+		client:   fake.NewClientset(objs...),
+		usage:    &fakeUsage{},
+		recorder: record.NewFakeRecorder(100),
+		clock:    clocktesting.NewFakeClock(t0),
+		out:      &strings.Builder{},
+	}
+	// The tracker cannot patch the scale subresource: record the write
+	// and answer as the API server would.
+	h.client.PrependReactor("patch", "deployments", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if a.GetSubresource() != "scale" {
+			return false, nil, nil
+		}
+		return true, &appsv1.Deployment{}, nil
+	})
+	ctl, err := New(Options{
+		Config: cfg, Logger: zap.NewNop(), Client: h.client,
+		Resources: h.usage, Scaler: actuator.KubeScaler{Client: h.client},
+		Events:  &actuator.Events{Recorder: h.recorder},
+		Printer: &actuator.Printer{Out: h.out},
+		Metrics: NewMetrics(prometheus.NewRegistry()), Clock: h.clock, Identity: "test",
+	})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	require.NoError(t, ctl.Start(ctx))
+	h.ctl = ctl
+	return h
+}
+
+// writes returns the scale patches sent to the API server.
+func (h *harness) writes() []string {
+	var out []string
+	for _, a := range h.client.Actions() {
+		if p, ok := a.(k8stesting.PatchAction); ok && a.GetSubresource() == "scale" {
+			out = append(out, p.GetNamespace()+"/"+p.GetName()+" "+string(p.GetPatchType())+" "+string(p.GetPatch()))
+		}
+	}
+	return out
+}
+
+func (h *harness) events() []string {
+	var out []string
+	for {
+		select {
+		case e := <-h.recorder.Events:
+			out = append(out, e)
+		default:
+			return out
+		}
+	}
+}
+
+func TestScaleUpPatchesScaleSubresourceOnce(t *testing.T) {
+	pods, names := podsFor("shop", 2)
+	h := newHarness(t, nil, append(pods, deployment("shop", 2, cpuApp))...)
+	h.usage.pods, h.usage.cpuMilli = names, 100 // 100% of a 100m request: 2 → 4
+	h.ctl.Once(context.Background())
+	assert.Equal(t, []string{`apps/shop application/json-patch+json [{"op":"test","path":"/spec/replicas","value":2},{"op":"replace","path":"/spec/replicas","value":4}]`}, h.writes())
+	ev := h.events()
+	require.Len(t, ev, 1)
+	assert.Contains(t, ev[0], "Normal SpinscaleRescaled 2 → 4")
+	assert.Equal(t, 1, h.usage.calls, "one metrics snapshot per tick")
+}
+
+func TestDryRunNeverWrites(t *testing.T) {
+	pods, names := podsFor("shop", 2)
+	h := newHarness(t, func(c *config.Config) { c.DryRun = true }, append(pods, deployment("shop", 2, cpuApp))...)
+	h.usage.pods, h.usage.cpuMilli = names, 100
+	h.ctl.Once(context.Background())
+	assert.Empty(t, h.writes())
+	assert.Contains(t, h.out.String(), "NAMESPACE")
+	assert.Contains(t, h.out.String(), "shop")
+	assert.Contains(t, h.out.String(), "scale-up")
+}
+
+func TestPerAppDryRunAnnotation(t *testing.T) {
+	pods, names := podsFor("shop", 2)
+	ann := map[string]string{"spinscale.dev/dry-run": "true"}
+	for k, v := range cpuApp {
+		ann[k] = v
+	}
+	h := newHarness(t, nil, append(pods, deployment("shop", 2, ann))...)
+	h.usage.pods, h.usage.cpuMilli = names, 100
+	h.ctl.Once(context.Background())
+	assert.Empty(t, h.writes())
+	assert.Contains(t, h.out.String(), "2 → 4")
+}
+
+func TestInvalidAnnotationsWarnOncePerChangeAndNeverWrite(t *testing.T) {
+	pods, names := podsFor("shop", 2)
+	bad := map[string]string{"spinscale.dev/enabled": "true", "spinscale.dev/max-replicas": "zero", "spinscale.dev/target-cpu-utilization": "50"}
+	h := newHarness(t, nil, append(pods, deployment("shop", 2, bad))...)
+	h.usage.pods, h.usage.cpuMilli = names, 100
+	h.ctl.Once(context.Background())
+	h.ctl.Once(context.Background())
+	assert.Empty(t, h.writes())
+	ev := h.events()
+	require.Len(t, ev, 1, "one Warning for two ticks")
+	assert.Contains(t, ev[0], "Warning SpinscaleInvalidAnnotations")
+	assert.Contains(t, ev[0], `spinscale.dev/max-replicas: "zero"`)
+}
+
+func TestRefusesWhenAnHPATargetsTheDeployment(t *testing.T) {
+	pods, names := podsFor("shop", 2)
+	hpa := &autoscalingv2.HorizontalPodAutoscaler{
+		ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: "apps"},
+		Spec:       autoscalingv2.HorizontalPodAutoscalerSpec{ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{Kind: "Deployment", Name: "shop", APIVersion: "apps/v1"}, MaxReplicas: 3},
+	}
+	h := newHarness(t, nil, append(pods, deployment("shop", 2, cpuApp), hpa)...)
+	h.usage.pods, h.usage.cpuMilli = names, 100
+	h.ctl.Once(context.Background())
+	assert.Empty(t, h.writes())
+	ev := h.events()
+	require.Len(t, ev, 1)
+	assert.Contains(t, ev[0], "Warning SpinscaleRefused")
+	assert.Contains(t, ev[0], "HorizontalPodAutoscaler shop")
+}
+
+func TestNoScaleDownWhenMetricsAreUnavailable(t *testing.T) {
+	pods, _ := podsFor("shop", 4)
+	h := newHarness(t, nil, append(pods, deployment("shop", 4, cpuApp))...)
+	h.usage.err = metrics.ErrUnavailable
+	for range 30 { // 7.5 minutes of ticks: longer than any window
+		h.ctl.Once(context.Background())
+		h.clock.Step(15 * time.Second)
+	}
+	assert.Empty(t, h.writes())
+	ev := h.events()
+	require.Len(t, ev, 1, "degraded is reported once")
+	assert.Contains(t, ev[0], "Warning SpinscaleMetricsDegraded")
+}
+
+func TestOneAppsFailureDoesNotStopOthers(t *testing.T) {
+	podsA, namesA := podsFor("shop", 2)
+	podsB, namesB := podsFor("cart", 2)
+	bad := map[string]string{"spinscale.dev/enabled": "true"}
+	objs := append(append(podsA, podsB...), deployment("shop", 2, bad), deployment("cart", 2, cpuApp))
+	h := newHarness(t, nil, objs...)
+	h.usage.pods, h.usage.cpuMilli = append(namesA, namesB...), 100
+	h.ctl.Once(context.Background())
+	writes := h.writes()
+	require.Len(t, writes, 1)
+	assert.Contains(t, writes[0], "apps/cart")
+}
+
+func TestScaleToZeroByHandPausesScaling(t *testing.T) {
+	pods, names := podsFor("shop", 2)
+	h := newHarness(t, nil, append(pods, deployment("shop", 0, cpuApp))...)
+	h.usage.pods, h.usage.cpuMilli = names, 100
+	h.ctl.Once(context.Background())
+	assert.Empty(t, h.writes())
+}
+
+func TestHealthFailsWhenTicksStop(t *testing.T) {
+	h := newHarness(t, nil)
+	assert.NoError(t, h.ctl.Healthy(), "a standby is healthy")
+	h.ctl.Once(context.Background())
+	assert.NoError(t, h.ctl.Healthy())
+	h.clock.Step(46 * time.Second)
+	assert.ErrorContains(t, h.ctl.Healthy(), "no tick completed")
+	assert.True(t, h.ctl.Ready())
+}

@@ -15,8 +15,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/record"
@@ -95,6 +99,13 @@ type harness struct {
 
 func newHarness(t *testing.T, mutate func(*config.Config), objs ...runtime.Object) *harness {
 	t.Helper()
+	return newHarnessWithDynamic(t, mutate, nil, objs...)
+}
+
+// newHarnessWithDynamic also serves the given custom resources (KEDA
+// ScaledObjects, SpinApps) through a fake dynamic client and discovery.
+func newHarnessWithDynamic(t *testing.T, mutate func(*config.Config), custom []runtime.Object, objs ...runtime.Object) *harness {
+	t.Helper()
 	cfg := config.Default()
 	cfg.LeaderElection.Enabled = false
 	if mutate != nil {
@@ -115,8 +126,18 @@ func newHarness(t *testing.T, mutate func(*config.Config), objs ...runtime.Objec
 		}
 		return true, &appsv1.Deployment{}, nil
 	})
+	var dyn dynamic.Interface
+	if custom != nil {
+		h.client.Resources = []*metav1.APIResourceList{
+			{GroupVersion: "keda.sh/v1alpha1", APIResources: []metav1.APIResource{{Name: "scaledobjects", Namespaced: true, Kind: "ScaledObject"}}},
+			{GroupVersion: "core.spinkube.dev/v1alpha1", APIResources: []metav1.APIResource{{Name: "spinapps", Namespaced: true, Kind: "SpinApp"}}},
+		}
+		dyn = dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{
+			scaledObjectGVR: "ScaledObjectList", spinAppGVR: "SpinAppList",
+		}, custom...)
+	}
 	ctl, err := New(Options{
-		Config: cfg, Logger: zap.NewNop(), Client: h.client,
+		Config: cfg, Logger: zap.NewNop(), Client: h.client, Dynamic: dyn,
 		Resources: h.usage, Scaler: actuator.KubeScaler{Client: h.client},
 		Events:  &actuator.Events{Recorder: h.recorder},
 		Printer: &actuator.Printer{Out: h.out},
@@ -262,4 +283,49 @@ func TestHealthFailsWhenTicksStop(t *testing.T) {
 	h.clock.Step(46 * time.Second)
 	assert.ErrorContains(t, h.ctl.Healthy(), "no tick completed")
 	assert.True(t, h.ctl.Ready())
+}
+
+func TestRefusesWhenAScaledObjectTargetsTheDeployment(t *testing.T) {
+	pods, names := podsFor("shop", 2)
+	so := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject",
+		"metadata": map[string]any{"name": "shop-so", "namespace": "apps"},
+		"spec":     map[string]any{"scaleTargetRef": map[string]any{"name": "shop"}},
+	}}
+	h := newHarnessWithDynamic(t, nil, []runtime.Object{so}, append(pods, deployment("shop", 2, cpuApp))...)
+	h.usage.pods, h.usage.cpuMilli = names, 100
+	h.ctl.Once(context.Background())
+	assert.Empty(t, h.writes())
+	ev := h.events()
+	require.Len(t, ev, 1)
+	assert.Contains(t, ev[0], "Warning SpinscaleRefused")
+	assert.Contains(t, ev[0], "KEDA ScaledObject shop-so")
+}
+
+func TestSpinAppEnableAutoscaling(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		enabled bool
+		writes  int
+	}{{"refused while enableAutoscaling is false", false, 0}, {"scaled once it is true", true, 1}} {
+		t.Run(tc.name, func(t *testing.T) {
+			pods, names := podsFor("shop", 2)
+			app := &unstructured.Unstructured{Object: map[string]any{
+				"apiVersion": "core.spinkube.dev/v1alpha1", "kind": "SpinApp",
+				"metadata": map[string]any{"name": "shop", "namespace": "apps"},
+				"spec":     map[string]any{"enableAutoscaling": tc.enabled},
+			}}
+			d := deployment("shop", 2, cpuApp)
+			d.OwnerReferences = []metav1.OwnerReference{{APIVersion: "core.spinkube.dev/v1alpha1", Kind: "SpinApp", Name: "shop"}}
+			h := newHarnessWithDynamic(t, nil, []runtime.Object{app}, append(pods, d)...)
+			h.usage.pods, h.usage.cpuMilli = names, 100
+			h.ctl.Once(context.Background())
+			assert.Len(t, h.writes(), tc.writes)
+			if !tc.enabled {
+				ev := h.events()
+				require.Len(t, ev, 1)
+				assert.Contains(t, ev[0], "spec.enableAutoscaling false")
+			}
+		})
+	}
 }

@@ -21,8 +21,13 @@ build: ## Build bin/autoscaler (static, version stamped)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/autoscaler ./cmd/autoscaler
 
 .PHONY: test
-test: ## Run every test with the race detector
-	$(GO) test -race -count=1 ./...
+test: ## Run every test with the race detector, integration tests on a local control plane included
+	hack/cluster/build.sh
+	$(GO) test -race -count=1 -timeout 40m ./...
+
+.PHONY: test-unit
+test-unit: ## Run the unit tests only (no cluster)
+	$(GO) test -race -count=1 -short ./...
 
 .PHONY: lint
 lint: $(STATICCHECK) ## Run go vet and staticcheck
@@ -38,7 +43,7 @@ verify: lint ## gofmt, vet, staticcheck, go.mod tidy, shipped config == defaults
 
 .PHONY: bench
 bench: ## Run the benchmarks (decisions per second, allocations)
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) test -short -run '^$$' -bench . -benchmem ./internal/...
 
 .PHONY: fuzz
 fuzz: ## Fuzz the annotation parser and the engine for FUZZTIME each
@@ -46,7 +51,11 @@ fuzz: ## Fuzz the annotation parser and the engine for FUZZTIME each
 	$(GO) test -run '^$$' -fuzz '^FuzzDecide$$' -fuzztime $(FUZZTIME) ./internal/recommender/
 
 .PHONY: demo
-demo: build ## Run the example scenarios through the decision engine
+demo: build ## Autoscale a SpinApp on a local control plane (first run builds it: ~20 min)
+	AUTOSCALER=$(BIN)/autoscaler hack/demo.sh
+
+.PHONY: demo-simulate
+demo-simulate: build ## Run the example scenarios through the decision engine (no cluster)
 	@for f in examples/*.yaml; do \
 	  echo "=== $$f"; awk '/^#/ {sub(/^# ?/, ""); print; next} {exit}' $$f; \
 	  $(BIN)/autoscaler simulate --scenario $$f; echo; \

@@ -33,6 +33,8 @@ type app struct {
 	parsed      annotations.App
 	parseErr    error
 	engine      recommender.State
+	// state and limitedBy are the values last exported for the app.
+	state, limitedBy string
 }
 
 // ensureParsed parses the annotations when they changed since last time.
@@ -187,7 +189,7 @@ func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, snap *me
 		if c.opts.Events.Warning(d, key, actuator.ReasonInvalidConfig, "invalid annotations, app left untouched: "+a.parseErr.Error()) {
 			log.Warn("invalid annotations; app left untouched", zap.Error(a.parseErr))
 		}
-		c.opts.Metrics.setState(d.Namespace, d.Name, "invalid")
+		setOne(c.opts.Metrics.AppState, d.Namespace, d.Name, &a.state, "invalid")
 		return
 	}
 	c.opts.Events.Clear(key, actuator.ReasonInvalidConfig)
@@ -202,7 +204,7 @@ func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, snap *me
 		if c.opts.Events.Warning(d, key, actuator.ReasonRefused, "not scaling: "+why) {
 			log.Warn("refusing to scale", zap.String("reason", why))
 		}
-		c.opts.Metrics.setState(d.Namespace, d.Name, "refused")
+		setOne(c.opts.Metrics.AppState, d.Namespace, d.Name, &a.state, "refused")
 		return
 	}
 	c.opts.Events.Clear(key, actuator.ReasonRefused)
@@ -212,7 +214,7 @@ func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, snap *me
 	dec, st := recommender.Decide(spec, &in, a.engine, now)
 	a.engine = st
 	dryRun := c.cfg.DryRun || a.parsed.DryRun
-	c.observe(d, spec, &dec, dryRun, log)
+	c.observe(d, a, spec, &dec, dryRun, log)
 
 	if dryRun {
 		if c.opts.Printer != nil {
@@ -304,15 +306,14 @@ func candidates(idx cache.Indexer, d *appsv1.Deployment) []any {
 
 // observe exports the decision as metrics and reports degraded metrics once
 // per change.
-func (c *Controller) observe(d *appsv1.Deployment, spec *recommender.Spec, dec *recommender.Decision, dryRun bool, log *zap.Logger) {
+func (c *Controller) observe(d *appsv1.Deployment, a *app, spec *recommender.Spec, dec *recommender.Decision, dryRun bool, log *zap.Logger) {
 	m := c.opts.Metrics
 	ns, name := d.Namespace, d.Name
 	key := types.NamespacedName{Namespace: ns, Name: name}
 	m.Decisions.WithLabelValues(string(dec.Action), string(dec.LimitedBy)).Inc()
 	m.AppReplicas.WithLabelValues(ns, name).Set(float64(dec.CurrentReplicas))
 	m.AppDesired.WithLabelValues(ns, name).Set(float64(dec.DesiredReplicas))
-	m.AppLimitedBy.DeletePartialMatch(map[string]string{"namespace": ns, "deployment": name})
-	m.AppLimitedBy.WithLabelValues(ns, name, string(dec.LimitedBy)).Set(1)
+	setOne(m.AppLimitedBy, ns, name, &a.limitedBy, string(dec.LimitedBy))
 	view := report.NewDecision(dec)
 	var failed []string
 	for _, mv := range view.Metrics {
@@ -334,7 +335,7 @@ func (c *Controller) observe(d *appsv1.Deployment, spec *recommender.Spec, dec *
 	case len(failed) > 0:
 		state = "degraded"
 	}
-	m.setState(ns, name, state)
+	setOne(m.AppState, ns, name, &a.state, state)
 	if len(failed) > 0 {
 		if c.opts.Events.Warning(d, key, actuator.ReasonMetricsDegraded, "metrics failing, scale-down blocked: "+strings.Join(failed, "; ")) {
 			log.Warn("metrics degraded", zap.Strings("failed", failed), zap.String("reason", dec.Reason()))

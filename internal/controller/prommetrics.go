@@ -75,10 +75,18 @@ func (m *Metrics) forget(namespace, name string) {
 	}
 }
 
-// setState marks exactly one state for the app.
-func (m *Metrics) setState(namespace, name, state string) {
-	m.AppState.DeletePartialMatch(prometheus.Labels{"namespace": namespace, "deployment": name})
-	m.AppState.WithLabelValues(namespace, name, state).Set(1)
+// setOne marks exactly one value of a per-app enum gauge (state,
+// limited_by), deleting the previous one by its labels: a partial-match
+// delete would scan every series, once per app, on every tick.
+func setOne(v *prometheus.GaugeVec, namespace, name string, previous *string, value string) {
+	if *previous == value {
+		return
+	}
+	if *previous != "" {
+		v.DeleteLabelValues(namespace, name, *previous)
+	}
+	v.WithLabelValues(namespace, name, value).Set(1)
+	*previous = value
 }
 
 var registerClientMetrics sync.Once

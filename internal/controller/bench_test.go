@@ -1,0 +1,87 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/spinscale/spinscale/internal/actuator"
+	"github.com/spinscale/spinscale/internal/config"
+)
+
+// nopScaler accepts every write without I/O, so that the benchmark measures
+// the controller, not an API server.
+type nopScaler struct{}
+
+func (nopScaler) Scale(context.Context, string, string, int32, int32) error { return nil }
+
+// BenchmarkTick measures one tick over many apps from warm caches: 5 pods per
+// app, cpu utilization, a shared usage snapshot. It reports the tick time
+// and the heap in use with every Deployment and Pod cached. Run with
+// `go test -run '^$' -bench Tick -benchtime 5x ./internal/controller/`.
+func BenchmarkTick(b *testing.B) {
+	for _, apps := range []int{500, 5000} {
+		b.Run(fmt.Sprintf("apps=%d/pods=%d", apps, apps*5), func(b *testing.B) {
+			var objs []k8sruntime.Object
+			usage := &fakeUsage{cpuMilli: 60}
+			for a := range apps {
+				name := fmt.Sprintf("app-%d", a)
+				objs = append(objs, deployment(name, 5, cpuApp))
+				for p := range 5 {
+					pod := fmt.Sprintf("%s-%d", name, p)
+					usage.pods = append(usage.pods, pod)
+					objs = append(objs, &corev1.Pod{
+						ObjectMeta: metav1.ObjectMeta{Name: pod, Namespace: "apps", Labels: map[string]string{"core.spinkube.dev/app-name": name}},
+						Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app",
+							Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m")}}}}},
+						Status: corev1.PodStatus{Phase: corev1.PodRunning, StartTime: &metav1.Time{Time: t0.Add(-time.Hour)},
+							Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}},
+					})
+				}
+			}
+			cfg := config.Default()
+			cfg.LeaderElection.Enabled = false
+			ctl, err := New(Options{
+				Config: cfg, Logger: zap.NewNop(), Client: fake.NewClientset(objs...), Resources: usage,
+				Scaler: nopScaler{}, Events: &actuator.Events{}, Metrics: NewMetrics(prometheus.NewRegistry()),
+				Clock: clocktesting.NewFakeClock(t0), Identity: "bench",
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if err := ctl.Start(ctx); err != nil {
+				b.Fatal(err)
+			}
+			objs, usage.pods = nil, nil // only the caches hold the objects now
+			usage.pods = make([]string, 0, apps*5)
+			for a := range apps {
+				for p := range 5 {
+					usage.pods = append(usage.pods, fmt.Sprintf("app-%d-%d", a, p))
+				}
+			}
+			ctl.Once(ctx) // first sight: parse every spec
+			runtime.GC()
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				ctl.Once(ctx)
+			}
+			b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "heap-MiB")
+		})
+	}
+}

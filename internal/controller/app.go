@@ -50,7 +50,9 @@ func (a *app) ensureParsed(ann map[string]string, d annotations.Defaults) {
 func (c *Controller) tick(ctx context.Context, now time.Time) {
 	start := c.clock.Now()
 	deps := c.managed()
+	queries := c.parseAll(deps)
 	snap := c.resourceSnapshot(ctx, deps)
+	results := c.runQueries(ctx, queries)
 
 	work := make(chan *appsv1.Deployment)
 	var wg sync.WaitGroup
@@ -59,7 +61,7 @@ func (c *Controller) tick(ctx context.Context, now time.Time) {
 		go func() {
 			defer wg.Done()
 			for d := range work {
-				c.process(ctx, d, snap, now)
+				c.process(ctx, d, snap, results, now)
 			}
 		}()
 	}
@@ -92,6 +94,58 @@ func (c *Controller) tick(ctx context.Context, now time.Time) {
 	c.opts.Metrics.LastTick.Set(float64(c.clock.Now().Unix()))
 	c.lastTick.Store(c.clock.Now().UnixNano())
 	c.log.Debug("tick", zap.Int("apps", len(deps)), zap.Duration("took", took))
+}
+
+// appFor returns the controller's memory of an app, creating it.
+func (c *Controller) appFor(key types.NamespacedName) *app {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a := c.apps[key]
+	if a == nil {
+		a = &app{}
+		c.apps[key] = a
+	}
+	return a
+}
+
+// parseAll brings every app's parsed spec up to date and returns the
+// distinct PromQL queries of the valid ones, so that each runs once per tick
+// however many apps share it.
+func (c *Controller) parseAll(deps []*appsv1.Deployment) []string {
+	seen := map[string]bool{}
+	var queries []string
+	for _, d := range deps {
+		a := c.appFor(types.NamespacedName{Namespace: d.Namespace, Name: d.Name})
+		a.mu.Lock()
+		a.ensureParsed(d.Annotations, c.defaults)
+		if a.parseErr == nil {
+			for _, m := range a.parsed.Spec.Metrics {
+				if m.Source == recommender.SourcePrometheus && !seen[m.Query] {
+					seen[m.Query] = true
+					queries = append(queries, m.Query)
+				}
+			}
+		}
+		a.mu.Unlock()
+	}
+	sort.Strings(queries)
+	return queries
+}
+
+// runQueries runs the tick's distinct queries, or reports for each that no
+// Prometheus source is configured.
+func (c *Controller) runQueries(ctx context.Context, queries []string) map[string]recommender.Observation {
+	if len(queries) == 0 {
+		return nil
+	}
+	if c.opts.Queries == nil {
+		out := make(map[string]recommender.Observation, len(queries))
+		for _, q := range queries {
+			out[q] = recommender.Observation{Err: fmt.Errorf("%w: no Prometheus source is configured (prometheus.address)", recommender.ErrNoData)}
+		}
+		return out
+	}
+	return c.opts.Queries.Query(ctx, queries)
 }
 
 // managed lists the opted-in Deployments from the caches.
@@ -165,7 +219,7 @@ func usesResources(ann map[string]string) bool {
 
 // process decides for one app. A failure here is logged with the app's key
 // and never affects other apps.
-func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, snap *metrics.ResourceSnapshot, now time.Time) {
+func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, snap *metrics.ResourceSnapshot, results map[string]recommender.Observation, now time.Time) {
 	key := types.NamespacedName{Namespace: d.Namespace, Name: d.Name}
 	log := c.log.With(zap.String("namespace", d.Namespace), zap.String("deployment", d.Name))
 	defer func() {
@@ -174,13 +228,7 @@ func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, snap *me
 		}
 	}()
 
-	c.mu.Lock()
-	a := c.apps[key]
-	if a == nil {
-		a = &app{}
-		c.apps[key] = a
-	}
-	c.mu.Unlock()
+	a := c.appFor(key)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 
@@ -210,7 +258,7 @@ func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, snap *me
 	c.opts.Events.Clear(key, actuator.ReasonRefused)
 
 	spec := &a.parsed.Spec
-	in := c.input(d, spec, snap)
+	in := c.input(d, spec, snap, results)
 	dec, st := recommender.Decide(spec, &in, a.engine, now)
 	a.engine = st
 	dryRun := c.cfg.DryRun || a.parsed.DryRun
@@ -246,7 +294,7 @@ func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, snap *me
 }
 
 // input gathers the engine's input from the caches and the snapshot.
-func (c *Controller) input(d *appsv1.Deployment, spec *recommender.Spec, snap *metrics.ResourceSnapshot) recommender.Input {
+func (c *Controller) input(d *appsv1.Deployment, spec *recommender.Spec, snap *metrics.ResourceSnapshot, results map[string]recommender.Observation) recommender.Input {
 	replicas := int32(1)
 	if d.Spec.Replicas != nil {
 		replicas = *d.Spec.Replicas
@@ -260,8 +308,12 @@ func (c *Controller) input(d *appsv1.Deployment, spec *recommender.Spec, snap *m
 		switch m.Source {
 		case recommender.SourceResource:
 			in.Metrics[i] = snap.Observation(d.Namespace, in.Pods, m.Resource)
-		default:
-			in.Metrics[i] = recommender.Observation{Err: fmt.Errorf("%w: no Prometheus source is configured (prometheus.address)", recommender.ErrNoData)}
+		case recommender.SourcePrometheus:
+			obs, ok := results[m.Query]
+			if !ok {
+				obs = recommender.Observation{Err: fmt.Errorf("%w: query %q was not run this tick", recommender.ErrNoData, m.Query)}
+			}
+			in.Metrics[i] = obs
 		}
 	}
 	return in

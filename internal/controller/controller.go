@@ -34,7 +34,9 @@ type Options struct {
 	// Dynamic reads SpinApps and KEDA ScaledObjects when their CRDs exist.
 	Dynamic   dynamic.Interface
 	Resources metrics.ResourceSource
-	Scaler    actuator.Scaler
+	// Queries runs Prometheus queries; nil when no Prometheus is configured.
+	Queries metrics.QuerySource
+	Scaler  actuator.Scaler
 	Events    *actuator.Events
 	// Printer receives every decision of dry-run apps.
 	Printer *actuator.Printer

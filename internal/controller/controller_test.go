@@ -30,6 +30,7 @@ import (
 	"github.com/spinscale/spinscale/internal/actuator"
 	"github.com/spinscale/spinscale/internal/config"
 	"github.com/spinscale/spinscale/internal/metrics"
+	"github.com/spinscale/spinscale/internal/recommender"
 )
 
 var t0 = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
@@ -88,7 +89,23 @@ var cpuApp = map[string]string{
 	"spinscale.dev/target-cpu-utilization": "50",
 }
 
+// fakeQueries is a hand-written QuerySource that records each call.
+type fakeQueries struct {
+	results map[string]recommender.Observation
+	calls   [][]string
+}
+
+func (f *fakeQueries) Query(_ context.Context, queries []string) map[string]recommender.Observation {
+	f.calls = append(f.calls, queries)
+	out := map[string]recommender.Observation{}
+	for _, q := range queries {
+		out[q] = f.results[q]
+	}
+	return out
+}
+
 type harness struct {
+	queries  *fakeQueries
 	client   *fake.Clientset
 	usage    *fakeUsage
 	recorder *record.FakeRecorder
@@ -112,6 +129,7 @@ func newHarnessWithDynamic(t *testing.T, mutate func(*config.Config), custom []r
 		mutate(&cfg)
 	}
 	h := &harness{
+		queries:  &fakeQueries{results: map[string]recommender.Observation{}},
 		client:   fake.NewClientset(objs...),
 		usage:    &fakeUsage{},
 		recorder: record.NewFakeRecorder(100),
@@ -137,7 +155,7 @@ func newHarnessWithDynamic(t *testing.T, mutate func(*config.Config), custom []r
 		}, custom...)
 	}
 	ctl, err := New(Options{
-		Config: cfg, Logger: zap.NewNop(), Client: h.client, Dynamic: dyn,
+		Config: cfg, Logger: zap.NewNop(), Client: h.client, Dynamic: dyn, Queries: h.queries,
 		Resources: h.usage, Scaler: actuator.KubeScaler{Client: h.client},
 		Events:  &actuator.Events{Recorder: h.recorder},
 		Printer: &actuator.Printer{Out: h.out},
@@ -328,4 +346,24 @@ func TestSpinAppEnableAutoscaling(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Apps sharing a PromQL query share one execution per tick.
+func TestOneQueryPerDistinctPromQLPerTick(t *testing.T) {
+	rps := func(target string) map[string]string {
+		return map[string]string{
+			"spinscale.dev/enabled": "true", "spinscale.dev/max-replicas": "10",
+			"spinscale.dev/prometheus-query":                `sum(rate(spin_http_requests_total[1m]))`,
+			"spinscale.dev/prometheus-target-average-value": target,
+		}
+	}
+	podsA, _ := podsFor("shop", 2)
+	podsB, _ := podsFor("cart", 2)
+	h := newHarness(t, nil, append(append(podsA, podsB...), deployment("shop", 2, rps("400")), deployment("cart", 2, rps("1000")))...)
+	h.queries.results[`sum(rate(spin_http_requests_total[1m]))`] = recommender.Observation{Value: 2000000, Timestamp: t0}
+	h.ctl.Once(context.Background())
+	assert.Equal(t, [][]string{{`sum(rate(spin_http_requests_total[1m]))`}}, h.queries.calls)
+	assert.ElementsMatch(t, []string{
+		`apps/shop application/json-patch+json [{"op":"test","path":"/spec/replicas","value":2},{"op":"replace","path":"/spec/replicas","value":4}]`,
+	}, h.writes(), "shop: ceil(2000/400) = 5 capped at 4; cart: ceil(2000/1000) = 2 holds")
 }

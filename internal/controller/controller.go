@@ -37,7 +37,7 @@ type Options struct {
 	// Queries runs Prometheus queries; nil when no Prometheus is configured.
 	Queries metrics.QuerySource
 	Scaler  actuator.Scaler
-	Events    *actuator.Events
+	Events  *actuator.Events
 	// Printer receives every decision of dry-run apps.
 	Printer *actuator.Printer
 	Metrics *Metrics

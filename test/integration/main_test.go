@@ -41,10 +41,9 @@ func TestMain(m *testing.M) {
 		fmt.Println("integration: -short given, not starting a cluster")
 		os.Exit(0)
 	}
-	code, err := setup()
-	if err != nil {
+	code := 1
+	if err := setup(); err != nil {
 		fmt.Fprintln(os.Stderr, "integration setup:", err)
-		code = 1
 	} else {
 		code = m.Run()
 	}
@@ -52,18 +51,18 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func setup() (int, error) {
+func setup() error {
 	root, err := filepath.Abs("../..")
 	if err != nil {
-		return 1, err
+		return err
 	}
 	cluster.root = root
 	if err := runLogged(root, "hack/cluster/build.sh"); err != nil {
-		return 1, fmt.Errorf("build cluster binaries: %w", err)
+		return fmt.Errorf("build cluster binaries: %w", err)
 	}
 	state, err := os.MkdirTemp("", "spinscale-it-")
 	if err != nil {
-		return 1, err
+		return err
 	}
 	cluster.state = state
 	// A port base of our own, so a developer's cluster on the default base
@@ -72,12 +71,12 @@ func setup() (int, error) {
 	cmd := exec.Command(filepath.Join(root, "hack/cluster/up.sh"), state)
 	cmd.Env = append(os.Environ(), fmt.Sprintf("PORT_BASE=%d", base), "METRIC_RESOLUTION=10s")
 	if err := runCmd(cmd); err != nil {
-		return 1, fmt.Errorf("start cluster: %w", err)
+		return fmt.Errorf("start cluster: %w", err)
 	}
 	cluster.kubeconfig = filepath.Join(state, "kubeconfig")
 	cluster.rest, err = clientcmd.BuildConfigFromFlags("", cluster.kubeconfig)
 	if err != nil {
-		return 1, err
+		return err
 	}
 	cluster.rest.QPS, cluster.rest.Burst = 50, 100
 	cluster.client = kubernetes.NewForConfigOrDie(cluster.rest)
@@ -87,15 +86,15 @@ func setup() (int, error) {
 	build := exec.Command("go", "build", "-o", bin, "./cmd/autoscaler")
 	build.Dir = root
 	if err := runCmd(build); err != nil {
-		return 1, fmt.Errorf("build autoscaler: %w", err)
+		return fmt.Errorf("build autoscaler: %w", err)
 	}
 	cluster.autoscaler = bin
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := applyYAMLFile(ctx, "testdata/spinapp-crd.yaml"); err != nil {
-		return 1, fmt.Errorf("install SpinApp CRD: %w", err)
+		return fmt.Errorf("install SpinApp CRD: %w", err)
 	}
-	return 0, nil
+	return nil
 }
 
 func teardown() {

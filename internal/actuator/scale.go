@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
-	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -50,20 +48,20 @@ func (k KubeScaler) Scale(ctx context.Context, namespace, name string, from, to 
 		return nil
 	case apierrors.IsNotFound(err):
 		return fmt.Errorf("scale %s/%s: %w", namespace, name, ErrNotFound)
-	case apierrors.IsConflict(err), isFailedTest(err):
+	case apierrors.IsConflict(err), k.replicasChanged(ctx, err, namespace, name, from):
 		return fmt.Errorf("scale %s/%s from %d: %w", namespace, name, from, ErrConflict)
 	}
 	return fmt.Errorf("scale %s/%s from %d to %d: %w", namespace, name, from, to, err)
 }
 
-// isFailedTest recognises the API server's answer to a JSON patch whose test
-// operation failed: 422 with the patch library's "testing value" message
-// (a validation error is also a 422, but says something else).
-func isFailedTest(err error) bool {
-	var status apierrors.APIStatus
-	if !errors.As(err, &status) {
+// replicasChanged tells a failed "test" operation from other rejections. The
+// API server answers a failed test with a bare 422 that does not say which
+// operation failed, so the scale is read again: if spec.replicas is no longer
+// `from`, somebody else changed it and the next tick decides again.
+func (k KubeScaler) replicasChanged(ctx context.Context, err error, namespace, name string, from int32) bool {
+	if !apierrors.IsInvalid(err) {
 		return false
 	}
-	s := status.Status()
-	return s.Code == http.StatusUnprocessableEntity && strings.Contains(s.Message, "testing value")
+	scale, getErr := k.Client.AppsV1().Deployments(namespace).GetScale(ctx, name, metav1.GetOptions{})
+	return getErr == nil && scale.Spec.Replicas != from
 }

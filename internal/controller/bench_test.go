@@ -62,7 +62,7 @@ func BenchmarkTick(b *testing.B) {
 			}
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			if err := ctl.Start(ctx); err != nil {
+			if err := ctl.Start(ctx, time.Minute); err != nil {
 				b.Fatal(err)
 			}
 			objs, usage.pods = nil, nil // only the caches hold the objects now

@@ -138,14 +138,18 @@ func (c *Controller) Healthy() error {
 	return nil
 }
 
-// Start runs the informers and waits for their caches.
-func (c *Controller) Start(ctx context.Context) error {
+// Start runs the informers for as long as ctx lives and waits, at most
+// syncTimeout, for their caches. The informers keep running after Start
+// returns: only the wait is bounded.
+func (c *Controller) Start(ctx context.Context, syncTimeout time.Duration) error {
 	for _, f := range c.factories {
 		f.Start(ctx.Done())
 	}
 	c.conflicts.start(ctx)
-	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
-		return fmt.Errorf("wait for informer caches: %w", context.Cause(ctx))
+	waitCtx, cancel := context.WithTimeout(ctx, syncTimeout)
+	defer cancel()
+	if !cache.WaitForCacheSync(waitCtx.Done(), c.synced...) {
+		return fmt.Errorf("wait for informer caches (%s): %w", syncTimeout, context.Cause(waitCtx))
 	}
 	c.ready.Store(true)
 	c.log.Info("caches synced")

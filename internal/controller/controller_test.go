@@ -164,7 +164,7 @@ func newHarnessWithDynamic(t *testing.T, mutate func(*config.Config), custom []r
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	require.NoError(t, ctl.Start(ctx))
+	require.NoError(t, ctl.Start(ctx, time.Minute))
 	h.ctl = ctl
 	return h
 }
@@ -366,4 +366,22 @@ func TestOneQueryPerDistinctPromQLPerTick(t *testing.T) {
 	assert.ElementsMatch(t, []string{
 		`apps/shop application/json-patch+json [{"op":"test","path":"/spec/replicas","value":2},{"op":"replace","path":"/spec/replicas","value":4}]`,
 	}, h.writes(), "shop: ceil(2000/400) = 5 capped at 4; cart: ceil(2000/1000) = 2 holds")
+}
+
+// The sync timeout bounds only the wait: the caches keep following the API
+// server after it has passed.
+func TestCachesKeepUpdatingAfterTheSyncTimeout(t *testing.T) {
+	client := fake.NewClientset(deployment("shop", 2, cpuApp))
+	ctl, err := New(Options{Config: config.Default(), Logger: zap.NewNop(), Client: client, Scaler: nopScaler{},
+		Events: &actuator.Events{}, Metrics: NewMetrics(prometheus.NewRegistry()), Clock: clocktesting.NewFakeClock(t0)})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	require.NoError(t, ctl.Start(ctx, time.Second))
+	time.Sleep(1100 * time.Millisecond) // past the sync timeout
+
+	_, err = client.AppsV1().Deployments("apps").Create(ctx, deployment("cart", 1, cpuApp), metav1.CreateOptions{})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return len(ctl.managed()) == 2 }, 5*time.Second, 10*time.Millisecond,
+		"a Deployment created after the sync timeout reaches the cache")
 }

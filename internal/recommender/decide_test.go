@@ -185,6 +185,7 @@ func TestBehaviorPath(t *testing.T) {
 		d, st := Decide(&spec, &in, st, t0)
 		assert.Equal(t, int32(6), d.DesiredReplicas)
 		assert.Equal(t, StageStabilization, d.LimitedBy)
+		assert.Contains(t, d.Reason(), "highest recommendation of the last 1m0s", "the scale-down window held it")
 		d, _ = Decide(&spec, &in, st, t0.Add(time.Second))
 		assert.Equal(t, int32(1), d.DesiredReplicas, "60s after the 6 it has left the window")
 	})
@@ -196,7 +197,7 @@ func TestBehaviorPath(t *testing.T) {
 		d, _ := Decide(&spec, &in, st, t0)
 		assert.Equal(t, int32(5), d.DesiredReplicas)
 		assert.Equal(t, StageStabilization, d.LimitedBy)
-		assert.Contains(t, d.Reason(), "lowest recommendation")
+		assert.Contains(t, d.Reason(), "lowest recommendation of the last 2m0s", "the scale-up window held it")
 	})
 	t.Run("plain path keeps no scale events", func(t *testing.T) {
 		spec := baseSpec(cpuUtil(50))

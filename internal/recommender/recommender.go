@@ -81,8 +81,10 @@ func Decide(spec *Spec, in *Input, st State, now time.Time) (Decision, State) {
 		up, down := scaleUpRules(spec).window, scaleDownRules(spec).window
 		d.Stabilized = behaviorStabilize(st.Recommendations, current, proposal, now, up, down)
 		st.Recommendations = record(st.Recommendations, proposal, now, max(up, down))
+		// A recommendation held up is the scale-down window's doing; one
+		// held down, the scale-up window's.
 		d.Window = down
-		if d.Stabilized > proposal || (d.Stabilized < proposal && d.Stabilized >= current) {
+		if d.Stabilized < proposal {
 			d.Window = up
 		}
 		desired, stage = behaviorLimit(spec, &st, current, d.Stabilized, now)

@@ -150,9 +150,7 @@ func serve(ctx context.Context, cfg config.Config, kubeconfig string, once, json
 	}
 	log.Info("starting", zap.String("profile", cfg.Profile), zap.Duration("interval", cfg.Interval),
 		zap.Bool("dryRun", cfg.DryRun), zap.Strings("namespaces", cfg.Namespaces), zap.Bool("once", once))
-	syncCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	if err := ctl.Start(syncCtx); err != nil {
+	if err := ctl.Start(ctx, 2*time.Minute); err != nil {
 		return err
 	}
 	if once {

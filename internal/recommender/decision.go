@@ -198,7 +198,13 @@ func (m *MetricResult) Describe() string {
 	if m.Err != nil {
 		return fmt.Sprintf("%s: %v", m.Name, m.Err)
 	}
-	return fmt.Sprintf("%s %s/%s → %d", m.Name, m.CurrentString(), m.TargetString(), m.Proposal)
+	s := fmt.Sprintf("%s %s/%s → %d", m.Name, m.CurrentString(), m.TargetString(), m.Proposal)
+	// Pods the first pass could not use explain a proposal that looks
+	// smaller than the ratio: they were counted conservatively.
+	if m.MissingPods > 0 || m.UnreadyPods > 0 {
+		s += fmt.Sprintf(" (%d without a sample, %d unready)", m.MissingPods, m.UnreadyPods)
+	}
+	return s
 }
 
 // CurrentString renders the metric's current value as kubectl shows it.

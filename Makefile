@@ -51,8 +51,9 @@ fuzz: ## Fuzz the annotation parser and the engine for FUZZTIME each
 	$(GO) test -run '^$$' -fuzz '^FuzzDecide$$' -fuzztime $(FUZZTIME) ./internal/recommender/
 
 .PHONY: demo
-demo: build ## Autoscale a SpinApp on a local control plane (first run builds it: ~20 min)
+demo: build ## Autoscale SpinApps on a local control plane, on cpu then on RPS from Prometheus (first run builds it: ~20 min)
 	AUTOSCALER=$(BIN)/autoscaler hack/demo.sh
+	AUTOSCALER=$(BIN)/autoscaler hack/demo-rps.sh
 
 .PHONY: demo-simulate
 demo-simulate: build ## Run the example scenarios through the decision engine (no cluster)

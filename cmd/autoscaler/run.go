@@ -126,10 +126,20 @@ func serve(ctx context.Context, cfg config.Config, kubeconfig string, once, json
 		defer broadcaster.Shutdown()
 		events.Recorder = broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "spinscale"})
 	}
+	var queries metrics.QuerySource
+	if cfg.Prometheus.Address != "" {
+		prom, err := metrics.NewPrometheus(cfg.Prometheus, log.Named("prometheus"))
+		if err != nil {
+			return fmt.Errorf("prometheus source: %w", err)
+		}
+		prom.Metrics = metrics.NewPrometheusMetrics(reg)
+		queries = prom
+	}
 	hostname, _ := os.Hostname()
 	ctl, err := controller.New(controller.Options{
 		Config: cfg, Logger: log, Client: client, Dynamic: dyn,
 		Resources: metrics.MetricsServer{Client: mc},
+		Queries:   queries,
 		Scaler:    actuator.KubeScaler{Client: client},
 		Events:    events,
 		Printer:   &actuator.Printer{Out: stdout, JSON: jsonOut},

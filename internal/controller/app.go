@@ -368,10 +368,24 @@ func (c *Controller) observe(d *appsv1.Deployment, a *app, spec *recommender.Spe
 	setOne(m.AppLimitedBy, ns, name, &a.limitedBy, string(dec.LimitedBy))
 	view := report.NewDecision(dec)
 	var failed []string
-	for _, mv := range view.Metrics {
+	for i, mv := range view.Metrics {
 		m.AppTarget.WithLabelValues(ns, name, mv.Name).Set(mv.Target)
 		if mv.Error != "" {
-			failed = append(failed, mv.Name+": "+errorClass(mv.Error))
+			// A Prometheus metric is named by the annotation that holds its
+			// query, so the user knows what to fix; the failure is its
+			// tick-stable summary (a parse error in full, the kind otherwise).
+			label, class := mv.Name, errorClass(mv.Error)
+			if sourceOf(spec, mv.Name) == recommender.SourcePrometheus {
+				label = annotations.KeyMetrics + "[" + mv.Name + "]"
+				if mv.Name == "default" {
+					label = annotations.KeyPrometheusQuery
+				}
+				var qe *metrics.QueryError
+				if errors.As(dec.Metrics[i].Err, &qe) {
+					class = qe.Summary()
+				}
+			}
+			failed = append(failed, label+": "+class)
 			m.AppMetricValue.DeleteLabelValues(ns, name, mv.Name)
 			m.SourceErrors.WithLabelValues(string(sourceOf(spec, mv.Name))).Inc()
 			continue

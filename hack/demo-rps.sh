@@ -1,0 +1,386 @@
+#!/usr/bin/env bash
+# demo-rps.sh - watch Spinscale autoscale a SpinKube app on requests per second
+# from a real Prometheus, on a real, local control plane.
+#
+# Usage: make demo        (builds bin/autoscaler, then runs hack/demo.sh and this script)
+#        hack/demo-rps.sh (expects bin/autoscaler, or AUTOSCALER=path)
+#
+# Spinscale reads a PromQL query from the app's annotations, runs it against
+# Prometheus every tick (no metrics adapter), and decides as HPA does for an
+# External metric with an AverageValue target: desired = ceil(total / target).
+#
+# This script shows that end to end, without containers or a cloud:
+#   1. hack/cluster/build.sh builds the control plane from Go modules (first
+#      run on a fresh machine: about 20-25 minutes; then under a second), and
+#      Debian's prometheus package is installed if `prometheus` is missing;
+#   2. hack/cluster/up.sh starts the cluster in a fresh temporary directory
+#      (real HPA controller off, two fake kwok nodes, no metrics-server: this
+#      app scales on Prometheus alone);
+#   3. it creates a SpinApp 'hello' and the Deployment spin-operator would
+#      create for it, annotated with
+#        prometheus-query: sum(rate(spin_http_requests_total{app="hello"}[10s]))
+#        prometheus-target-average-value: "100"   (requests per second per pod)
+#   4. hack/demo-exporter serves spin_http_requests_total{app,pod} for the
+#      app's ready pods, spreading a total rate (RPS) evenly over them as a load
+#      balancer would; Prometheus scrapes it every second;
+#   5. it runs bin/autoscaler (interval 5 s) and drives the traffic: idle
+#      (IDLE_RPS), busy (PEAK_RPS: ceil(PEAK_RPS / 100) replicas), then idle
+#      again with Prometheus stopped for OUTAGE seconds (the app holds, and a
+#      Warning says why), then Prometheus back (scale-down within a tick or
+#      two, the 30 s scale-down window having passed during the outage);
+#   6. it prints every scaling decision, the replica count every 5 s, the
+#      Events and a summary. Everything is stopped and deleted on exit, Ctrl-C
+#      included.
+# Once the binaries are cached it takes about 3 minutes.
+#
+# Environment (defaults in brackets):
+#   DEMO_RPS_PORT_BASE [19600]  cluster ports +0..+6, Prometheus +7, exporter +8
+#   AUTOSCALER [bin/autoscaler]
+#   IDLE_RPS [40] PEAK_RPS [750]  total requests per second. Not 800: 800 at 100
+#       per pod is exactly 8.0, and any reading a hair above it makes 9.
+#   OUTAGE [30]  seconds Prometheus is stopped after the busy phase (0: no outage)
+#   KEEP [0]  1 leaves the cluster running at the end and prints how to reach it
+#   DEMO_LOG  a file to copy the autoscaler's full (debug) log to on exit
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source-path=SCRIPTDIR source=cluster/lib.sh
+source "$ROOT/hack/cluster/lib.sh"
+
+PORT_BASE=${DEMO_RPS_PORT_BASE:-19600}
+PROM_PORT=$((PORT_BASE + 7))
+EXPORTER_PORT=$((PORT_BASE + 8))
+AUTOSCALER=${AUTOSCALER:-$ROOT/bin/autoscaler}
+IDLE_RPS=${IDLE_RPS:-40}
+PEAK_RPS=${PEAK_RPS:-750}
+OUTAGE=${OUTAGE:-30}
+KEEP=${KEEP:-0}
+DEMO_LOG=${DEMO_LOG:-}
+BIN_DIR=$(default_bin_dir)
+KUBECTL=$BIN_DIR/kubectl
+
+NS=demo-rps
+APP=hello
+TARGET=100 # spinscale.dev/prometheus-target-average-value: requests per second per pod
+MAX_REPLICAS=10
+QUERY="sum(rate(spin_http_requests_total{app=\"$APP\"}[10s]))"
+# What a correct autoscaler settles on under PEAK_RPS: ceil(total / target).
+EXPECTED=$(((PEAK_RPS + TARGET - 1) / TARGET))
+[ "$EXPECTED" -le "$MAX_REPLICAS" ] || EXPECTED=$MAX_REPLICAS
+
+WALL0=$(date +%s)
+step() { printf '\n==> %s\n' "$*"; }
+die() { printf 'demo-rps: ERROR: %s\n' "$*" >&2; exit 1; }
+
+[ -x "$AUTOSCALER" ] || die "$AUTOSCALER not found: run 'make demo' (or 'make build' first)"
+ensure_tools curl openssl jq prometheus
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/spinscale-demo-rps.XXXXXX")
+STATE=$WORK/cluster
+LOG=$WORK/autoscaler.log # the controller's console log
+RPS_FILE=$WORK/rps       # current total requests per second, read by the exporter
+KUBECONFIG_FILE=$STATE/kubeconfig
+EXPORTER_PID='' PROM_PID='' AUTOSCALER_PID='' FOLLOW_PID=''
+
+stop_pid() { # PID: SIGTERM, wait up to 10 s, then SIGKILL
+	local i
+	[ -n "$1" ] || return 0
+	kill -TERM "$1" 2>/dev/null || return 0
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+}
+
+cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	stop_pid "$AUTOSCALER_PID"
+	stop_pid "$EXPORTER_PID"
+	stop_pid "$PROM_PID"
+	[ -z "$FOLLOW_PID" ] || kill "$FOLLOW_PID" 2>/dev/null || true
+	wait 2>/dev/null || true
+	if [ "$KEEP" = 1 ] && [ "$rc" = 0 ]; then
+		printf '\nKEEP=1: the cluster is still running (Prometheus and the exporter are stopped):\n  source %s/env; kubectl -n %s get deploy,pods\n' "$STATE" "$NS"
+		printf 'stop it with: hack/cluster/down.sh %s --purge; rm -rf %s\n' "$STATE" "$WORK"
+		exit "$rc"
+	fi
+	[ -z "$DEMO_LOG" ] || cp -f "$LOG" "$DEMO_LOG" 2>/dev/null || true
+	step "Cleaning up: stopping the cluster, Prometheus and the exporter; deleting $WORK"
+	"$ROOT/hack/cluster/down.sh" "$STATE" --purge 2>&1 | grep -v '^\[down\] stopped' || true
+	rm -rf "$WORK"
+	printf 'done (exit %s, %ss in all)\n' "$rc" "$(($(date +%s) - WALL0))"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+kc() { "$KUBECTL" --kubeconfig="$KUBECONFIG_FILE" -n "$NS" "$@"; }
+
+# ---------------------------------------------------------------- cluster
+step "Building the local control plane (hack/cluster/build.sh)"
+cold=0
+for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok; do
+	[ -x "$BIN_DIR/$b" ] || cold=1
+done
+if [ "$cold" = 1 ]; then
+	echo "First run on this machine: compiling Kubernetes v1.37, etcd, kwok and metrics-server"
+	echo "from source into $BIN_DIR. This takes about 20-25 minutes on 2 cores;"
+	echo "every later run reuses the binaries and starts in seconds."
+else
+	echo "binaries cached in $BIN_DIR"
+fi
+"$ROOT/hack/cluster/build.sh" "$BIN_DIR"
+
+step "Starting the cluster in $STATE (PORT_BASE=$PORT_BASE, real HPA controller off, no metrics-server)"
+PORT_BASE=$PORT_BASE KCM_CONTROLLERS='*,-horizontalpodautoscaling' METRICS_SERVER=0 \
+	"$ROOT/hack/cluster/up.sh" "$STATE" "$BIN_DIR" 2>&1 | grep -E 'starting|cluster up|ERROR' || true
+if [ ! -s "$KUBECONFIG_FILE" ] || ! kc get nodes >/dev/null; then
+	die "the cluster did not come up (logs: $STATE/logs)"
+fi
+kc get nodes
+
+step "Installing the SpinApp CRD (spin-operator v0.6.1) and namespace $NS"
+kc apply -f "$ROOT/test/integration/testdata/spinapp-crd.yaml" >/dev/null
+kc wait --for condition=established --timeout=60s crd/spinapps.core.spinkube.dev >/dev/null
+kc create namespace "$NS" >/dev/null
+
+# ---------------------------------------------------------------- exporter and Prometheus
+step "Starting the request counter exporter (127.0.0.1:$EXPORTER_PORT) and Prometheus (127.0.0.1:$PROM_PORT, scrape every 1s)"
+echo "$IDLE_RPS" >"$RPS_FILE"
+(cd "$ROOT" && go build -o "$WORK/demo-exporter" ./hack/demo-exporter)
+"$WORK/demo-exporter" --kubeconfig "$KUBECONFIG_FILE" --namespace "$NS" --app "$APP" \
+	--listen "127.0.0.1:$EXPORTER_PORT" --rps-file "$RPS_FILE" >"$WORK/exporter.log" 2>&1 &
+EXPORTER_PID=$!
+
+cat >"$WORK/prometheus.yml" <<EOF
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+scrape_configs:
+  - job_name: spin
+    honor_labels: true
+    static_configs:
+      - targets: ['127.0.0.1:$EXPORTER_PORT']
+EOF
+start_prometheus() {
+	local i
+	prometheus --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/prometheus" \
+		--web.listen-address="127.0.0.1:$PROM_PORT" --log.level=warn >>"$WORK/prometheus.log" 2>&1 &
+	PROM_PID=$!
+	for ((i = 0; i < 150; i++)); do
+		curl -fsS "http://127.0.0.1:$PROM_PORT/-/ready" >/dev/null 2>&1 && return 0
+		kill -0 "$PROM_PID" 2>/dev/null || die "prometheus exited: $(tail -n 5 "$WORK/prometheus.log")"
+		sleep 0.2
+	done
+	die "prometheus did not become ready (log: $WORK/prometheus.log)"
+}
+start_prometheus
+echo "prometheus $(prometheus --version 2>&1 | head -n 1 | awk '{print $3}') ready; query: $QUERY"
+
+# ---------------------------------------------------------------- the autoscaler
+step "Starting bin/autoscaler (interval 5s, namespace $NS, prometheus.address=http://127.0.0.1:$PROM_PORT); its log as it happens:"
+T0=$(date +%s)
+elapsed() { echo $(($(date +%s) - T0)); }
+"$AUTOSCALER" run --kubeconfig "$KUBECONFIG_FILE" \
+	--set interval=5s --set leaderElection.enabled=false --set namespaces="$NS" \
+	--set metricsServer.enabled=false --set prometheus.address="http://127.0.0.1:$PROM_PORT" \
+	--set server.metricsAddress=0 --set server.healthAddress=0 \
+	--set log.format=console --set log.level=debug \
+	>"$WORK/autoscaler.out" 2>"$LOG" &
+AUTOSCALER_PID=$!
+
+# Print the controller's log as it is written, minus the per-tick "decided"
+# debug lines (the status table shows the latest one). A console log line is:
+# time TAB level TAB [logger TAB] message TAB {json fields}.
+follow_log() {
+	local line level msg fields
+	tail -n +1 -F --pid="$AUTOSCALER_PID" "$LOG" 2>/dev/null | while IFS= read -r line; do
+		IFS=$'\t' read -r _ level msg fields <<<"$line"
+		[ "$level" = debug ] && continue
+		case $msg in
+		scaled)
+			jq -r --arg t "$(elapsed)" \
+				'"  >>> \($t)s  SCALED \(.currentReplicas) → \(.desiredReplicas)  [limitedBy \(.limitedBy)]\n        \(.reason)"' \
+				<<<"$fields" 2>/dev/null || echo "  >>> $line"
+			;;
+		*)
+			if [ -z "$msg" ]; then
+				printf '  [spinscale] %s\n' "$line"
+			elif ! jq -r --arg head "  [spinscale $level] $msg" \
+				'[$head] + [to_entries[] | "\(.key)=\(.value)"] | join(" ")' <<<"${fields:-"{}"}" 2>/dev/null; then
+				printf '  [spinscale %s] %s %s\n' "$level" "$msg" "$fields"
+			fi
+			;;
+		esac
+	done
+}
+follow_log &
+FOLLOW_PID=$!
+for ((i = 0; i < 60; i++)); do
+	grep -qF "	caches synced" "$LOG" 2>/dev/null && break
+	kill -0 "$AUTOSCALER_PID" 2>/dev/null || die "the autoscaler exited: $(tail -n 5 "$LOG")"
+	sleep 0.5
+done
+sleep 0.5
+
+# ---------------------------------------------------------------- the app
+step "Creating the SpinApp '$APP' and the Deployment spin-operator would make for it"
+# scale-down-stabilization is shortened from its default (5m, as HPA) to 30s so
+# that the scale-down happens within the demo; it selects HPA's behavior path
+# (scale up by max(4 pods, 100 %) per 15 s, scale down by 100 % per 15 s).
+cat >"$WORK/spinapp.yaml" <<EOF
+apiVersion: core.spinkube.dev/v1alpha1
+kind: SpinApp
+metadata:
+  name: $APP
+  namespace: $NS
+spec:
+  image: ghcr.io/spinkube/containerd-shim-spin/examples/spin-rust-hello:v0.13.0
+  executor: containerd-shim-spin
+  enableAutoscaling: true        # spin-operator leaves spec.replicas to the autoscaler
+  deploymentAnnotations:
+    spinscale.dev/enabled: "true"
+    spinscale.dev/min-replicas: "1"
+    spinscale.dev/max-replicas: "$MAX_REPLICAS"
+    spinscale.dev/prometheus-query: 'sum(rate(spin_http_requests_total{app="$APP"}[10s]))'
+    spinscale.dev/prometheus-target-average-value: "$TARGET"
+    spinscale.dev/scale-down-stabilization: "30s"
+EOF
+sed 's/^/    /' "$WORK/spinapp.yaml"
+kc apply -f "$WORK/spinapp.yaml" >/dev/null
+uid=$(kc get spinapp "$APP" -o jsonpath='{.metadata.uid}')
+annotations=$(sed -n 's/^    \(spinscale\.dev\/.*\)$/    \1/p' "$WORK/spinapp.yaml")
+kc apply -f - >/dev/null <<EOF
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: $APP
+  namespace: $NS
+  labels:
+    core.spinkube.dev/app-name: $APP
+  annotations:
+$annotations
+  ownerReferences:
+  - apiVersion: core.spinkube.dev/v1alpha1
+    kind: SpinApp
+    name: $APP
+    uid: $uid
+    controller: true
+    blockOwnerDeletion: true
+spec:
+  replicas: 1
+  selector:
+    matchLabels:
+      core.spinkube.dev/app-name: $APP
+      core.spinkube.dev/app.$APP.status: ready
+  template:
+    metadata:
+      labels:
+        core.spinkube.dev/app-name: $APP
+        core.spinkube.dev/app.$APP.status: ready
+    spec:
+      containers:
+      - name: $APP
+        image: ghcr.io/spinkube/containerd-shim-spin/examples/spin-rust-hello:v0.13.0
+        ports: [{containerPort: 80, name: http-app}]
+EOF
+echo "Deployment $NS/$APP created (owned by SpinApp uid $uid), 1 replica"
+
+# ---------------------------------------------------------------- phases
+last_reason() {
+	grep -F "	decided	" "$LOG" 2>/dev/null | tail -n 1 | awk -F'\t' '{print $NF}' | jq -r '.reason // empty' 2>/dev/null || true
+}
+replicas() { kc get deploy "$APP" -o jsonpath='{.spec.replicas} {.status.readyReplicas}' 2>/dev/null || true; }
+prom_now() { # the query's value as Prometheus answers it now: a number, "empty" or "down"
+	curl -fsS --max-time 2 "http://127.0.0.1:$PROM_PORT/api/v1/query" --data-urlencode "query=$QUERY" 2>/dev/null |
+		jq -r 'if (.data.result | length) == 0 then "empty"
+			else .data.result[0].value[1] | tonumber | . * 10 | round / 10 | tostring end' 2>/dev/null ||
+		echo down
+}
+
+SPEC=0 READY=0 PEAK=0
+status() { # PHASE
+	local r
+	read -r SPEC READY <<<"$(replicas)" || true
+	SPEC=${SPEC:-0} READY=${READY:-0}
+	[ "$SPEC" -le "$PEAK" ] || PEAK=$SPEC
+	r=$(last_reason)
+	printf '  %4ss  %-8s %5s  %7s  %8s  %5s   %s\n' "$(elapsed)" "$1" "$(<"$RPS_FILE")" "$(prom_now)" "$SPEC" "$READY" "${r:-(no decision yet)}"
+}
+
+# run_phase NAME RPS MIN MAX DONE: set the total rate, print a status line
+# every 5 s, and end once MIN seconds have passed and DONE succeeds (or after MAX).
+run_phase() {
+	local name=$1 rps=$2 min=$3 max=$4 done_fn=$5 start t
+	echo "$rps" >"$RPS_FILE"
+	printf '  ---- %ss: %s, %s requests/s in all\n' "$(elapsed)" "$name" "$rps"
+	start=$(date +%s)
+	while :; do
+		sleep 5
+		status "$name"
+		t=$(($(date +%s) - start))
+		if [ "$t" -ge "$min" ] && "$done_fn"; then return 0; fi
+		if [ "$t" -ge "$max" ]; then
+			printf '  ---- %s: gave up waiting after %ss\n' "$name" "$max"
+			return 0
+		fi
+	done
+}
+
+metrics_seen() { last_reason | grep -qE 'default [0-9]'; }
+STABLE_SINCE=''
+settled_at_expected() {
+	if [ "$SPEC" = "$EXPECTED" ] && [ "$READY" = "$EXPECTED" ]; then
+		: "${STABLE_SINCE:=$(date +%s)}"
+		[ $(($(date +%s) - STABLE_SINCE)) -ge 15 ]
+	else
+		STABLE_SINCE=''
+		return 1
+	fi
+}
+back_at_one() { [ "$SPEC" = 1 ] && [ "$READY" = 1 ]; }
+never() { return 1; }
+
+echo
+printf '  %5s  %-8s %5s  %7s  %8s  %5s   %s\n' TIME PHASE RPS PROMQL REPLICAS READY "LATEST DECISION (from the autoscaler's log)"
+run_phase idle "$IDLE_RPS" 10 90 metrics_seen
+T_PEAK=$(elapsed)
+run_phase busy "$PEAK_RPS" 30 150 settled_at_expected
+HELD=''
+if [ "$OUTAGE" -gt 0 ]; then
+	printf '  ---- %ss: Prometheus stopped for %ss (traffic drops to %s requests/s meanwhile)\n' "$(elapsed)" "$OUTAGE" "$IDLE_RPS"
+	stop_pid "$PROM_PID"
+	PROM_PID=''
+	run_phase outage "$IDLE_RPS" "$OUTAGE" "$OUTAGE" never
+	HELD=$SPEC
+	printf '  ---- %ss: Prometheus back (same port, same storage)\n' "$(elapsed)"
+	start_prometheus
+fi
+T_IDLE=$(elapsed)
+T_IDLE_WALL=$(date +%s)
+run_phase idle "$IDLE_RPS" 0 150 back_at_one
+T_DOWN=$(($(date +%s) - T_IDLE_WALL))
+
+# ---------------------------------------------------------------- summary
+stop_pid "$AUTOSCALER_PID"
+AUTOSCALER_PID=''
+wait "$FOLLOW_PID" 2>/dev/null || true
+
+step "Events recorded on deployment/$APP"
+kc get events --field-selector "involvedObject.kind=Deployment,involvedObject.name=$APP" \
+	--sort-by=.lastTimestamp -o custom-columns='TIME:.lastTimestamp,TYPE:.type,REASON:.reason,MESSAGE:.message'
+
+step "Summary"
+scalings=$(grep -cF "	scaled	" "$LOG" || true)
+echo "  traffic ${IDLE_RPS} → ${PEAK_RPS} requests/s at ${T_PEAK}s, back to ${IDLE_RPS} at ${T_IDLE}s (times since the autoscaler started)"
+echo "  expected under ${PEAK_RPS} requests/s at ${TARGET} per pod: ceil(${PEAK_RPS}/${TARGET}) = ${EXPECTED} replicas; peak reached: ${PEAK}"
+[ -z "$HELD" ] || echo "  Prometheus down for ${OUTAGE}s: held at ${HELD} replicas (no scale-down without data)"
+echo "  scale operations: ${scalings}; final replicas: ${SPEC}, ${T_DOWN}s after Prometheus answered again"
+echo "  wall time so far: $(($(date +%s) - WALL0))s"
+if [ "$PEAK" != "$EXPECTED" ] || [ "$SPEC" != 1 ] || { [ -n "$HELD" ] && [ "$HELD" != "$EXPECTED" ]; }; then
+	echo "  NOTE: the app did not go 1 → $EXPECTED → (hold) → 1; see the decisions above"
+fi

@@ -45,6 +45,10 @@ verify: lint ## gofmt, vet, staticcheck, go.mod tidy, shipped config == defaults
 bench: ## Run the benchmarks (decisions per second, allocations)
 	$(GO) test -short -run '^$$' -bench . -benchmem ./internal/...
 
+.PHONY: bench-quality
+bench-quality: ## Score the hpa profile on the standard load traces against the oracle (docs/quality.md)
+	$(GO) run ./bench/quality
+
 .PHONY: fuzz
 fuzz: ## Fuzz the annotation parser and the engine for FUZZTIME each
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/annotations/

@@ -11,12 +11,16 @@
 // applied to the simulated app, and the next step's replica count defaults to
 // the previous step's decision.
 //
-// Only the pod-level scenario form is supported. The load-trace form
-// (top-level workload, sim, trace, traceFile) is recognised and rejected with
-// ErrLoadTrace.
+// The load-trace form (top-level workload, sim, trace or traceFile) describes
+// the load over time instead: TraceScenario.Simulate plays the app's pods,
+// their start-up, their metric samples and the engine's ticks second by
+// second, and scores the decisions against an oracle that holds
+// max(min, ceil(load / targetLoadPerPod)) pods at every moment. Its outputs
+// are per-tick decisions, a summary, a per-second timeline (CSV) and a PNG
+// plot drawn with the standard library.
 //
 // The package is a pure transformation from scenario bytes to decisions and
-// their rendering: it reads no files, no clock and no environment (the caller
-// passes the scenario's bytes and the writers), and must not import client-go
-// or the controller.
+// their rendering: it reads no clock and no environment, and no files itself
+// (the caller passes the scenario's bytes, a reader for the trace files it
+// names, and the writers). It must not import client-go or the controller.
 package simulate

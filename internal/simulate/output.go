@@ -50,19 +50,24 @@ const (
 	FormatTable Format = "table"
 	// FormatJSON is one compact JSON object (StepOutput) per step and line.
 	FormatJSON Format = "json"
+	// FormatCSV is a load-trace simulation's timeline, one row per second.
+	FormatCSV Format = "csv"
 )
 
 // ParseFormat checks an --output value.
 func ParseFormat(s string) (Format, error) {
 	switch f := Format(s); f {
-	case FormatTable, FormatJSON:
+	case FormatTable, FormatJSON, FormatCSV:
 		return f, nil
 	}
-	return "", fmt.Errorf("--output: %s is not an output format: allowed table, json", strconv.Quote(s))
+	return "", fmt.Errorf("--output: %s is not an output format: allowed table, json, csv (load-trace scenarios only)", strconv.Quote(s))
 }
 
 // Write renders results in the given format.
 func Write(w io.Writer, f Format, results []Result) error {
+	if f == FormatCSV {
+		return fmt.Errorf("--output csv: only a load-trace scenario has a timeline to write")
+	}
 	if f == FormatJSON {
 		return WriteJSON(w, results)
 	}

@@ -31,11 +31,7 @@ const (
 	maxSeconds = 1e9
 )
 
-// ErrLoadTrace is returned for a scenario in the load-trace form (top-level
-// workload, sim, trace or traceFile), which this version cannot run.
-var ErrLoadTrace = errors.New("load-trace scenarios are not supported by this version")
-
-// loadTraceKeys are the top-level keys of the load-trace form.
+// loadTraceKeys are the top-level keys that select the load-trace form.
 var loadTraceKeys = []string{"workload", "sim", "trace", "traceFile"}
 
 // Error lists every problem found in a scenario, each prefixed with the path
@@ -68,6 +64,9 @@ type Scenario struct {
 	Steps          []Step
 	// Warnings are non-fatal remarks, such as unknown annotation keys.
 	Warnings []string
+	// Trace is set, and Steps empty, for a scenario in the load-trace form:
+	// run it with Trace.Simulate, not Run.
+	Trace *TraceScenario
 }
 
 // Step is what the controller observes at one moment of the scenario.
@@ -86,9 +85,22 @@ type Step struct {
 }
 
 // Load parses a scenario (YAML or JSON) and validates it completely. A
-// malformed scenario yields an *Error listing every problem at once; a
-// load-trace scenario yields an error wrapping ErrLoadTrace.
+// malformed scenario yields an *Error listing every problem at once. A
+// load-trace scenario that names a traceFile needs LoadWith.
 func Load(data []byte) (*Scenario, error) {
+	return LoadWith(data, Options{})
+}
+
+// Options are what Load needs from its caller besides the scenario's bytes.
+type Options struct {
+	// ReadFile reads a file the scenario names (a load trace's traceFile),
+	// resolving a relative name against the scenario file's directory. Nil:
+	// naming a file is an error.
+	ReadFile func(name string) ([]byte, error)
+}
+
+// LoadWith is Load with access to the files the scenario names.
+func LoadWith(data []byte, opts Options) (*Scenario, error) {
 	var root any
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, &Error{Problems: []string{"not valid YAML or JSON: " + err.Error()}}
@@ -102,7 +114,7 @@ func Load(data []byte) (*Scenario, error) {
 	}
 	for _, k := range loadTraceKeys {
 		if _, ok := top[k]; ok {
-			return nil, fmt.Errorf("%w (top-level key %q): describe the app step by step under steps, with its pods and metric results", ErrLoadTrace, k)
+			return loadTrace(top, opts)
 		}
 	}
 

@@ -135,15 +135,14 @@ steps: [{replicas: 1}]`, `stats: unknown field (allowed: annotations, config, st
 	}
 }
 
-// TestLoadTraceScenarioIsRejectedClearly: the load-trace form is a known,
-// later feature, not a typo.
-func TestLoadTraceScenarioIsRejectedClearly(t *testing.T) {
+// TestLoadTraceKeysSelectTheLoadTraceForm: any of workload, sim, trace or
+// traceFile makes the scenario a load-trace one, whose problems are those of
+// that form (steps is not one of its fields).
+func TestLoadTraceKeysSelectTheLoadTraceForm(t *testing.T) {
 	for _, key := range []string{"workload", "sim", "trace", "traceFile"} {
 		t.Run(key, func(t *testing.T) {
-			_, err := Load([]byte(cpuApp + key + ": {}\n"))
-			require.ErrorIs(t, err, ErrLoadTrace)
-			assert.Contains(t, err.Error(), "load-trace scenarios are not supported by this version")
-			assert.NotContains(t, err.Error(), "unknown field")
+			got := problems(t, cpuApp+key+": {}\nsteps: [{}]\n")
+			assert.True(t, containsPrefix(got, "steps: not part of a load-trace scenario"), "%v", got)
 		})
 	}
 }

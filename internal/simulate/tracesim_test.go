@@ -1,0 +1,307 @@
+package simulate
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/spinscale/spinscale/internal/recommender"
+)
+
+func loadTraceScenario(t *testing.T, doc string) *TraceScenario {
+	t.Helper()
+	sc := load(t, doc)
+	require.NotNil(t, sc.Trace, "a load-trace scenario")
+	require.Empty(t, sc.Steps)
+	return sc.Trace
+}
+
+// wantTick is one tick's expected decision.
+type wantTick struct {
+	at          float64
+	pods, ready int32
+	desired     int32
+	limitedBy   recommender.Stage
+	// metricMissing and metricReady are the first metric's pod counts;
+	// metricMissing -1 skips them.
+	metricMissing, metricReady int
+}
+
+func assertTicks(t *testing.T, want []wantTick, got []Tick) {
+	t.Helper()
+	require.Len(t, got, len(want))
+	for i, w := range want {
+		g := got[i]
+		assert.Equal(t, w.at, g.At, "tick %d", i)
+		assert.Equal(t, w.pods, g.Pods, "pods at %v", w.at)
+		assert.Equal(t, w.ready, g.Ready, "ready at %v", w.at)
+		assert.Equal(t, w.desired, g.Decision.DesiredReplicas, "desired at %v: %s", w.at, g.Decision.Reason())
+		assert.Equal(t, w.limitedBy, g.Decision.LimitedBy, "limitedBy at %v: %s", w.at, g.Decision.Reason())
+		if w.metricMissing >= 0 {
+			require.NotEmpty(t, g.Decision.Metrics)
+			assert.Equal(t, w.metricMissing, g.Decision.Metrics[0].MissingPods, "missing pods at %v", w.at)
+			assert.Equal(t, w.metricReady, g.Decision.Metrics[0].ReadyPods, "ready pods of the metric at %v", w.at)
+		}
+	}
+}
+
+// promStep is a 10× step (100 → 1000 at t = 30) against a Prometheus
+// request rate with a per-pod target of 100; a pod serves at most 150.
+const promStep = `
+annotations:
+  spinscale.dev/enabled: "true"
+  spinscale.dev/max-replicas: "10"
+  spinscale.dev/prometheus-query: "sum(rate(requests_total[15s]))"
+  spinscale.dev/prometheus-target-average-value: "100"
+workload:
+  targetLoadPerPod: 100
+  capacityPerPod: 150
+  startupSeconds: 10
+  initialReplicas: 1
+sim:
+  tickSeconds: 15
+  metricResolutionSeconds: 15
+  durationSeconds: 120
+trace:
+  - {at: 0, load: 100}
+  - {at: 30, load: 100}
+  - {at: 30, load: 1000}
+`
+
+// TestTraceStepSaturatedPrometheus pins the accounting on a 10× step
+// computed by hand. The query reports served load, and a saturated pod
+// serves 150: the metric under-reads demand, so the app climbs one pod at a
+// time.
+//
+//	t=0..30  window average 100 over 1 pod: ratio 1, hold
+//	t=45     [30,45): 1 pod serves 150: ceil(150/100) = 2; pod 2 Ready at 55
+//	t=60     [45,60): 150×10 + 300×5 = 3000/15 = 200 over 2: ratio 1, hold
+//	t=75     [60,75): 300: 3; Ready at 85
+//	t=90     [75,90): (300×10 + 450×5)/15 = 350: ceil(3.5) = 4; Ready at 100
+//	t=105    [90,105): (450×10 + 600×5)/15 = 500: 5; Ready at 115
+//
+// podSeconds: 120 + 75 + 45 + 30 + 15 = 285. Oracle: 30×1 + 90×10 = 930.
+// Under-provisioned (load 1000 above ready × 150) from 30 to 120: 90 s,
+// missing (850×25 + 700×30 + 550×15 + 400×15 + 250×5) / 150 = 385 pod-s.
+func TestTraceStepSaturatedPrometheus(t *testing.T) {
+	ts := loadTraceScenario(t, promStep)
+	res := ts.Simulate()
+	none := recommender.StageNone
+	assertTicks(t, []wantTick{
+		{0, 1, 1, 1, none, -1, 0},
+		{15, 1, 1, 1, none, -1, 0},
+		{30, 1, 1, 1, none, -1, 0},
+		{45, 1, 1, 2, none, -1, 0},
+		{60, 2, 2, 2, none, -1, 0},
+		{75, 2, 2, 3, none, -1, 0},
+		{90, 3, 3, 4, none, -1, 0},
+		{105, 4, 4, 5, none, -1, 0},
+	}, res.Ticks)
+	assert.Equal(t, int64(150), res.Ticks[3].Decision.Metrics[0].CurrentMilli/1000)
+	assert.Equal(t, int64(200_000), res.Ticks[4].Decision.Metrics[0].CurrentMilli, "the total served load")
+	assert.Equal(t, int64(350_000), res.Ticks[6].Decision.Metrics[0].CurrentMilli)
+
+	s := res.Summary
+	assert.Equal(t, 285.0, s.PodSeconds)
+	assert.Equal(t, 930.0, s.OraclePodSeconds)
+	assert.Equal(t, round6(285.0/930), s.CostRatio)
+	assert.Equal(t, 90.0, s.UnderProvisionedSeconds)
+	assert.Equal(t, 385.0, s.UnderProvisionedPodSeconds)
+	assert.Equal(t, 0.0, s.OverProvisionedPodSeconds)
+	assert.Equal(t, 4, s.ScaleActions)
+	assert.Equal(t, 0, s.Reversals)
+	require.NotNil(t, s.FirstScaleUpSeconds)
+	assert.Equal(t, 45.0, *s.FirstScaleUpSeconds)
+
+	assert.Equal(t, OracleFigures{ScaleActions: 1, FirstScaleUpSeconds: ptrFloat(30)}, res.Oracle)
+
+	// The timeline: one second each, pods counted from their decision,
+	// Ready after start-up.
+	require.Len(t, res.Timeline, 120)
+	assert.Equal(t, Second{T: 45, Load: 1000, Served: 150, Replicas: 2, Running: 1, Ready: 1, Oracle: 10}, res.Timeline[45])
+	assert.Equal(t, Second{T: 55, Load: 1000, Served: 300, Replicas: 2, Running: 2, Ready: 2, Oracle: 10}, res.Timeline[55])
+}
+
+// TestTraceMetricLagDelaysTheReaction: with 15 s of lag the tick at 45
+// still sees the window [15, 30), so the first scale-up waits for 60.
+func TestTraceMetricLagDelaysTheReaction(t *testing.T) {
+	ts := loadTraceScenario(t, promStep+"\n")
+	ts.Sim.MetricLagSeconds = 15
+	res := ts.Simulate()
+	assert.Equal(t, int32(1), res.Ticks[3].Decision.DesiredReplicas, "t=45 sees [15,30)")
+	require.NotNil(t, res.Summary.FirstScaleUpSeconds)
+	assert.Equal(t, 60.0, *res.Summary.FirstScaleUpSeconds)
+	// At t=0 the lagged samples come from before the start: the first load.
+	assert.Equal(t, int64(100_000), res.Ticks[0].Decision.Metrics[0].CurrentMilli)
+}
+
+// cpuStep is a step from 0 to 900 at t = 10 against a cpu target of 50% of
+// a 200m request, 1m per unit of load: a pod is at target at 100 and
+// serves at most 300. New pods start in 5 s and are Ready 5 s later.
+// targetLoadPerPod is derived: 200m × 50% / 1m = 100.
+const cpuStep = `
+annotations:
+  spinscale.dev/enabled: "true"
+  spinscale.dev/max-replicas: "10"
+  spinscale.dev/target-cpu-utilization: "50"
+workload:
+  capacityPerPod: 300
+  cpuPerUnit: 1m
+  requests: {cpu: 200m}
+  startupSeconds: 5
+  readinessDelaySeconds: 5
+  initialReplicas: 2
+sim: {tickSeconds: 10, metricResolutionSeconds: 10, durationSeconds: 60}
+trace:
+  - {at: 0, load: 0}
+  - {at: 10, load: 0}
+  - {at: 10, load: 900}
+`
+
+// TestTraceCPUStep pins the cpu model by hand:
+//
+//	t=0,10  idle pods use the 1m floor: 2m/400m = 0% → 0, held at 2 by the
+//	        first-sight seed (the floor keeps the all-zero guard out of it)
+//	t=20    [10,20): 2 saturated pods at 300m: 150% → 6, capped at 4
+//	t=30    [20,30): the 2 new pods are Ready but have no sample (missing,
+//	        counted at 0 on a scale-up): 600/800 = 75% → ceil(1.5 × 4) = 6
+//	t=40    [30,40): 4 pods at 225m: 112%; with 2 missing 900/1200 = 75%
+//	        → ceil(1.5 × 6) = 9
+//	t=50    [40,50): 6 pods at 150m; 3 missing: 900/1800 = 50%: tolerance
+//
+// podSeconds: 2×20 + 4×10 + 6×10 + 9×20 = 320; oracle 1×10 + 9×50 = 460.
+// Under-provisioned from 10 to 30 (900 > 2 × 300): 20 s, 1 pod each.
+// Over-provisioned from 0 to 10: 2 ready, the oracle 1.
+func TestTraceCPUStep(t *testing.T) {
+	ts := loadTraceScenario(t, cpuStep)
+	assert.Equal(t, 100.0, ts.Workload.TargetLoadPerPod, "derived from the target")
+	res := ts.Simulate()
+	assertTicks(t, []wantTick{
+		{0, 2, 2, 2, recommender.StageStabilization, 0, 2},
+		{10, 2, 2, 2, recommender.StageStabilization, 0, 2},
+		{20, 2, 2, 4, recommender.StageScaleUpPolicy, 0, 2},
+		{30, 4, 4, 6, recommender.StageNone, 2, 2},
+		{40, 6, 6, 9, recommender.StageNone, 2, 4},
+		{50, 9, 9, 9, recommender.StageTolerance, 3, 6},
+	}, res.Ticks)
+	assert.Equal(t, int32(0), res.Ticks[0].Decision.Metrics[0].Utilization)
+	assert.Equal(t, int32(150), res.Ticks[2].Decision.Metrics[0].Utilization)
+	assert.Equal(t, int32(112), res.Ticks[4].Decision.Metrics[0].Utilization)
+
+	s := res.Summary
+	assert.Equal(t, 320.0, s.PodSeconds)
+	assert.Equal(t, 460.0, s.OraclePodSeconds)
+	assert.Equal(t, round6(320.0/460), s.CostRatio)
+	assert.Equal(t, 20.0, s.UnderProvisionedSeconds)
+	assert.Equal(t, 20.0, s.UnderProvisionedPodSeconds)
+	assert.Equal(t, 10.0, s.OverProvisionedPodSeconds)
+	assert.Equal(t, 3, s.ScaleActions)
+	assert.Equal(t, 0, s.Reversals)
+	require.NotNil(t, s.FirstScaleUpSeconds)
+	assert.Equal(t, 20.0, *s.FirstScaleUpSeconds)
+	// Pods created at 20: Running at 25, Ready at 30.
+	assert.Equal(t, Second{T: 27, Load: 900, Served: 600, Replicas: 4, Running: 4, Ready: 2, Oracle: 9}, res.Timeline[27])
+}
+
+// TestTraceReversalsAndScaleDown: without a scale-down window the app
+// follows a square wave, and every turn is a reversal; removed pods stop
+// counting at the decision that removed them.
+//
+//	load 100, 400 from 10, 100 from 30, 400 from 50; target 100 per pod.
+//	t=20 → 4, t=40 → 1, t=60 → 4. podSeconds 20 + 4×20 + 20 + 4×10 = 160.
+func TestTraceReversalsAndScaleDown(t *testing.T) {
+	ts := loadTraceScenario(t, `
+annotations:
+  spinscale.dev/enabled: "true"
+  spinscale.dev/max-replicas: "10"
+  spinscale.dev/prometheus-query: "sum(rate(requests_total[10s]))"
+  spinscale.dev/prometheus-target-average-value: "100"
+config: {downscaleStabilization: 0s}
+workload: {capacityPerPod: 1000, initialReplicas: 1}
+sim: {tickSeconds: 10, metricResolutionSeconds: 10, durationSeconds: 70}
+trace:
+  - {at: 0, load: 100}
+  - {at: 10, load: 100}
+  - {at: 10, load: 400}
+  - {at: 30, load: 400}
+  - {at: 30, load: 100}
+  - {at: 50, load: 100}
+  - {at: 50, load: 400}
+`)
+	res := ts.Simulate()
+	var desired []int32
+	for _, tk := range res.Ticks {
+		desired = append(desired, tk.Decision.DesiredReplicas)
+	}
+	assert.Equal(t, []int32{1, 1, 4, 4, 1, 1, 4}, desired)
+	s := res.Summary
+	assert.Equal(t, 3, s.ScaleActions)
+	assert.Equal(t, 2, s.Reversals)
+	assert.Equal(t, 160.0, s.PodSeconds)
+	assert.Equal(t, 10+4*20+1*20+4*20.0, s.OraclePodSeconds)
+	// Ready above the oracle: 3 pods over [30, 40) before the scale-down
+	// at 40.
+	assert.Equal(t, 30.0, s.OverProvisionedPodSeconds)
+	assert.Equal(t, OracleFigures{ScaleActions: 3, Reversals: 2, FirstScaleUpSeconds: ptrFloat(10)}, res.Oracle)
+}
+
+// TestScaleDownRemovesNotReadyPodsFirstThenTheYoungest pins the order in
+// which a scale-down removes pods.
+func TestScaleDownRemovesNotReadyPodsFirstThenTheYoungest(t *testing.T) {
+	ts := &TraceScenario{}
+	const now = 100
+	pods := []simPod{
+		{name: "old", created: -longAgoSeconds, running: -longAgoSeconds, ready: -longAgoSeconds},
+		{name: "ready-late", created: 50, running: 60, ready: 90},
+		{name: "ready-early", created: 55, running: 60, ready: 70},
+		{name: "running", created: 80, running: 90, ready: 120},
+		{name: "pending-old", created: 85, running: 110, ready: 110},
+		{name: "pending-new", created: 95, running: 110, ready: 110},
+	}
+	names := func(ps []simPod) []string {
+		var out []string
+		for _, p := range ps {
+			out = append(out, p.name)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		desired int32
+		want    []string
+	}{
+		{5, []string{"old", "ready-late", "ready-early", "running", "pending-old"}},
+		{4, []string{"old", "ready-late", "ready-early", "running"}},
+		{3, []string{"old", "ready-late", "ready-early"}},
+		{2, []string{"old", "ready-early"}},
+		{1, []string{"old"}},
+	} {
+		got, next := ts.apply(append([]simPod(nil), pods...), 6, tc.desired, now)
+		assert.Equal(t, tc.want, names(got), "down to %d", tc.desired)
+		assert.Equal(t, 6, next)
+	}
+	got, next := ts.apply(append([]simPod(nil), pods...), 6, 8, now)
+	assert.Equal(t, 8, next)
+	assert.Equal(t, simPod{name: "app-7", created: now, running: now, ready: now}, got[7])
+}
+
+// TestTraceSimulateIsDeterministic: the same scenario gives the same run.
+func TestTraceSimulateIsDeterministic(t *testing.T) {
+	ts := loadTraceScenario(t, cpuStep)
+	assert.Equal(t, ts.Simulate(), ts.Simulate())
+}
+
+func TestLoadAtIsLinearBetweenPoints(t *testing.T) {
+	ts := &TraceScenario{Trace: []TracePoint{{At: 10, Load: 100}, {At: 20, Load: 200}, {At: 20, Load: 50}, {At: 30, Load: 150}}}
+	for _, tc := range []struct{ at, want float64 }{
+		{0, 100}, {10, 100}, {15, 150}, {19, 190}, {20, 50}, {25, 100}, {30, 150}, {99, 150},
+	} {
+		assert.InDelta(t, tc.want, ts.loadAt(tc.at), 1e-9, "at %v", tc.at)
+	}
+}
+
+func TestFloorDiv(t *testing.T) {
+	for _, tc := range []struct{ a, b, want int64 }{{0, 15, 0}, {14, 15, 0}, {15, 15, 1}, {-1, 15, -1}, {-15, 15, -1}, {-16, 15, -2}} {
+		assert.Equal(t, tc.want, floorDiv(tc.a, tc.b), "%d/%d", tc.a, tc.b)
+	}
+}

@@ -296,3 +296,25 @@ func TestInputWithFewerObservationsThanMetrics(t *testing.T) {
 	assert.ErrorIs(t, d.Metrics[1].Err, ErrNoData)
 	assert.Equal(t, int32(2), d.DesiredReplicas)
 }
+
+// After every metric failed, the first fresh data may be read over a window
+// spanning the gap (a rate() right after Prometheus returns reads low): no
+// scale-down until one scale-down window of fresh data has passed.
+func TestRecoveryFromTotalOutageActsLikeFirstSight(t *testing.T) {
+	spec := baseSpec(cpuUtil(50))
+	in := cpuInput(6, 100)
+	in.Metrics = []Observation{{Err: ErrNoData}}
+	d, st := Decide(&spec, &in, settled(), t0)
+	require.Equal(t, StageMissingMetrics, d.LimitedBy)
+
+	in = cpuInput(6, 100) // 10%: proposal 2
+	d, st = Decide(&spec, &in, st, t0.Add(time.Minute))
+	assert.Equal(t, int32(6), d.DesiredReplicas, "held right after the outage")
+	assert.Equal(t, StageStabilization, d.LimitedBy)
+	d, _ = Decide(&spec, &in, st, t0.Add(6*time.Minute+time.Second))
+	assert.Equal(t, int32(2), d.DesiredReplicas, "a full window of fresh data later")
+
+	in = cpuInput(6, 900)
+	d, _ = Decide(&spec, &in, st, t0.Add(2*time.Minute))
+	assert.Equal(t, int32(11), d.DesiredReplicas, "scale-up is not held on the plain path")
+}

@@ -61,7 +61,13 @@ func Decide(spec *Spec, in *Input, st State, now time.Time) (Decision, State) {
 	if failed == len(spec.Metrics) {
 		return allFailed(spec, d, st, now)
 	}
-	st.FailingSince = time.Time{}
+	if !st.FailingSince.IsZero() {
+		// Back from a total outage: rates computed over a window that
+		// spans the gap read low, so the app is treated as newly seen and
+		// not scaled down until one scale-down window of fresh data.
+		st.FailingSince = time.Time{}
+		st.Recommendations = append(st.Recommendations, TimedRecommendation{Replicas: current, At: now})
+	}
 	// A failed metric might have asked for more: it blocks a scale-down but
 	// not a scale-up.
 	if failed > 0 && proposal < current {

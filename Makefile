@@ -10,6 +10,10 @@ VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 
 LDFLAGS     := -s -w -X github.com/spinscale/spinscale/internal/version.Version=$(VERSION)
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(BIN)/staticcheck-$(STATICCHECK_VERSION)
+HELM_VERSION := v3.22.0
+HELM        := $(BIN)/helm-$(HELM_VERSION)
+PROMTOOL    := $(BIN)/promtool
+IMAGE       ?= ghcr.io/spinscale/spinscale:$(VERSION)
 FUZZTIME    ?= 30s
 
 .PHONY: help
@@ -21,12 +25,12 @@ build: ## Build bin/autoscaler (static, version stamped)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/autoscaler ./cmd/autoscaler
 
 .PHONY: test
-test: ## Run every test with the race detector, integration tests on a local control plane included
+test: deploy-tools ## Run every test with the race detector, integration tests on a local control plane included
 	hack/cluster/build.sh
 	$(GO) test -race -count=1 -timeout 40m ./...
 
 .PHONY: test-unit
-test-unit: ## Run the unit tests only (no cluster)
+test-unit: deploy-tools ## Run the unit tests only (no cluster)
 	$(GO) test -race -count=1 -short ./...
 
 .PHONY: lint
@@ -40,6 +44,22 @@ verify: lint ## gofmt, vet, staticcheck, go.mod tidy, shipped config == defaults
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) mod tidy -diff
 	$(GO) test -count=1 -run 'TestShippedConfig' ./cmd/autoscaler/
+
+.PHONY: image
+image: ## Build the container image IMAGE with docker (same flags as build)
+	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
+
+.PHONY: manifests
+manifests: $(HELM) ## Render deploy/manifests (plain YAML, kustomize) from the Helm chart
+	deploy/generate-manifests.sh $(HELM) deploy/manifests
+
+.PHONY: chart-lint
+chart-lint: deploy-tools ## helm lint the chart; check manifests, RBAC, dashboard and alert rules
+	$(HELM) lint --strict deploy/helm/spinscale
+	$(GO) test -count=1 ./deploy/
+
+.PHONY: deploy-tools
+deploy-tools: $(HELM) $(PROMTOOL) ## Install the tools the deploy/ tests run: Helm (pinned) and promtool, into bin/
 
 .PHONY: bench
 bench: ## Run the benchmarks (decisions per second, allocations)
@@ -70,6 +90,25 @@ $(STATICCHECK):
 	@mkdir -p $(BIN)
 	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	mv $(BIN)/staticcheck $@
+
+$(HELM):
+	@mkdir -p $(BIN)
+	GOBIN=$(BIN) $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	mv $(BIN)/helm $@
+
+# promtool: the system's, else extracted from Debian's prometheus package
+# (apt-get download: no service installed, no root needed unless the package
+# index must be refreshed).
+$(PROMTOOL):
+	@mkdir -p $(BIN)
+	@if command -v promtool >/dev/null 2>&1; then ln -sf "$$(command -v promtool)" $@; exit 0; fi; \
+	  echo "fetching promtool from Debian's prometheus package" >&2; \
+	  tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; cd "$$tmp"; \
+	  apt-get download prometheus >&2 || { \
+	    sudo=; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
+	    $$sudo apt-get update -qq >&2 && apt-get download prometheus >&2; }; \
+	  dpkg-deb --fsys-tarfile prometheus_*.deb | tar -xO ./usr/bin/promtool >$@.tmp; \
+	  chmod +x $@.tmp; mv $@.tmp $@
 
 .PHONY: clean
 clean: ## Remove build outputs

@@ -23,6 +23,7 @@ const usage = `Usage: autoscaler <command> [flags]
 Commands:
   run        run the controller (or, with --dry-run, print its decisions)
   simulate   run the decision engine offline over a scenario file
+  convert    translate HPAs, KEDA ScaledObjects or scaffold flags into annotations
   version    print the version
 
 Run 'autoscaler <command> --help' for a command's flags.
@@ -43,6 +44,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runRun(args[1:], stdout, stderr)
 	case "simulate":
 		return runSimulate(args[1:], stdout, stderr)
+	case "convert":
+		return runConvert(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, version.String())
 		return exitOK

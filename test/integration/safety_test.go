@@ -72,7 +72,9 @@ func TestHoldsWhileMetricsServerIsDownThenRecovers(t *testing.T) {
 	// within a tick, and the scale-down waits one window (10s).
 	assert.GreaterOrEqual(t, scaled.Sub(back), 7*time.Second, "no scale-down on the first readings after the outage")
 	assert.LessOrEqual(t, scaled.Sub(back), 18*time.Second, "scaled down once a window of fresh data had passed")
-	assert.Eventually(t, func() bool { return strings.Contains(p.output(), "held at 4 by the highest recommendation of the last 10s") },
+	assert.Eventually(t, func() bool {
+		return strings.Contains(p.output(), "held at 4 by the highest recommendation of the last 10s")
+	},
 		5*time.Second, 500*time.Millisecond, "decisions on fresh data resumed (held by the window, not by missing metrics)")
 }
 

@@ -1,0 +1,182 @@
+package convert
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/spinscale/spinscale/internal/annotations"
+)
+
+// hpaDefaultCPUUtilization is what the API server sets on an HPA without
+// metrics (autoscaling/v2 defaults, and v1's targetCPUUtilizationPercentage).
+const hpaDefaultCPUUtilization = 80
+
+// FromHPA converts an autoscaling/v2 HorizontalPodAutoscaler. The decisions
+// are the same: Spinscale's hpa profile implements the HPA's rules, with the
+// controller's defaults equal to kube-controller-manager's (tolerance 0.1,
+// 5m downscale stabilization).
+func FromHPA(hpa *autoscalingv2.HorizontalPodAutoscaler) Result {
+	ref := hpa.Spec.ScaleTargetRef
+	r := newResult("HorizontalPodAutoscaler "+qualified(hpa.Namespace, hpa.Name), hpa.Namespace, ref.Name)
+	checkTarget(&r, "spec.scaleTargetRef", ref.Kind, ref.APIVersion, ref.Name)
+	bounds(&r, hpa.Spec.MinReplicas, "spec.minReplicas", 1, &hpa.Spec.MaxReplicas, "spec.maxReplicas", 0)
+
+	if len(hpa.Spec.Metrics) == 0 {
+		r.Annotations[annotations.KeyTargetCPUUtilization] = strconv.Itoa(hpaDefaultCPUUtilization)
+		r.notef("spec.metrics is empty: the HPA default, cpu utilization %d%%, is made explicit", hpaDefaultCPUUtilization)
+	}
+	for i, m := range hpa.Spec.Metrics {
+		path := fmt.Sprintf("spec.metrics[%d]", i)
+		switch m.Type {
+		case autoscalingv2.ResourceMetricSourceType:
+			if m.Resource == nil {
+				r.warnf("%s: type Resource without resource, skipped", path)
+				continue
+			}
+			resourceTarget(&r, path+".resource", m.Resource.Name, m.Resource.Target)
+		case autoscalingv2.ContainerResourceMetricSourceType:
+			if m.ContainerResource == nil {
+				r.warnf("%s: type ContainerResource without containerResource, skipped", path)
+				continue
+			}
+			r.warnf("%s: ContainerResource (container %q) is measured on the whole pod, summed over its containers: the same for SpinKube's one-container pods, different for pods with sidecars",
+				path, m.ContainerResource.Container)
+			resourceTarget(&r, path+".containerResource", m.ContainerResource.Name, m.ContainerResource.Target)
+		case autoscalingv2.PodsMetricSourceType:
+			name := ""
+			if m.Pods != nil {
+				name = m.Pods.Metric.Name
+			}
+			r.warnf("%s: Pods metric %q comes from the custom metrics API, which Spinscale does not read: write the PromQL behind it in %s (one series per pod, label pod) with %s, not converted",
+				path, name, annotations.KeyPrometheusQuery, annotations.KeyPrometheusTargetAverageValue)
+		case autoscalingv2.ObjectMetricSourceType:
+			name := ""
+			if m.Object != nil {
+				name = m.Object.Metric.Name
+			}
+			r.warnf("%s: Object metric %q comes from the custom metrics API, which Spinscale does not read: write the PromQL behind it in %s with %s, not converted",
+				path, name, annotations.KeyPrometheusQuery, annotations.KeyPrometheusTargetValue)
+		case autoscalingv2.ExternalMetricSourceType:
+			name := ""
+			if m.External != nil {
+				name = m.External.Metric.Name
+			}
+			r.warnf("%s: External metric %q comes from the external metrics API, which Spinscale does not read: write the PromQL behind it in %s with %s or %s, not converted",
+				path, name, annotations.KeyPrometheusQuery, annotations.KeyPrometheusTargetValue, annotations.KeyPrometheusTargetAverageValue)
+		default:
+			r.warnf("%s: metric type %q is unknown, not converted", path, m.Type)
+		}
+	}
+	if hpa.Spec.Behavior != nil {
+		behavior(&r, "spec.behavior", hpa.Spec.Behavior)
+	}
+	return r
+}
+
+// FromHPAv1 converts an autoscaling/v1 HorizontalPodAutoscaler: bounds and
+// a cpu utilization target.
+func FromHPAv1(hpa *autoscalingv1.HorizontalPodAutoscaler) Result {
+	ref := hpa.Spec.ScaleTargetRef
+	r := newResult("HorizontalPodAutoscaler "+qualified(hpa.Namespace, hpa.Name), hpa.Namespace, ref.Name)
+	checkTarget(&r, "spec.scaleTargetRef", ref.Kind, ref.APIVersion, ref.Name)
+	bounds(&r, hpa.Spec.MinReplicas, "spec.minReplicas", 1, &hpa.Spec.MaxReplicas, "spec.maxReplicas", 0)
+	target := int32(hpaDefaultCPUUtilization)
+	if hpa.Spec.TargetCPUUtilizationPercentage != nil {
+		target = *hpa.Spec.TargetCPUUtilizationPercentage
+	} else {
+		r.notef("spec.targetCPUUtilizationPercentage is unset: the HPA default, %d%%, is made explicit", hpaDefaultCPUUtilization)
+	}
+	r.Annotations[annotations.KeyTargetCPUUtilization] = strconv.Itoa(int(target))
+	return r
+}
+
+// checkTarget warns when the scaled object is not a Deployment: Spinscale
+// scales Deployments (SpinKube creates one per SpinApp).
+func checkTarget(r *Result, path, kind, apiVersion, name string) {
+	if name == "" {
+		r.warnf("%s.name is empty: the patches below need the Deployment's name", path)
+	}
+	if kind != "" && kind != "Deployment" {
+		r.warnf("%s: kind %s: Spinscale scales Deployments only (SpinKube creates one per SpinApp); these annotations do nothing on a %s", path, kind, kind)
+	}
+	if apiVersion != "" && apiVersion != "apps/v1" && kind == "Deployment" {
+		r.warnf("%s.apiVersion %s: Spinscale scales apps/v1 Deployments", path, apiVersion)
+	}
+}
+
+// bounds sets min-replicas and max-replicas. A min below 1 (scale to zero)
+// has no equivalent: Spinscale keeps at least one replica.
+func bounds(r *Result, min *int32, minPath string, minDefault int32, max *int32, maxPath string, maxDefault int32) {
+	lo := minDefault
+	if min != nil {
+		lo = *min
+	}
+	if lo < 1 {
+		if min != nil {
+			r.warnf("%s: %d (scale to zero) has no equivalent: Spinscale keeps at least one replica, min-replicas 1", minPath, lo)
+		} else {
+			r.warnf("%s is unset, so the source scales to zero: Spinscale keeps at least one replica, min-replicas 1", minPath)
+		}
+		lo = 1
+	}
+	r.Annotations[annotations.KeyMinReplicas] = strconv.Itoa(int(lo))
+	hi := maxDefault
+	if max != nil {
+		hi = *max
+	} else {
+		r.notef("%s is unset: its default, %d, is made explicit (Spinscale requires max-replicas)", maxPath, maxDefault)
+	}
+	r.Annotations[annotations.KeyMaxReplicas] = strconv.Itoa(int(hi))
+}
+
+// resourceTarget converts a cpu or memory target.
+func resourceTarget(r *Result, path string, name corev1.ResourceName, t autoscalingv2.MetricTarget) {
+	var utilKey, avgKey string
+	switch name {
+	case corev1.ResourceCPU:
+		utilKey, avgKey = annotations.KeyTargetCPUUtilization, annotations.KeyTargetCPUAverageValue
+	case corev1.ResourceMemory:
+		utilKey, avgKey = annotations.KeyTargetMemoryUtilization, annotations.KeyTargetMemoryAverageValue
+	default:
+		r.warnf("%s.name: resource %q: Spinscale scales on cpu and memory only, not converted", path, name)
+		return
+	}
+	for _, k := range []string{utilKey, avgKey} {
+		if v, ok := r.Annotations[k]; ok {
+			r.warnf("%s: a second %s target: Spinscale takes one target per resource, %s: %q kept, this one not converted", path, name, k, v)
+			return
+		}
+	}
+	switch t.Type {
+	case autoscalingv2.UtilizationMetricType:
+		if t.AverageUtilization == nil {
+			r.warnf("%s.target.averageUtilization is unset, not converted", path)
+			return
+		}
+		r.Annotations[utilKey] = strconv.Itoa(int(*t.AverageUtilization))
+	case autoscalingv2.AverageValueMetricType:
+		if t.AverageValue == nil {
+			r.warnf("%s.target.averageValue is unset, not converted", path)
+			return
+		}
+		r.Annotations[avgKey] = t.AverageValue.String()
+	default:
+		r.warnf("%s.target.type %q: a resource target is Utilization or AverageValue, not converted", path, t.Type)
+	}
+}
+
+// behavior copies an autoscaling/v2 behavior as the behavior annotation.
+func behavior(r *Result, path string, b *autoscalingv2.HorizontalPodAutoscalerBehavior) {
+	data, err := yaml.Marshal(b)
+	if err != nil {
+		r.warnf("%s: %v, not converted", path, err)
+		return
+	}
+	r.Annotations[annotations.KeyBehavior] = strings.TrimSpace(string(data))
+}

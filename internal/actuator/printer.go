@@ -29,6 +29,9 @@ type row struct {
 	app      types.NamespacedName
 	min, max int32
 	d        recommender.Decision
+	// held explains an app that was not decided at all (invalid
+	// annotations, another autoscaler owns it); d then holds only the count.
+	held string
 }
 
 // Add collects one app's decision for the current tick.
@@ -38,11 +41,24 @@ func (p *Printer) Add(app types.NamespacedName, spec *recommender.Spec, d *recom
 	p.mu.Unlock()
 }
 
+// AddHeld collects an app that is left as it is without a decision, with
+// the reason, so that the dry-run output lists every opted-in app.
+func (p *Printer) AddHeld(app types.NamespacedName, replicas int32, reason string) {
+	p.mu.Lock()
+	p.rows = append(p.rows, row{app: app, held: reason, d: recommender.Decision{
+		CurrentReplicas: replicas, DesiredReplicas: replicas, Action: recommender.ActionNone, LimitedBy: recommender.StageNone,
+	}})
+	p.mu.Unlock()
+}
+
 // JSONDecision is one line of `autoscaler run --dry-run --output json`.
+// Error is set, and the decision fields only carry the replica count, for an
+// app left as it is without a decision.
 type JSONDecision struct {
 	Namespace string `json:"namespace"`
 	Name      string `json:"name"`
 	report.Decision
+	Error string `json:"error,omitempty"`
 }
 
 // Flush writes the collected decisions: a table like `kubectl get hpa` with
@@ -66,7 +82,11 @@ func (p *Printer) Flush() error {
 		enc.SetEscapeHTML(false)
 		for i := range rows {
 			r := &rows[i]
-			if err := enc.Encode(JSONDecision{Namespace: r.app.Namespace, Name: r.app.Name, Decision: report.NewDecision(&r.d)}); err != nil {
+			out := JSONDecision{Namespace: r.app.Namespace, Name: r.app.Name, Decision: report.NewDecision(&r.d), Error: r.held}
+			if r.held != "" {
+				out.Reason = "hold: " + r.held
+			}
+			if err := enc.Encode(out); err != nil {
 				return fmt.Errorf("print decision for %s: %w", r.app, err)
 			}
 		}
@@ -76,6 +96,11 @@ func (p *Printer) Flush() error {
 	fmt.Fprintln(tw, "NAMESPACE\tNAME\tTARGETS\tMINPODS\tMAXPODS\tREPLICAS\tDESIRED\tACTION\tREASON")
 	for i := range rows {
 		r := &rows[i]
+		if r.held != "" {
+			fmt.Fprintf(tw, "%s\t%s\t<unknown>\t-\t-\t%d\t%d\t%s\t%s\n", r.app.Namespace, r.app.Name,
+				r.d.CurrentReplicas, r.d.DesiredReplicas, r.d.Action, "hold: "+strings.ReplaceAll(r.held, "\t", " "))
+			continue
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\n", r.app.Namespace, r.app.Name,
 			report.Targets(&r.d), r.min, r.max, r.d.CurrentReplicas, r.d.DesiredReplicas, r.d.Action,
 			strings.ReplaceAll(r.d.Reason(), "\t", " "))

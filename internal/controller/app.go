@@ -238,6 +238,7 @@ func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, snap *me
 			log.Warn("invalid annotations; app left untouched", zap.Error(a.parseErr))
 		}
 		setOne(c.opts.Metrics.AppState, d.Namespace, d.Name, &a.state, "invalid")
+		c.printHeld(d, "invalid annotations: "+a.parseErr.Error(), c.cfg.DryRun)
 		return
 	}
 	c.opts.Events.Clear(key, actuator.ReasonInvalidConfig)
@@ -253,6 +254,7 @@ func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, snap *me
 			log.Warn("refusing to scale", zap.String("reason", why))
 		}
 		setOne(c.opts.Metrics.AppState, d.Namespace, d.Name, &a.state, "refused")
+		c.printHeld(d, "not scaling: "+why, c.cfg.DryRun || a.parsed.DryRun)
 		return
 	}
 	c.opts.Events.Clear(key, actuator.ReasonRefused)
@@ -291,6 +293,18 @@ func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, snap *me
 			log.Error("scale failed", zap.Error(err))
 		}
 	}
+}
+
+// printHeld lists, in dry-run, an app left as it is without a decision.
+func (c *Controller) printHeld(d *appsv1.Deployment, reason string, dryRun bool) {
+	if !dryRun || c.opts.Printer == nil {
+		return
+	}
+	replicas := int32(1)
+	if d.Spec.Replicas != nil {
+		replicas = *d.Spec.Replicas
+	}
+	c.opts.Printer.AddHeld(types.NamespacedName{Namespace: d.Namespace, Name: d.Name}, replicas, reason)
 }
 
 // input gathers the engine's input from the caches and the snapshot.

@@ -385,3 +385,21 @@ func TestCachesKeepUpdatingAfterTheSyncTimeout(t *testing.T) {
 	require.Eventually(t, func() bool { return len(ctl.managed()) == 2 }, 5*time.Second, 10*time.Millisecond,
 		"a Deployment created after the sync timeout reaches the cache")
 }
+
+// Dry-run lists every opted-in app, also those left alone without a decision.
+func TestDryRunListsAppsLeftAlone(t *testing.T) {
+	podsA, namesA := podsFor("shop", 2)
+	podsB, namesB := podsFor("cart", 2)
+	hpa := &autoscalingv2.HorizontalPodAutoscaler{
+		ObjectMeta: metav1.ObjectMeta{Name: "cart", Namespace: "apps"},
+		Spec:       autoscalingv2.HorizontalPodAutoscalerSpec{ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{Kind: "Deployment", Name: "cart"}, MaxReplicas: 3},
+	}
+	bad := map[string]string{"spinscale.dev/enabled": "true", "spinscale.dev/max-replicas": "lots", "spinscale.dev/target-cpu-utilization": "50"}
+	h := newHarness(t, func(c *config.Config) { c.DryRun = true }, append(append(podsA, podsB...), deployment("shop", 2, bad), deployment("cart", 2, cpuApp), hpa)...)
+	h.usage.pods, h.usage.cpuMilli = append(namesA, namesB...), 100
+	h.ctl.Once(context.Background())
+	out := h.out.String()
+	assert.Regexp(t, `apps\s+cart\s+<unknown>\s+-\s+-\s+2\s+2\s+none\s+hold: not scaling: HorizontalPodAutoscaler cart`, out)
+	assert.Regexp(t, `apps\s+shop\s+<unknown>\s+-\s+-\s+2\s+2\s+none\s+hold: invalid annotations: spinscale.dev/max-replicas: "lots"`, out)
+	assert.Empty(t, h.writes())
+}

@@ -278,8 +278,9 @@ func TestRBAC(t *testing.T) {
 	out, err := dry.CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	assert.Regexp(t, ns+`\s+shop\s+cpu: \d+%/50%\s+1\s+10\s+6\s+`, string(out))
-	// Refused apps are not in the table; the log says why.
-	assert.NotRegexp(t, ns+`\s+keda-app\s`, string(out))
+	// Apps left alone are listed with why; the log says it too.
+	assert.Regexp(t, ns+`\s+keda-app\s+<unknown>\s+-\s+-\s+2\s+2\s+none\s+hold: not scaling: KEDA ScaledObject keda-app`, string(out))
+	assert.Regexp(t, ns+`\s+bad-app\s+<unknown>.*hold: invalid annotations: spinscale.dev/max-replicas: "lots"`, string(out))
 	assert.Contains(t, string(out), `"msg":"refusing to scale"`)
 	assert.NotRegexp(t, `(?i)forbidden`, string(out))
 	dry = exec.Command(cluster.autoscaler, "run", "--dry-run", "--once", "--output", "json", "--kubeconfig", saKubeconfig, "--config", configFile,

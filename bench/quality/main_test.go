@@ -12,9 +12,6 @@ import (
 // TestBenchRunsEveryStandardScenario keeps the standard scenarios valid: one
 // table per scenario, a row per variant and the oracle's.
 func TestBenchRunsEveryStandardScenario(t *testing.T) {
-	if testing.Short() {
-		t.Skip("simulates a day of traffic among others")
-	}
 	var out bytes.Buffer
 	require.NoError(t, run(&out, "../scenarios"))
 	text := out.String()

@@ -6,10 +6,12 @@
 //
 // Usage, from the repository root (make bench-quality):
 //
-//	go run ./bench/quality [-scenarios bench/scenarios]
+//	go run ./bench/quality [-scenarios bench/scenarios] [-try key=value,...]
 //
-// Every run is on HPA's plain path (no behavior annotation) with a 15 s tick
-// and 15 s metric resolution, whatever the scenario says.
+// Every run has a 15 s tick and, unless its row says otherwise, a 15 s
+// metric resolution, whatever the scenario says; the hpa rows run on HPA's
+// plain path (no behavior annotation). -try adds a spinscale row with other
+// settings, to see what a change of the profile's tuning does.
 package main
 
 import (
@@ -38,14 +40,23 @@ type variant struct {
 	// target becomes this percent, a per-pod Prometheus target this
 	// percent of capacityPerPod. 0 keeps the scenario's target.
 	targetPercent int
+	// resolution is the metric resolution in seconds; 0 is the bench's
+	// standard 15 s.
+	resolution int
+	// annotations are set on the app on top of the scenario's.
+	annotations map[string]string
 }
 
-// variants are the rows, the oracle's last. To compare another profile, add
-// its line, e.g. {name: "spinscale", profile: "spinscale"}.
+// variants are the rows, the oracle's last; the first is the yardstick the
+// targets are measured against. To compare another setting, add its line,
+// e.g. {name: "spinscale, lookahead 60s", profile: "spinscale",
+// annotations: map[string]string{"spinscale.dev/lookahead": "60s"}}.
 var variants = []variant{
 	{name: "hpa", profile: "hpa"},
 	{name: "hpa, target 55%", profile: "hpa", targetPercent: 55},
 	{name: "hpa, target 50%", profile: "hpa", targetPercent: 50},
+	{name: "spinscale", profile: "spinscale"},
+	{name: "spinscale, 5 s metrics", profile: "spinscale", resolution: 5},
 }
 
 // The bench's fixed simulation settings.
@@ -66,6 +77,18 @@ var pathKeys = []string{"spinscale.dev/behavior", "spinscale.dev/scale-up-stabil
 
 func main() {
 	dir := flag.String("scenarios", "bench/scenarios", "directory of load-trace scenarios (*.yaml)")
+	flag.Func("try", "add a spinscale row with these annotations, as key=value[,key=value] without the prefix (e.g. lookahead=60s,drop-threshold=0.5); repeatable", func(s string) error {
+		ann := map[string]string{}
+		for _, kv := range strings.Split(s, ",") {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok || k == "" {
+				return fmt.Errorf("%q: want key=value", kv)
+			}
+			ann["spinscale.dev/"+strings.TrimPrefix(k, "spinscale.dev/")] = v
+		}
+		variants = append(variants, variant{name: "spinscale, " + s, profile: "spinscale", annotations: ann})
+		return nil
+	})
 	flag.Parse()
 	if err := run(os.Stdout, *dir); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-quality:", err)
@@ -104,7 +127,7 @@ func run(w io.Writer, dir string) error {
 	}
 	wg.Wait()
 
-	fmt.Fprintf(w, "Every standard trace; profiles: %s; HPA's plain path, %d s tick, %d s metric resolution. ", profiles(), tickSeconds, metricResolutionSeconds)
+	fmt.Fprintf(w, "Every standard trace; profiles: %s; %d s tick, %d s metric resolution unless the row says otherwise; hpa on HPA's plain path. ", profiles(), tickSeconds, metricResolutionSeconds)
 	fmt.Fprintln(w, "Produced by `make bench-quality` (`go run ./bench/quality`).")
 	for i := range results {
 		r := &results[i]
@@ -114,7 +137,76 @@ func run(w io.Writer, dir string) error {
 		fmt.Fprintf(w, "\n### %s\n\n%s\n\n", r.name, r.title)
 		table(w, r.runs)
 	}
+	targets(w, results)
 	return nil
+}
+
+// The targets every variant is held to, against the first (hpa) in the
+// same run. Summed over the traces: under-provisioned pod-seconds at most
+// sumUnder × hpa's, pod-seconds at most sumCost × hpa's. Per trace: cost
+// ratio at most hpa's + traceCost, under-provisioned pod-seconds at most
+// traceUnder × hpa's, reversals at most traceReversals × hpa's + 2.
+const (
+	sumUnder       = 0.8
+	sumCost        = 1.05
+	traceCost      = 0.15
+	traceUnder     = 1.5
+	traceReversals = 2.5
+)
+
+// targets prints, per variant, its totals against the first variant's and
+// every target it misses.
+func targets(w io.Writer, results []result) {
+	fmt.Fprintf(w, "\n### Targets\n\nAgainst `%s`, summed over the traces: under-provisioned pod-seconds ≤ %.1f×, pod-seconds ≤ %.2f×. ", variants[0].name, sumUnder, sumCost)
+	fmt.Fprintf(w, "Per trace: cost ratio ≤ %s's + %.2f, under-provisioned pod-seconds ≤ %.1f×, reversals ≤ %.1f× + 2.\n\n", variants[0].name, traceCost, traceUnder, traceReversals)
+	fmt.Fprintln(w, "| profile | pod-seconds | under-provisioned pod-s | reversals | targets missed |")
+	fmt.Fprintln(w, "|---|--:|--:|--:|---|")
+	var base [3]float64
+	for vi, v := range variants {
+		var tot [3]float64
+		var missed []string
+		for _, r := range results {
+			s, h := &r.runs[vi].Summary, &r.runs[0].Summary
+			tot[0] += s.PodSeconds
+			tot[1] += s.UnderProvisionedPodSeconds
+			tot[2] += float64(s.Reversals)
+			if vi == 0 {
+				continue
+			}
+			if s.CostRatio > h.CostRatio+traceCost+1e-9 {
+				missed = append(missed, fmt.Sprintf("%s: cost ratio %.2f > %.2f", r.name, s.CostRatio, h.CostRatio+traceCost))
+			}
+			if s.UnderProvisionedPodSeconds > traceUnder*h.UnderProvisionedPodSeconds+1e-6 {
+				missed = append(missed, fmt.Sprintf("%s: under-provisioned %s pod-s > %s", r.name, fig(s.UnderProvisionedPodSeconds), fig(traceUnder*h.UnderProvisionedPodSeconds)))
+			}
+			if float64(s.Reversals) > traceReversals*float64(h.Reversals)+2 {
+				missed = append(missed, fmt.Sprintf("%s: %d reversals > %s", r.name, s.Reversals, fig(traceReversals*float64(h.Reversals)+2)))
+			}
+		}
+		if vi == 0 {
+			base = tot
+			fmt.Fprintf(w, "| %s | %s | %s | %s | (the yardstick) |\n", v.name, fig(tot[0]), fig(tot[1]), fig(tot[2]))
+			continue
+		}
+		if tot[1] > sumUnder*base[1]+1e-6 {
+			missed = append(missed, fmt.Sprintf("total under-provisioned %.2f× > %.1f×", tot[1]/base[1], sumUnder))
+		}
+		if tot[0] > sumCost*base[0]+1e-6 {
+			missed = append(missed, fmt.Sprintf("total pod-seconds %.3f× > %.2f×", tot[0]/base[0], sumCost))
+		}
+		verdict := "none"
+		if len(missed) > 0 {
+			verdict = strings.Join(missed, "; ")
+		}
+		fmt.Fprintf(w, "| %s | %s (%.3f×) | %s (%.2f×) | %s | %s |\n", v.name, fig(tot[0]), tot[0]/base[0], fig(tot[1]), ratio(tot[1], base[1]), fig(tot[2]), verdict)
+	}
+}
+
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
 }
 
 func profiles() string {
@@ -159,7 +251,7 @@ func scenario(path string) result {
 			return r
 		}
 		res := sc.Trace.Simulate()
-		if len(res.Ticks) > 0 && res.Ticks[0].Decision.Behavior {
+		if v.profile == "hpa" && len(res.Ticks) > 0 && res.Ticks[0].Decision.Behavior {
 			r.err = fmt.Errorf("%s: %s: ran on the behavior path", path, v.name)
 			return r
 		}
@@ -185,6 +277,9 @@ func variantOf(data []byte, v variant) ([]byte, error) {
 		}
 	}
 	ann[keyProfile] = v.profile
+	for k, val := range v.annotations {
+		ann[k] = val
+	}
 	if v.targetPercent > 0 {
 		switch {
 		case ann[keyCPUTarget] != nil:
@@ -207,6 +302,9 @@ func variantOf(data []byte, v variant) ([]byte, error) {
 	}
 	sim["tickSeconds"] = tickSeconds
 	sim["metricResolutionSeconds"] = metricResolutionSeconds
+	if v.resolution > 0 {
+		sim["metricResolutionSeconds"] = v.resolution
+	}
 	return yaml.Marshal(doc)
 }
 

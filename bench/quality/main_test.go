@@ -30,6 +30,12 @@ func TestBenchRunsEveryStandardScenario(t *testing.T) {
 		}
 		assert.Equal(t, len(variants)+1, rows, name)
 	}
+	// The spinscale profile's promise: every target met on the standard
+	// traces, in the same run as the yardstick.
+	require.Contains(t, text, "### Targets")
+	assert.Regexp(t, `(?m)^\| spinscale \| [0-9]+ \([0-9.]+×\) \| [0-9.]+ \([0-9.]+×\) \| [0-9]+ \| none \|$`, text)
+	// And lower targets are not the way to meet them.
+	assert.Regexp(t, `(?m)^\| hpa, target 55% \|.*total pod-seconds`, text)
 }
 
 func TestVariantLowersTheTarget(t *testing.T) {

@@ -44,6 +44,10 @@ const (
 	KeyScaleDownStabilization       = Prefix + "scale-down-stabilization"
 	KeyBehavior                     = Prefix + "behavior"
 	KeyProfile                      = Prefix + "profile"
+	KeyBurstThreshold               = Prefix + "burst-threshold"
+	KeyLookahead                    = Prefix + "lookahead"
+	KeyDropWindow                   = Prefix + "drop-window"
+	KeyDropThreshold                = Prefix + "drop-threshold"
 	KeyDryRun                       = Prefix + "dry-run"
 	KeyPaused                       = Prefix + "paused"
 	KeyFallbackReplicas             = Prefix + "fallback-replicas"
@@ -70,6 +74,10 @@ var keys = []string{
 	KeyScaleDownStabilization,
 	KeyBehavior,
 	KeyProfile,
+	KeyBurstThreshold,
+	KeyLookahead,
+	KeyDropWindow,
+	KeyDropThreshold,
 	KeyDryRun,
 	KeyPaused,
 	KeyFallbackReplicas,
@@ -81,7 +89,7 @@ var keys = []string{
 func Keys() []string { return slices.Clone(keys) }
 
 // Profiles are the values the profile annotation accepts.
-var Profiles = []recommender.Profile{recommender.ProfileHPA}
+var Profiles = []recommender.Profile{recommender.ProfileHPA, recommender.ProfileSpinscale}
 
 // Limits of the values. They keep every number the engine multiplies far
 // from overflow, and are documented in docs/annotations.md.
@@ -98,6 +106,10 @@ const (
 	// maxStabilization bounds the stabilization shorthands, as the API
 	// server bounds stabilizationWindowSeconds.
 	maxStabilization = time.Duration(recommender.MaxStabilizationWindowSeconds) * time.Second
+	// maxBurstThreshold bounds burst-threshold, a usage ratio.
+	maxBurstThreshold = 100
+	// maxLookahead bounds lookahead.
+	maxLookahead = 10 * time.Minute
 	// maxFallbackAfter bounds fallback-after.
 	maxFallbackAfter = 24 * time.Hour
 	// defaultFallbackAfter is fallback-after when only fallback-replicas is set.
@@ -271,6 +283,7 @@ func Parse(ann map[string]string, d Defaults) (App, error) {
 	spec.Metrics = p.metrics()
 	spec.Behavior, spec.Tolerance = p.behavior(d.Tolerance)
 	spec.Profile = p.profile(d.Profile)
+	spec.Tuning = p.tuning(spec.Profile)
 	app.DryRun = p.boolean(KeyDryRun)
 	spec.Paused = p.boolean(KeyPaused)
 	spec.FallbackReplicas, spec.FallbackAfter = p.fallback(b)
@@ -335,6 +348,53 @@ func (p *parser) profile(def string) recommender.Profile {
 	}
 	p.fail(KeyProfile, "must be one of: %s", strings.Join(names, ", "))
 	return ""
+}
+
+// tuning parses the spinscale profile's keys over its defaults. They mean
+// nothing to the hpa profile, so setting one there is a contradiction.
+func (p *parser) tuning(profile recommender.Profile) recommender.Tuning {
+	if profile != recommender.ProfileSpinscale {
+		for _, key := range []string{KeyBurstThreshold, KeyLookahead, KeyDropWindow, KeyDropThreshold} {
+			if _, ok := p.ann[key]; ok && profile != "" {
+				p.fail(key, "applies to the spinscale profile only; this app's profile is %s (set %s: spinscale)", profile, KeyProfile)
+			}
+		}
+		return recommender.Tuning{}
+	}
+	t := recommender.DefaultTuning
+	if _, ok := p.ann[KeyBurstThreshold]; ok {
+		v, _ := p.get(KeyBurstThreshold)
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(f == 0 || (f > 1 && f <= maxBurstThreshold)) { // also rejects NaN
+			p.fail(KeyBurstThreshold, "must be 0 (off) or a usage ratio above 1 and at most %d (e.g. 1.3: the metric at 130%% of its target)", maxBurstThreshold)
+		} else {
+			t.BurstThreshold = f
+		}
+	}
+	if _, ok := p.ann[KeyLookahead]; ok {
+		v, _ := p.get(KeyLookahead)
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 || d > maxLookahead {
+			p.fail(KeyLookahead, "must be a Go duration from 0s (off) to %s (e.g. 30s)", shortDuration(maxLookahead))
+		} else {
+			t.Lookahead = d
+		}
+	}
+	if _, ok := p.ann[KeyDropWindow]; ok {
+		if w, ok := p.window(KeyDropWindow); ok {
+			t.DropWindow = time.Duration(w) * time.Second
+		}
+	}
+	if _, ok := p.ann[KeyDropThreshold]; ok {
+		v, _ := p.get(KeyDropThreshold)
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(f > 0 && f < 1) { // also rejects NaN
+			p.fail(KeyDropThreshold, "must be a fraction above 0 and below 1 (e.g. 0.3: recommendations 30%% below the current count)")
+		} else {
+			t.DropThreshold = f
+		}
+	}
+	return t
 }
 
 // bounds are the replica bounds, and whether each is known valid, so that
@@ -721,11 +781,12 @@ func (p *parser) fallback(b bounds) (int32, time.Duration) {
 
 // shortDuration renders 1h0m0s as 1h and 5m0s as 5m.
 func shortDuration(d time.Duration) string {
-	s := d.String()
-	s = strings.TrimSuffix(s, "0s")
-	s = strings.TrimSuffix(s, "0m")
-	if s == "" {
-		return "0s"
+	s := d.String() // such as 1h0m0s, 10m0s, 90s
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
 	}
 	return s
 }

@@ -301,6 +301,27 @@ func TestParseDefaults(t *testing.T) {
 	assert.False(t, app.Spec.Paused)
 }
 
+func TestParseTuning(t *testing.T) {
+	d := defaults
+	d.Profile = "spinscale"
+	app, err := Parse(valid(), d)
+	require.NoError(t, err)
+	assert.Equal(t, recommender.DefaultTuning, app.Spec.Tuning, "the spinscale profile starts from its defaults")
+
+	app, err = Parse(valid("burst-threshold", "2.5", "lookahead", "0s", "drop-window", "2m", "drop-threshold", "0.45"), d)
+	require.NoError(t, err)
+	assert.Equal(t, recommender.Tuning{BurstThreshold: 2.5, DropWindow: 2 * time.Minute, DropThreshold: 0.45}, app.Spec.Tuning)
+
+	app, err = Parse(valid("profile", "spinscale", "burst-threshold", "0"), defaults)
+	require.NoError(t, err, "the annotation selects the profile the keys belong to")
+	assert.Equal(t, recommender.ProfileSpinscale, app.Spec.Profile)
+	assert.Zero(t, app.Spec.Tuning.BurstThreshold, "0 turns bursts off")
+
+	app, err = Parse(valid("profile", "hpa"), d)
+	require.NoError(t, err)
+	assert.Equal(t, recommender.Tuning{}, app.Spec.Tuning, "the hpa profile has no tuning")
+}
+
 func TestParseErrors(t *testing.T) {
 	tests := []struct {
 		name string
@@ -376,7 +397,21 @@ func TestParseErrors(t *testing.T) {
 			[]string{`spinscale.dev/target-cpu-average-value: "1e2147483647"`}},
 		{"target too many digits", valid("prometheus-query", "q", "prometheus-target-value", "0."+strings.Repeat("0", 40)+"1"),
 			[]string{`spinscale.dev/prometheus-target-value: "0.000`}},
-		{"profile unknown", valid("profile", "vpa"), []string{`spinscale.dev/profile: "vpa": must be one of: hpa`}},
+		{"profile unknown", valid("profile", "vpa"), []string{`spinscale.dev/profile: "vpa": must be one of: hpa, spinscale`}},
+		{"burst-threshold on the hpa profile", valid("burst-threshold", "1.5"),
+			[]string{`spinscale.dev/burst-threshold: "1.5": applies to the spinscale profile only; this app's profile is hpa`}},
+		{"lookahead on the hpa profile", valid("profile", "hpa", "lookahead", "20s"), []string{`spinscale.dev/lookahead: "20s": applies to the spinscale profile only`}},
+		{"burst-threshold at 1", valid("profile", "spinscale", "burst-threshold", "1"),
+			[]string{`spinscale.dev/burst-threshold: "1": must be 0 (off) or a usage ratio above 1 and at most 100`}},
+		{"burst-threshold NaN", valid("profile", "spinscale", "burst-threshold", "NaN"), []string{`spinscale.dev/burst-threshold: "NaN"`}},
+		{"lookahead negative", valid("profile", "spinscale", "lookahead", "-5s"),
+			[]string{`spinscale.dev/lookahead: "-5s": must be a Go duration from 0s (off) to 10m`}},
+		{"lookahead too long", valid("profile", "spinscale", "lookahead", "11m"), []string{`spinscale.dev/lookahead: "11m"`}},
+		{"drop-window fractional", valid("profile", "spinscale", "drop-window", "1.5s"),
+			[]string{`spinscale.dev/drop-window: "1.5s": must be a Go duration in whole seconds from 0s to 1h`}},
+		{"drop-threshold at 1", valid("profile", "spinscale", "drop-threshold", "1"),
+			[]string{`spinscale.dev/drop-threshold: "1": must be a fraction above 0 and below 1`}},
+		{"drop-threshold on the hpa profile", valid("drop-threshold", "0.5"), []string{`spinscale.dev/drop-threshold: "0.5": applies to the spinscale profile only`}},
 		{"dry-run not a boolean", valid("dry-run", "yes"), []string{`spinscale.dev/dry-run: "yes": must be true or false`}},
 		{"paused not a boolean", valid("paused", "1"), []string{`spinscale.dev/paused: "1": must be true or false`}},
 		{"fallback-replicas above max", valid("fallback-replicas", "11"),
@@ -705,7 +740,7 @@ func TestEnabled(t *testing.T) {
 
 func TestKeys(t *testing.T) {
 	ks := Keys()
-	require.Len(t, ks, 22)
+	require.Len(t, ks, 26)
 	seen := map[string]bool{}
 	for _, k := range ks {
 		assert.True(t, strings.HasPrefix(k, Prefix), k)
@@ -748,4 +783,12 @@ func mustQuantity(t *testing.T, s string) resource.Quantity {
 	q, err := resource.ParseQuantity(s)
 	require.NoError(t, err)
 	return q
+}
+
+func TestShortDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		0: "0s", 90 * time.Second: "1m30s", 10 * time.Minute: "10m", time.Hour: "1h", 24 * time.Hour: "24h", 90 * time.Minute: "1h30m",
+	} {
+		assert.Equal(t, want, shortDuration(d), d.String())
+	}
 }

@@ -66,10 +66,20 @@ func scaleUpRules(spec *Spec) rules {
 	return resolveRules(r, 0, defaultScaleUpPolicies)
 }
 
+// usesPolicies reports whether decisions go through rate policies and
+// per-direction windows: HPA's behavior path, and always the spinscale
+// profile.
+func (spec *Spec) usesPolicies() bool {
+	return spec.Behavior != nil || spec.Profile == ProfileSpinscale
+}
+
 func scaleDownRules(spec *Spec) rules {
 	var r *autoscalingv2.HPAScalingRules
 	if spec.Behavior != nil {
 		r = spec.Behavior.ScaleDown
+	}
+	if spec.Profile == ProfileSpinscale {
+		return resolveRules(r, spec.DownscaleStabilization, spinscaleDownPolicies)
 	}
 	return resolveRules(r, spec.DownscaleStabilization, defaultScaleDownPolicies)
 }

@@ -87,6 +87,9 @@ type MetricResult struct {
 	StalePods       int
 	// Err is set when the metric failed; Proposal is then meaningless.
 	Err error
+	// load is the pods the measured load needs at the target, unrounded
+	// (the spinscale profile's load estimate).
+	load float64
 }
 
 // Decision is the engine's verdict for one app at one moment, with what is
@@ -111,6 +114,15 @@ type Decision struct {
 	Limit int32
 	// Window is the stabilization window that applied, if any.
 	Window time.Duration
+	// Projected is the spinscale profile's projection of a rising load,
+	// when it raised the recommendation; 0 otherwise.
+	Projected int32
+	// Burst is true when the spinscale profile read a burst and asked for
+	// as many pods as the scale-up policies allow.
+	Burst bool
+	// Drop is true when the spinscale profile let a sharp drop through
+	// after its drop window rather than the scale-down window.
+	Drop bool
 	// note carries a fixed explanation for holds decided before the metrics.
 	note string
 }
@@ -160,6 +172,15 @@ func (d *Decision) Reason() string {
 		fmt.Fprintf(&b, "; recommendation %d raised to min-replicas %d", d.Stabilized, d.Limit)
 	case StageMaxReplicas:
 		fmt.Fprintf(&b, "; recommendation %d capped at max-replicas %d", d.Stabilized, d.Limit)
+	}
+	switch {
+	case d.Burst:
+		b.WriteString("; burst: a metric at or above the burst threshold, so as many pods as the scale-up rate allows")
+	case d.Projected > 0:
+		fmt.Fprintf(&b, "; the load is rising: %d pods projected", d.Projected)
+	}
+	if d.Drop {
+		fmt.Fprintf(&b, "; sharp drop: every recommendation of the last %s far below the current count", d.Window)
 	}
 	if failed := d.failureSummary(); failed != "" {
 		b.WriteString("; failed: " + failed)

@@ -98,6 +98,18 @@ func FuzzDecide(f *testing.F) {
 			st.ScaleDownEvents = append(st.ScaleDownEvents, ScaleEvent{Change: int32(r.u8() % 10), At: ago(time.Duration(r.u8()) * time.Second)})
 		}
 
+		// Last, so that older corpus entries keep their meaning.
+		if r.u8()%2 == 1 {
+			spec.Profile = ProfileSpinscale
+			spec.Tuning = Tuning{
+				BurstThreshold: float64(r.u8()) / 50, Lookahead: time.Duration(r.u8()) * time.Second,
+				DropWindow: time.Duration(r.u8()) * time.Second, DropThreshold: float64(r.u8()) / 256,
+			}
+			for range int(r.u8() % 6) {
+				st.Loads = append(st.Loads, TimedLoad{Pods: math.Float64frombits(uint64(r.i64())), At: ago(time.Duration(r.u8()) * time.Second)})
+			}
+		}
+
 		d, next := Decide(&spec, &in, st, t0)
 		_ = Commit(&spec, next, &d, t0)
 		_ = d.Reason()

@@ -78,22 +78,32 @@ func Decide(spec *Spec, in *Input, st State, now time.Time) (Decision, State) {
 	d.Recommendation = proposal
 	var desired int32
 	var stage Stage
-	if spec.Behavior == nil {
+	if !spec.usesPolicies() {
 		d.Window = spec.DownscaleStabilization
 		d.Stabilized = plainStabilize(st.Recommendations, proposal, now, d.Window)
 		st.Recommendations = record(st.Recommendations, proposal, now, d.Window)
 		desired, stage = plainLimit(current, d.Stabilized, spec.MinReplicas, spec.MaxReplicas, spec.ScaleUpLimitFactor, spec.ScaleUpLimitMinimum)
 	} else {
+		rec := proposal
+		if spec.Profile == ProfileSpinscale {
+			rec = tunedRecommend(spec, &st, &d, current, proposal, now)
+		}
 		up, down := scaleUpRules(spec).window, scaleDownRules(spec).window
-		d.Stabilized = behaviorStabilize(st.Recommendations, current, proposal, now, up, down)
-		st.Recommendations = record(st.Recommendations, proposal, now, max(up, down))
+		d.Stabilized = behaviorStabilize(st.Recommendations, current, rec, now, up, down)
 		// A recommendation held up is the scale-down window's doing; one
 		// held down, the scale-up window's.
 		d.Window = down
-		if d.Stabilized < proposal {
+		if d.Stabilized < rec {
 			d.Window = up
 		}
+		keep := max(up, down)
+		if spec.Profile == ProfileSpinscale {
+			keep = max(keep, spec.Tuning.DropWindow)
+			tunedDrop(spec, st.Recommendations, &d, current, rec, now, up)
+		}
+		st.Recommendations = record(st.Recommendations, rec, now, keep)
 		desired, stage = behaviorLimit(spec, &st, current, d.Stabilized, now)
+		proposal = rec
 	}
 	d.DesiredReplicas = desired
 	d.Action = actionOf(current, desired)

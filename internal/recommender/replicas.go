@@ -194,10 +194,10 @@ func computePerPod(spec *Spec, ms *MetricSpec, in *Input, obs *Observation, now 
 		return
 	}
 	if ms.Target == TargetUtilization {
-		utilizationProposal(ms, in, &ps, classes, c, current, spec.Tolerance, r)
+		utilizationProposal(ms, in, &ps, classes, c, current, spec.Tolerance, spec.Profile == ProfileSpinscale, r)
 		return
 	}
-	averageProposal(ms, in, &ps, classes, c, used, current, spec.Tolerance, r)
+	averageProposal(ms, in, &ps, classes, c, used, current, spec.Tolerance, spec.Profile == ProfileSpinscale, r)
 }
 
 func allZero(pods []Pod, classes []podClass, ps *podSet) bool {
@@ -215,7 +215,7 @@ func allZero(pods []Pod, classes []podClass, ps *podSet) bool {
 }
 
 // utilizationProposal is GetResourceReplicas after grouping.
-func utilizationProposal(ms *MetricSpec, in *Input, ps *podSet, classes []podClass, c perPodCounts, current int32, tol Tolerances, r *MetricResult) {
+func utilizationProposal(ms *MetricSpec, in *Input, ps *podSet, classes []podClass, c perPodCounts, current int32, tol Tolerances, tuned bool, r *MetricResult) {
 	if ms.TargetUtilization <= 0 {
 		r.Err = fmt.Errorf("%w: utilization %d%%", ErrInvalidTarget, ms.TargetUtilization)
 		return
@@ -247,8 +247,13 @@ func utilizationProposal(ms *MetricSpec, in *Input, ps *podSet, classes []podCla
 	utilization := int32(usage * 100 / requests)
 	ratio := float64(utilization) / float64(ms.TargetUtilization)
 	r.Utilization, r.CurrentMilli, r.Ratio = utilization, usage/int64(entries), ratio
+	r.load = ratio * float64(c.ready)
 
 	scaleUpWithUnready := c.unready > 0 && ratio > 1
+	if tuned && ratio > 1 {
+		r.Proposal = leaveOut(current, ratio, c.ready, tol, r)
+		return
+	}
 	if !scaleUpWithUnready && c.missing == 0 {
 		if tol.within(ratio) {
 			r.Proposal, r.WithinTolerance = current, true
@@ -283,7 +288,7 @@ func utilizationProposal(ms *MetricSpec, in *Input, ps *podSet, classes []podCla
 
 // averageProposal is calcPlainMetricReplicas after grouping: the plain
 // average over the samples (integer milli-units) against the target.
-func averageProposal(ms *MetricSpec, in *Input, ps *podSet, classes []podClass, c perPodCounts, used int, current int32, tol Tolerances, r *MetricResult) {
+func averageProposal(ms *MetricSpec, in *Input, ps *podSet, classes []podClass, c perPodCounts, used int, current int32, tol Tolerances, tuned bool, r *MetricResult) {
 	if ms.TargetMilli <= 0 {
 		r.Err = fmt.Errorf("%w: %dm", ErrInvalidTarget, ms.TargetMilli)
 		return
@@ -300,8 +305,13 @@ func averageProposal(ms *MetricSpec, in *Input, ps *podSet, classes []podClass, 
 	average := total / int64(used)
 	ratio := float64(average) / float64(ms.TargetMilli)
 	r.CurrentMilli, r.Ratio = average, ratio
+	r.load = ratio * float64(c.ready)
 
 	scaleUpWithUnready := c.unready > 0 && ratio > 1
+	if tuned && ratio > 1 {
+		r.Proposal = leaveOut(current, ratio, c.ready, tol, r)
+		return
+	}
 	if !scaleUpWithUnready && c.missing == 0 {
 		if tol.within(ratio) {
 			r.Proposal, r.WithinTolerance = current, true
@@ -324,6 +334,19 @@ func averageProposal(ms *MetricSpec, in *Input, ps *podSet, classes []podClass, 
 	}
 	newRatio := float64(total/int64(count)) / float64(ms.TargetMilli)
 	r.Proposal = settle(current, ratio, newRatio, count, tol, r)
+}
+
+// leaveOut is the spinscale profile's scale-up with pods that have no
+// usable sample (started recently, or unready): they are left out instead of
+// being counted at 0. The ready pods' samples measured the load; the pods
+// without one will share it, so the load still needs ceil(ratio × ready)
+// pods. Never below the current count on a scale-up.
+func leaveOut(current int32, ratio float64, ready int, tol Tolerances, r *MetricResult) int32 {
+	if tol.within(ratio) {
+		r.WithinTolerance = true
+		return current
+	}
+	return max(current, ceilInt32(ratio*float64(ready)))
 }
 
 // settle finishes a re-computation: keep the current count when the new
@@ -412,6 +435,7 @@ func externalValue(in *Input, value, target int64, tol Tolerances, r *MetricResu
 		r.Err = fmt.Errorf("%w to scale a value target against (%d pods)", ErrNoReadyPods, len(in.Pods))
 		return
 	}
+	r.load = ratio * float64(ready)
 	r.Proposal = ceilInt32(ratio * float64(ready))
 }
 
@@ -420,6 +444,7 @@ func externalValue(in *Input, value, target int64, tol Tolerances, r *MetricResu
 func externalAverage(statusReplicas int32, value, target int64, tol Tolerances, r *MetricResult) {
 	ratio := float64(value) / (float64(target) * float64(statusReplicas))
 	r.Ratio = ratio
+	r.load = float64(value) / float64(target)
 	r.Proposal = statusReplicas
 	if statusReplicas > 0 {
 		r.AverageMilli = int64(math.Ceil(float64(value) / float64(statusReplicas)))

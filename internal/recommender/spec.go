@@ -13,6 +13,10 @@ type Profile string
 const (
 	// ProfileHPA decides exactly as the Kubernetes v1.37 HPA controller.
 	ProfileHPA Profile = "hpa"
+	// ProfileSpinscale is the tuned profile: HPA's ratio and rules, plus
+	// burst reaction, a projection of the load's rise, start-up-aware
+	// scale-up and a short scale-down window with a gradual rate (tuned.go).
+	ProfileSpinscale Profile = "spinscale"
 )
 
 // SourceType says where a metric's samples come from.
@@ -97,6 +101,10 @@ type Spec struct {
 	// MaxSampleAge: a sample older than this is stale and counts as missing.
 	// Zero disables the check.
 	MaxSampleAge time.Duration
+
+	// Tuning holds the spinscale profile's parameters; the hpa profile
+	// ignores it.
+	Tuning Tuning
 
 	// Paused holds the replica count as it is.
 	Paused bool

@@ -20,6 +20,15 @@ type State struct {
 	// FailingSince is when every metric started failing; zero while any
 	// metric works.
 	FailingSince time.Time
+	// Loads are the spinscale profile's recent load estimates, oldest
+	// first, from which it projects the load's rise.
+	Loads []TimedLoad
+}
+
+// TimedLoad is one load estimate: the pods the load needed at the target.
+type TimedLoad struct {
+	Pods float64
+	At   time.Time
 }
 
 // TimedRecommendation is one past recommendation.
@@ -40,6 +49,7 @@ func (s State) Clone() State {
 	c.Recommendations = append([]TimedRecommendation(nil), s.Recommendations...)
 	c.ScaleUpEvents = append([]ScaleEvent(nil), s.ScaleUpEvents...)
 	c.ScaleDownEvents = append([]ScaleEvent(nil), s.ScaleDownEvents...)
+	c.Loads = append([]TimedLoad(nil), s.Loads...)
 	return c
 }
 
@@ -49,7 +59,7 @@ func (s State) Clone() State {
 // the longest policy period in the direction of the change. Call it after the
 // scale write succeeded; a dry run never commits.
 func Commit(spec *Spec, st State, d *Decision, now time.Time) State {
-	if spec.Behavior == nil || d.DesiredReplicas == d.CurrentReplicas || d.CurrentReplicas == 0 {
+	if !spec.usesPolicies() || d.DesiredReplicas == d.CurrentReplicas || d.CurrentReplicas == 0 {
 		return st
 	}
 	if d.DesiredReplicas > d.CurrentReplicas {

@@ -24,8 +24,15 @@ type Decision struct {
 	LimitedBy                string `json:"limitedBy"`
 	// Behavior is true on HPA's behavior path (a behavior annotation is
 	// set), false on the plain path.
-	Behavior bool   `json:"behavior"`
-	Reason   string `json:"reason"`
+	Behavior bool `json:"behavior"`
+	// Projected, Burst and Drop say what the spinscale profile did: the
+	// projection of a rising load that raised the recommendation, a burst
+	// that asked for as many pods as the scale-up policies allow, a sharp
+	// drop let through before the scale-down window. Omitted when unused.
+	Projected int32  `json:"projected,omitempty"`
+	Burst     bool   `json:"burst,omitempty"`
+	Drop      bool   `json:"drop,omitempty"`
+	Reason    string `json:"reason"`
 }
 
 // Metric is one metric's part in a decision. Values are in the
@@ -77,6 +84,9 @@ func NewDecision(d *recommender.Decision) Decision {
 		StabilizedRecommendation: d.Stabilized,
 		LimitedBy:                string(d.LimitedBy),
 		Behavior:                 d.Behavior,
+		Projected:                d.Projected,
+		Burst:                    d.Burst,
+		Drop:                     d.Drop,
 		Reason:                   d.Reason(),
 	}
 	for i := range d.Metrics {

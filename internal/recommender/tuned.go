@@ -1,0 +1,140 @@
+package recommender
+
+import (
+	"math"
+	"time"
+
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+)
+
+// The spinscale profile. It forms every metric's proposal as HPA does, with
+// one change (pods without a usable sample are left out of a scale-up, not
+// counted at 0: see leaveOut), and then, before HPA's stabilization and rate
+// policies:
+//
+//   - projects the load: when the app's load estimate rose over the last
+//     trend span, the recommendation is the load expected Lookahead from
+//     now, so that pods started now are Ready when the load arrives;
+//   - reacts to bursts: when a metric reads at or above BurstThreshold times
+//     its target, the pods may be saturated, and a saturated pod's metric
+//     reads no higher than its capacity, so the true load is unknown: the
+//     recommendation goes as far as the scale-up policies allow at once;
+//   - scales down after a short window (spinscaleDownWindow) and gradually
+//     (spinscaleDownPolicies), instead of HPA's 5 minutes at any rate.
+//
+// Every part is configurable per app: the behavior annotation overrides the
+// windows and policies, the tuning annotations the rest.
+
+// Tuning holds the spinscale profile's parameters.
+type Tuning struct {
+	// BurstThreshold is the usage ratio (metric / target) at or above which
+	// a scale-up goes as far as the scale-up policies allow. 0 disables it.
+	BurstThreshold float64
+	// Lookahead is how far ahead a rising load is projected; about one pod
+	// start-up plus one metric window. 0 disables the projection.
+	Lookahead time.Duration
+	// DropWindow and DropThreshold release a burst's pods early: when every
+	// recommendation of the last DropWindow is at least DropThreshold (a
+	// fraction) below the current count, the app scales down without
+	// waiting for the scale-down window. Smaller drops, such as noise,
+	// wait for the whole window. DropWindow 0 disables it.
+	DropWindow    time.Duration
+	DropThreshold float64
+}
+
+// DefaultTuning is the spinscale profile's tuning unless an app sets its own.
+var DefaultTuning = Tuning{
+	BurstThreshold: 1.3,
+	Lookahead:      30 * time.Second,
+	DropWindow:     60 * time.Second,
+	DropThreshold:  0.6,
+}
+
+// trendSpan is how far back the projection looks for the load's rise.
+const trendSpan = 30 * time.Second
+
+// The spinscale profile's scale-down policies: at most 20% of the pods per
+// 15 s (at least one pod).
+var (
+	spinscaleDownPolicies = []autoscalingv2.HPAScalingPolicy{
+		{Type: autoscalingv2.PercentScalingPolicy, Value: 20, PeriodSeconds: 15},
+		{Type: autoscalingv2.PodsScalingPolicy, Value: 1, PeriodSeconds: 15},
+	}
+)
+
+// tunedRecommend turns the largest metric proposal into the spinscale
+// profile's recommendation: the projection of a rising load, or the
+// scale-up policies' limit on a burst. It records the load estimate in st.
+func tunedRecommend(spec *Spec, st *State, d *Decision, current, proposal int32, now time.Time) int32 {
+	load, ratio := 0.0, 0.0
+	for i := range d.Metrics {
+		if m := &d.Metrics[i]; m.Err == nil {
+			load, ratio = max(load, m.load), max(ratio, m.Ratio)
+		}
+	}
+	rec := proposal
+	t := spec.Tuning
+	// The projection sizes a scale-up the metrics already ask for; it
+	// never starts one, and a rise within the tolerance band is noise.
+	if t.Lookahead > 0 && proposal > current {
+		if old, ok := oldestLoad(st.Loads, now); ok && now.After(old.At) && load > old.Pods*(1+spec.Tolerance.Up) {
+			slope := (load - old.Pods) / now.Sub(old.At).Seconds()
+			// The epsilon keeps float noise (12 + 2.0000000000000004) from
+			// rounding up a whole pod.
+			if projected := ceilInt32(load + slope*t.Lookahead.Seconds() - 1e-9); projected > rec {
+				rec = projected
+				d.Projected = projected
+			}
+		}
+	}
+	st.Loads = recordLoad(st.Loads, load, now)
+	if t.BurstThreshold > 0 && ratio >= t.BurstThreshold {
+		limit := scaleUpLimit(current, st, scaleUpRules(spec), now)
+		if limit > rec {
+			rec = limit
+			d.Burst = true
+		}
+	}
+	return rec
+}
+
+// oldestLoad is the oldest estimate inside the trend span.
+func oldestLoad(loads []TimedLoad, now time.Time) (TimedLoad, bool) {
+	cutoff := now.Add(-trendSpan)
+	for _, l := range loads {
+		if !l.At.Before(cutoff) {
+			return l, true
+		}
+	}
+	return TimedLoad{}, false
+}
+
+// recordLoad appends an estimate and forgets those older than the span.
+func recordLoad(loads []TimedLoad, pods float64, now time.Time) []TimedLoad {
+	if math.IsNaN(pods) || math.IsInf(pods, 0) {
+		return loads
+	}
+	cutoff := now.Add(-trendSpan)
+	kept := loads[:0]
+	for _, l := range loads {
+		if !l.At.Before(cutoff) {
+			kept = append(kept, l)
+		}
+	}
+	return append(kept, TimedLoad{Pods: pods, At: now})
+}
+
+// tunedDrop lets a sharp drop through before the scale-down window has
+// passed: when the scale-down window holds the app at its current count but
+// the highest recommendation of the drop window is DropThreshold or more
+// below it.
+func tunedDrop(spec *Spec, recs []TimedRecommendation, d *Decision, current, rec int32, now time.Time, up time.Duration) {
+	t := spec.Tuning
+	if t.DropWindow <= 0 || d.Stabilized < current {
+		return
+	}
+	quick := behaviorStabilize(recs, current, rec, now, up, t.DropWindow)
+	if quick < current && float64(quick) <= float64(current)*(1-t.DropThreshold) {
+		d.Stabilized, d.Window, d.Drop = quick, t.DropWindow, true
+	}
+}

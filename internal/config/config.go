@@ -155,7 +155,7 @@ type Log struct {
 // spells them out ("namespaces: []") compares equal to Default.
 func Default() Config {
 	return Config{
-		Profile:                 ProfileHPA,
+		Profile:                 ProfileSpinscale,
 		Interval:                15 * time.Second,
 		Namespaces:              []string{},
 		Selector:                "",

@@ -125,6 +125,9 @@ func newHarnessWithDynamic(t *testing.T, mutate func(*config.Config), custom []r
 	t.Helper()
 	cfg := config.Default()
 	cfg.LeaderElection.Enabled = false
+	// The harness's expected counts are HPA's; the spinscale profile's
+	// own decisions are pinned in internal/recommender.
+	cfg.Profile = config.ProfileHPA
 	if mutate != nil {
 		mutate(&cfg)
 	}

@@ -87,8 +87,12 @@ func tunedRecommend(spec *Spec, st *State, d *Decision, current, proposal int32,
 			}
 		}
 	}
+	// A burst is a high ratio on a load not measured before: once pods
+	// added by a burst report a load no higher than the one already seen,
+	// the metric is not under-reading and the proposal is enough.
+	rising := load > peakLoad(st.Loads, now)*(1+spec.Tolerance.Up)
 	st.Loads = recordLoad(st.Loads, load, now)
-	if t.BurstThreshold > 0 && ratio >= t.BurstThreshold {
+	if t.BurstThreshold > 0 && ratio >= t.BurstThreshold && rising {
 		limit := scaleUpLimit(current, st, scaleUpRules(spec), now)
 		if limit > rec {
 			rec = limit
@@ -96,6 +100,18 @@ func tunedRecommend(spec *Spec, st *State, d *Decision, current, proposal int32,
 		}
 	}
 	return rec
+}
+
+// peakLoad is the highest estimate inside the trend span; 0 when none.
+func peakLoad(loads []TimedLoad, now time.Time) float64 {
+	cutoff := now.Add(-trendSpan)
+	peak := 0.0
+	for _, l := range loads {
+		if !l.At.Before(cutoff) {
+			peak = max(peak, l.Pods)
+		}
+	}
+	return peak
 }
 
 // oldestLoad is the oldest estimate inside the trend span.

@@ -53,6 +53,7 @@ func TestTunedBurst(t *testing.T) {
 	assert.Equal(t, int32(2), d.DesiredReplicas)
 
 	tuned := tunedSpec(cpuUtil(70))
+	tuned.Tuning.Lookahead = 0 // bursts alone
 	d, st := Decide(&tuned, &in, settled(), t0)
 	assert.Equal(t, int32(5), d.DesiredReplicas)
 	assert.True(t, d.Burst)
@@ -61,11 +62,21 @@ func TestTunedBurst(t *testing.T) {
 	st = Commit(&tuned, st, &d, t0)
 	require.Len(t, st.ScaleUpEvents, 1, "the profile's rate policies need the scale events")
 
-	// 15 s later the 5 pods are saturated too: the period of the last
-	// scale-up has passed, so the limit is max(5 + 4, 5 × 200%) = 10.
+	// 15 s later the 4 new pods have no sample yet: the one pod still reads
+	// the load already seen (1.43 pods' worth), which is no burst: its
+	// proposal, 2, is below the current 5, so the app holds.
+	in = Input{SpecReplicas: 5, StatusReplicas: 5, Pods: pods(5, nil), Metrics: []Observation{samples(1000)}}
+	d, st2 := Decide(&tuned, &in, st, t0.Add(15*time.Second))
+	assert.Equal(t, int32(5), d.DesiredReplicas)
+	assert.False(t, d.Burst, "no burst on a load already measured")
+
+	// Then the 5 pods are saturated too: the load measured grew (7.1 pods'
+	// worth), so it is a burst again; the period of the last scale-up has
+	// passed, so the limit is max(5 + 4, 5 × 200%) = 10.
 	in = cpuInput(5, 1000)
-	d, _ = Decide(&tuned, &in, st, t0.Add(15*time.Second))
+	d, _ = Decide(&tuned, &in, st2, t0.Add(30*time.Second))
 	assert.Equal(t, int32(10), d.DesiredReplicas)
+	assert.True(t, d.Burst)
 
 	// Below the threshold (ratio 1.14) it is HPA's proposal: ceil(1.14 × 5) = 6.
 	in = cpuInput(5, 800)

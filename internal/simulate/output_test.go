@@ -14,6 +14,7 @@ func TestJSONOutput(t *testing.T) {
 	sc := load(t, `
 annotations:
   spinscale.dev/enabled: "true"
+  spinscale.dev/profile: hpa
   spinscale.dev/max-replicas: "10"
   spinscale.dev/target-cpu-utilization: "50"
   spinscale.dev/metrics: |

@@ -24,6 +24,7 @@ func TestRunCommitsEveryDecision(t *testing.T) {
 	sc := load(t, `
 annotations:
   spinscale.dev/enabled: "true"
+  spinscale.dev/profile: hpa
   spinscale.dev/max-replicas: "20"
   spinscale.dev/target-cpu-utilization: "50"
   spinscale.dev/behavior: "{}"
@@ -55,6 +56,7 @@ func TestRunUsesStateScaleEvents(t *testing.T) {
 		return `
 annotations:
   spinscale.dev/enabled: "true"
+  spinscale.dev/profile: hpa
   spinscale.dev/max-replicas: "20"
   spinscale.dev/target-cpu-utilization: "50"
   spinscale.dev/behavior: "{}"

@@ -16,6 +16,7 @@ import (
 const cpuApp = `
 annotations:
   spinscale.dev/enabled: "true"
+  spinscale.dev/profile: hpa
   spinscale.dev/max-replicas: "10"
   spinscale.dev/target-cpu-utilization: "50"
 `
@@ -42,6 +43,7 @@ func TestLoadReportsEveryProblemWithItsPath(t *testing.T) {
 	got := problems(t, `
 annotations:
   spinscale.dev/enabled: "true"
+  spinscale.dev/profile: hpa
   spinscale.dev/max-replicas: 10
   spinscale.dev/target-cpu-utilization: "50"
 config:
@@ -250,6 +252,7 @@ func TestPodSamplesFollowMetricsServer(t *testing.T) {
 	sc := load(t, `
 annotations:
   spinscale.dev/enabled: "true"
+  spinscale.dev/profile: hpa
   spinscale.dev/max-replicas: "10"
   spinscale.dev/target-cpu-utilization: "50"
   spinscale.dev/target-memory-average-value: 100Mi
@@ -287,6 +290,7 @@ func TestPrometheusResults(t *testing.T) {
 	sc := load(t, `
 annotations:
   spinscale.dev/enabled: "true"
+  spinscale.dev/profile: hpa
   spinscale.dev/max-replicas: "10"
   spinscale.dev/prometheus-query: sum(rate(requests[1m]))
   spinscale.dev/prometheus-target-average-value: "400"

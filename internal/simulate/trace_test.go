@@ -12,6 +12,7 @@ import (
 const rpsApp = `
 annotations:
   spinscale.dev/enabled: "true"
+  spinscale.dev/profile: hpa
   spinscale.dev/max-replicas: "10"
   spinscale.dev/prometheus-query: "sum(rate(requests_total[1m]))"
   spinscale.dev/prometheus-target-average-value: "400"
@@ -44,6 +45,7 @@ trace: [{at: 0, load: 1}, {at: 10, load: 1}]`, []string{"workload: required"}},
 		{"memory is not modelled", `
 annotations:
   spinscale.dev/enabled: "true"
+  spinscale.dev/profile: hpa
   spinscale.dev/max-replicas: "10"
   spinscale.dev/target-memory-utilization: "60"
 workload: {capacityPerPod: 10, targetLoadPerPod: 5}
@@ -54,6 +56,7 @@ trace: [{at: 0, load: 1}, {at: 10, load: 1}]`, []string{"workload.requests.cpu: 
 		{"target load not derivable", `
 annotations:
   spinscale.dev/enabled: "true"
+  spinscale.dev/profile: hpa
   spinscale.dev/max-replicas: "10"
   spinscale.dev/prometheus-query: "sum(rate(requests_total[1m]))"
   spinscale.dev/prometheus-target-value: "400"

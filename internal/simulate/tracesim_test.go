@@ -51,6 +51,7 @@ func assertTicks(t *testing.T, want []wantTick, got []Tick) {
 const promStep = `
 annotations:
   spinscale.dev/enabled: "true"
+  spinscale.dev/profile: hpa
   spinscale.dev/max-replicas: "10"
   spinscale.dev/prometheus-query: "sum(rate(requests_total[15s]))"
   spinscale.dev/prometheus-target-average-value: "100"
@@ -143,6 +144,7 @@ func TestTraceMetricLagDelaysTheReaction(t *testing.T) {
 const cpuStep = `
 annotations:
   spinscale.dev/enabled: "true"
+  spinscale.dev/profile: hpa
   spinscale.dev/max-replicas: "10"
   spinscale.dev/target-cpu-utilization: "50"
 workload:
@@ -214,6 +216,7 @@ func TestTraceReversalsAndScaleDown(t *testing.T) {
 	ts := loadTraceScenario(t, `
 annotations:
   spinscale.dev/enabled: "true"
+  spinscale.dev/profile: hpa
   spinscale.dev/max-replicas: "10"
   spinscale.dev/prometheus-query: "sum(rate(requests_total[10s]))"
   spinscale.dev/prometheus-target-average-value: "100"

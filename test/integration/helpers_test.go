@@ -199,12 +199,25 @@ func (p *proc) output() string {
 
 // startAutoscaler runs `autoscaler run` against the test cluster, limited to
 // the namespace, ticking every 2s, without leader election unless args
-// turn it on. Its output is logged if the test fails.
+// turn it on. Its output is logged if the test fails. The tests hold the
+// controller to HPA's rules, so the profile is hpa unless args set one
+// (profile=default keeps the shipped default).
 func startAutoscaler(t *testing.T, ns string, args ...string) *proc {
 	t.Helper()
 	base := []string{"run", "--kubeconfig", cluster.kubeconfig,
 		"--set", "namespaces=" + ns, "--set", "interval=2s", "--set", "leaderElection.enabled=false",
 		"--set", "server.metricsAddress=0", "--set", "server.healthAddress=0", "--set", "log.level=debug"}
+	profile := "hpa"
+	for i := 0; i+1 < len(args); i++ {
+		if v, ok := strings.CutPrefix(args[i+1], "profile="); ok && args[i] == "--set" {
+			profile = v
+			args = append(args[:i:i], args[i+2:]...)
+			break
+		}
+	}
+	if profile != "default" {
+		base = append(base, "--set", "profile="+profile)
+	}
 	p := &proc{cmd: exec.Command(cluster.autoscaler, append(base, args...)...), exited: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p, p
 	require.NoError(t, p.cmd.Start())

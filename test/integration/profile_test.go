@@ -1,0 +1,39 @@
+package integration
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+)
+
+// The shipped default profile is spinscale. An app at 6 pods whose load
+// needs 1 (30m of cpu against 50% of 100m) is held for the 60 s drop window
+// (the history is seeded with 6 at first sight), not the 5-minute scale-down
+// window HPA would wait, and then goes down gradually: at most max(20%,
+// 1 pod) per 15 s, 6 → 4 first.
+func TestDefaultProfileReleasesASharpDropEarly(t *testing.T) {
+	t.Parallel()
+	ns := namespace(t)
+	createDeployment(t, spinDeployment(ns, "shop", 6, cpuAnnotations(1, 10, 50)))
+	startLoad(t, ns, "shop", 30)
+	waitPodMetrics(t, ns, "shop", 6, 2*time.Minute)
+	start := time.Now()
+	p := startAutoscaler(t, ns, "--set", "profile=default")
+	var first int32
+	waitReplicas(t, ns, "shop", 4*time.Minute, "the first scale-down", func(r int32) bool {
+		if r < 6 && first == 0 {
+			first = r
+		}
+		return r < 6
+	})
+	held := time.Since(start)
+	assert.GreaterOrEqual(t, held, 55*time.Second, "scaled down inside the drop window")
+	assert.Less(t, held, 4*time.Minute, "waited for the 5-minute window")
+	assert.Equal(t, int32(4), first, "6 × (1 - 20%%) = 4.8, truncated: a gradual first step")
+	waitEvent(t, ns, "shop", "SpinscaleRescaled", "6 → 4", 10*time.Second)
+	waitReplicas(t, ns, "shop", 3*time.Minute, "down to the load's 1 pod", func(r int32) bool { return r == 1 })
+	assert.Contains(t, p.output(), `"profile":"spinscale"`, "the start-up log names the default profile")
+	assert.Contains(t, p.output(), "sharp drop", "the decision says why it did not wait for the window")
+	t.Logf("held %s, first step to %d", held.Round(time.Second), first)
+}

@@ -230,8 +230,9 @@ sleep 0.5
 # ---------------------------------------------------------------- the app
 step "Creating the SpinApp '$APP' and the Deployment spin-operator would make for it"
 # scale-down-stabilization is shortened from its default (5m, as HPA) to 30s so
-# that the scale-down happens within the demo; it selects HPA's behavior path
-# (scale up by max(4 pods, 100 %) per 15 s, scale down by 100 % per 15 s).
+# that the scale-down happens within the demo. The default spinscale profile
+# scales up by max(4 pods, 100 %) per 15 s and down by max(20 %, 1 pod) per
+# 15 s.
 cat >"$WORK/spinapp.yaml" <<EOF
 apiVersion: core.spinkube.dev/v1alpha1
 kind: SpinApp

@@ -6,8 +6,10 @@
 #
 # Spinscale replaces the HorizontalPodAutoscaler for SpinKube apps: every tick
 # it reads the pods and metrics of each Deployment annotated
-# spinscale.dev/enabled: "true", decides a replica count exactly as HPA would
-# (never scaling down on missing data) and patches deployments/NAME/scale.
+# spinscale.dev/enabled: "true", decides a replica count (by default with the
+# spinscale profile: HPA's rules plus a faster reaction to bursts and a
+# gradual scale-down; never scaling down on missing data) and patches
+# deployments/NAME/scale.
 # spin-operator copies a SpinApp's spec.deploymentAnnotations onto the
 # Deployment it creates, so an app opts in from its SpinApp.
 #
@@ -181,9 +183,9 @@ sleep 0.5 # let the follower print the start-up lines first
 # ---------------------------------------------------------------- the app
 step "Creating the SpinApp '$APP' and the Deployment spin-operator would make for it"
 # scale-down-stabilization is shortened from its default (5m, as HPA) to 30s so
-# that the scale-down happens within the demo. Like any stabilization
-# annotation, it selects HPA's behavior path with the autoscaling/v2 defaults:
-# scale up by max(4 pods, 100 %) per 15 s, scale down by 100 % per 15 s.
+# that the scale-down happens within the demo. The default spinscale profile
+# scales up by max(4 pods, 100 %) per 15 s and down by max(20 %, 1 pod) per
+# 15 s.
 cat >"$WORK/spinapp.yaml" <<EOF
 apiVersion: core.spinkube.dev/v1alpha1
 kind: SpinApp

@@ -8,12 +8,20 @@ import (
 
 // BenchmarkDecide measures decisions per second and allocations per
 // decision for a typical app: cpu utilization over a few pods with a
-// populated history, on the plain path. Run with
+// populated history, with the hpa profile (plain path) and the spinscale
+// profile. Run with
 // `go test -run '^$' -bench Decide -benchmem ./internal/recommender/`.
 func BenchmarkDecide(b *testing.B) {
-	for _, n := range []int{3, 10, 100} {
-		b.Run(fmt.Sprintf("pods=%d", n), func(b *testing.B) {
+	for _, c := range []struct {
+		profile string
+		pods    int
+	}{{"hpa", 3}, {"hpa", 10}, {"hpa", 100}, {"spinscale", 3}, {"spinscale", 10}, {"spinscale", 100}} {
+		n := c.pods
+		b.Run(fmt.Sprintf("profile=%s/pods=%d", c.profile, n), func(b *testing.B) {
 			spec := baseSpec(cpuUtil(50))
+			if c.profile == "spinscale" {
+				spec = tunedSpec(cpuUtil(50))
+			}
 			in := cpuInput(int32(n), 700)
 			st := State{Initialized: true}
 			for i := range 20 {

@@ -1,6 +1,7 @@
 package simulate
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -204,6 +205,46 @@ func TestTraceCPUStep(t *testing.T) {
 	assert.Equal(t, 20.0, *s.FirstScaleUpSeconds)
 	// Pods created at 20: Running at 25, Ready at 30.
 	assert.Equal(t, Second{T: 27, Load: 900, Served: 600, Replicas: 4, Running: 4, Ready: 2, Oracle: 9}, res.Timeline[27])
+}
+
+// TestTraceCPUStepSpinscale is cpuStep with the spinscale profile, by hand:
+//
+//	t=0,10  as with hpa: 0% → 0, held at 2 by the first-sight seed
+//	t=20    150% → 6; the load estimate rose 0 → 6 pods in 20 s, projected
+//	        30 s ahead: 6 + 0.3 × 30 = 15; capped at 6 by the scale-up
+//	        policy, max(2 + 4, 2 × 200%)
+//	t=30    the 2 old pods still read 150% and the 4 new ones have no
+//	        sample: ceil(3 × 2) = 6 = current, no rise beyond the 6 already
+//	        measured, so no burst: hold
+//	t=40    6 pods at 75% → 9, rising from 0 at t=10: 9 + 0.3 × 30 = 18,
+//	        capped at max-replicas 10 (the policy would allow 12)
+//	t=50    6 sampled pods at 75% → 9 with 4 without a sample: never below
+//	        the current count on a scale-up, hold at 10
+//
+// podSeconds: 2×20 + 6×20 + 10×20 = 360; under-provisioned as with hpa
+// (the first window of the step is seen only at t=20); over-provisioned
+// 10 (t<10: 2 against 1) + 10 (t≥50: 10 against 9).
+func TestTraceCPUStepSpinscale(t *testing.T) {
+	ts := loadTraceScenario(t, strings.Replace(cpuStep, "profile: hpa", "profile: spinscale", 1))
+	res := ts.Simulate()
+	assertTicks(t, []wantTick{
+		{0, 2, 2, 2, recommender.StageStabilization, 0, 2},
+		{10, 2, 2, 2, recommender.StageStabilization, 0, 2},
+		{20, 2, 2, 6, recommender.StageScaleUpPolicy, 0, 2},
+		{30, 6, 6, 6, recommender.StageNone, 4, 2},
+		{40, 6, 6, 10, recommender.StageMaxReplicas, 0, 6},
+		{50, 10, 10, 10, recommender.StageNone, 4, 6},
+	}, res.Ticks)
+	assert.Equal(t, int32(15), res.Ticks[2].Decision.Projected)
+	assert.False(t, res.Ticks[3].Decision.Burst)
+	assert.Equal(t, int32(18), res.Ticks[4].Decision.Projected)
+
+	s := res.Summary
+	assert.Equal(t, 360.0, s.PodSeconds)
+	assert.Equal(t, 20.0, s.UnderProvisionedPodSeconds)
+	assert.Equal(t, 20.0, s.OverProvisionedPodSeconds)
+	assert.Equal(t, 2, s.ScaleActions)
+	assert.Equal(t, 0, s.Reversals)
 }
 
 // TestTraceReversalsAndScaleDown: without a scale-down window the app

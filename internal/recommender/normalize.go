@@ -149,12 +149,5 @@ func scaleDownLimit(current int32, st *State, r rules, now time.Time) int32 {
 // record appends the raw recommendation and forgets those no window can
 // reach any more.
 func record(recs []TimedRecommendation, desired int32, now time.Time, keep time.Duration) []TimedRecommendation {
-	cutoff := now.Add(-keep)
-	kept := recs[:0]
-	for _, r := range recs {
-		if !r.At.Before(cutoff) {
-			kept = append(kept, r)
-		}
-	}
-	return append(kept, TimedRecommendation{Replicas: desired, At: now})
+	return append(keepSince(recs, now.Add(-keep)), TimedRecommendation{Replicas: desired, At: now})
 }

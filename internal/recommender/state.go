@@ -77,10 +77,22 @@ func Commit(spec *Spec, st State, d *Decision, now time.Time) State {
 // pruneEvents drops events older than the longest policy period: no policy
 // counts them any more (HPA marks them outdated and reuses their slots).
 func pruneEvents(events []ScaleEvent, now time.Time, longestSeconds int32) []ScaleEvent {
-	cutoff := now.Add(-time.Duration(longestSeconds) * time.Second)
-	kept := events[:0]
-	for _, e := range events {
-		if !e.At.Before(cutoff) {
+	return keepSince(events, now.Add(-time.Duration(longestSeconds)*time.Second))
+}
+
+// timed is an entry of the engine's memory: a recommendation, a scale
+// event or a load estimate.
+type timed interface{ when() time.Time }
+
+func (r TimedRecommendation) when() time.Time { return r.At }
+func (e ScaleEvent) when() time.Time          { return e.At }
+func (l TimedLoad) when() time.Time           { return l.At }
+
+// keepSince keeps, in place and in order, the entries at or after cutoff.
+func keepSince[T timed](entries []T, cutoff time.Time) []T {
+	kept := entries[:0]
+	for _, e := range entries {
+		if !e.when().Before(cutoff) {
 			kept = append(kept, e)
 		}
 	}

@@ -130,14 +130,7 @@ func recordLoad(loads []TimedLoad, pods float64, now time.Time) []TimedLoad {
 	if math.IsNaN(pods) || math.IsInf(pods, 0) {
 		return loads
 	}
-	cutoff := now.Add(-trendSpan)
-	kept := loads[:0]
-	for _, l := range loads {
-		if !l.At.Before(cutoff) {
-			kept = append(kept, l)
-		}
-	}
-	return append(kept, TimedLoad{Pods: pods, At: now})
+	return append(keepSince(loads, now.Add(-trendSpan)), TimedLoad{Pods: pods, At: now})
 }
 
 // tunedDrop lets a sharp drop through before the scale-down window has

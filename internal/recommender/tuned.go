@@ -12,12 +12,14 @@ import (
 // counted at 0: see leaveOut), and then, before HPA's stabilization and rate
 // policies:
 //
-//   - projects the load: when the app's load estimate rose over the last
-//     trend span, the recommendation is the load expected Lookahead from
-//     now, so that pods started now are Ready when the load arrives;
+//   - projects the load: when a scale-up is due and the app's load estimate
+//     rose at every estimate of the last trend span (a ramp), the
+//     recommendation is the load expected Lookahead from now, so that pods
+//     started now are Ready when the load arrives;
 //   - reacts to bursts: when a metric reads at or above BurstThreshold times
-//     its target, the pods may be saturated, and a saturated pod's metric
-//     reads no higher than its capacity, so the true load is unknown: the
+//     its target on a load higher than any measured over the trend span,
+//     the pods may be saturated, and a saturated pod's metric reads no
+//     higher than its capacity, so the true load is unknown: the
 //     recommendation goes as far as the scale-up policies allow at once;
 //   - scales down after a short window (spinscaleDownWindow) and gradually
 //     (spinscaleDownPolicies), instead of HPA's 5 minutes at any rate.
@@ -77,7 +79,7 @@ func tunedRecommend(spec *Spec, st *State, d *Decision, current, proposal int32,
 	// The projection sizes a scale-up the metrics already ask for; it
 	// never starts one, and a rise within the tolerance band is noise.
 	if t.Lookahead > 0 && proposal > current {
-		if old, ok := oldestLoad(st.Loads, now); ok && now.After(old.At) && load > old.Pods*(1+spec.Tolerance.Up) {
+		if old, ok := oldestLoad(st.Loads, now); ok && now.After(old.At) && load > old.Pods*(1+spec.Tolerance.Up) && steadyRise(st.Loads, now, load) {
 			slope := (load - old.Pods) / now.Sub(old.At).Seconds()
 			// The epsilon keeps float noise (12 + 2.0000000000000004) from
 			// rounding up a whole pod.
@@ -112,6 +114,26 @@ func peakLoad(loads []TimedLoad, now time.Time) float64 {
 		}
 	}
 	return peak
+}
+
+// steadyRise reports whether the load rose at every estimate of the trend
+// span, over at least two intervals: a ramp, which can be projected. A
+// step seen through a metric window also rises, but after a flat stretch
+// or in one jump, and projecting it would overshoot.
+func steadyRise(loads []TimedLoad, now time.Time, load float64) bool {
+	cutoff := now.Add(-trendSpan)
+	n, prev := 0, math.Inf(-1)
+	for _, l := range loads {
+		if l.At.Before(cutoff) {
+			continue
+		}
+		if !(l.Pods > prev) {
+			return false
+		}
+		prev = l.Pods
+		n++
+	}
+	return n >= 2 && load > prev
 }
 
 // oldestLoad is the oldest estimate inside the trend span.

@@ -90,37 +90,49 @@ func TestTunedBurst(t *testing.T) {
 	assert.Equal(t, int32(6), d.DesiredReplicas)
 }
 
-// TestTunedProjection: the load (pods needed at target) goes from 10 to 12
-// in 30 s while a scale-up is due: 2/30 pods per second, projected 30 s
-// ahead = 12 + 2 = 14, where the proposal alone is 12.
+// TestTunedProjection: the load (pods needed at target) rises 10 → 11 → 12
+// over 30 s, one estimate every 15 s, while a scale-up is due: 2/30 pods per
+// second, projected 30 s ahead = 12 + 2 = 14, where the proposal alone is 12.
 func TestTunedProjection(t *testing.T) {
 	tuned := tunedSpec(prom("rps", TargetAverageValue, 100000)) // 100 per pod
 	tuned.Tuning.BurstThreshold = 0
 	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
-	in := Input{SpecReplicas: 10, StatusReplicas: 10, Pods: pods(10, nil), Metrics: []Observation{scalar(1000000)}}
-	d, st := Decide(&tuned, &in, settled(), at(0))
-	assert.Equal(t, int32(10), d.DesiredReplicas)
-
-	in.Metrics = []Observation{scalar(1200000)}
-	d, _ = Decide(&tuned, &in, st, at(30))
+	in := func(n int32, total int64) *Input {
+		return &Input{SpecReplicas: n, StatusReplicas: n, Pods: pods(int(n), nil), Metrics: []Observation{scalar(total)}}
+	}
+	// decideAll feeds the totals 15 s apart to an app of 10 pods and
+	// returns the last decision.
+	decideAll := func(totals ...int64) Decision {
+		st := settled()
+		var d Decision
+		for i, v := range totals {
+			d, st = Decide(&tuned, in(10, v), st, at(15*i))
+		}
+		return d
+	}
+	d := decideAll(1000000, 1100000, 1200000)
 	assert.Equal(t, int32(12), d.Recommendation)
 	assert.Equal(t, int32(14), d.Projected)
 	assert.Equal(t, int32(14), d.DesiredReplicas)
 	assert.Contains(t, d.Reason(), "14 pods projected")
 
-	// A rise within the tolerance is noise: 10 → 10.5 with a proposal of
-	// 11 is not projected.
-	in.Metrics = []Observation{scalar(1150000)}
-	_, st2 := Decide(&tuned, &Input{SpecReplicas: 10, StatusReplicas: 10, Pods: pods(10, nil), Metrics: []Observation{scalar(1050000)}}, settled(), at(0))
-	d, _ = Decide(&tuned, &in, st2, at(30))
+	// A step is not a ramp: flat, then a jump, is not projected.
+	d = decideAll(1000000, 1000000, 1200000)
+	assert.Zero(t, d.Projected)
+	assert.Equal(t, int32(12), d.DesiredReplicas)
+
+	// A rise within the tolerance is noise: 10.5 → 11 → 11.5 with a
+	// proposal of 12 is not projected.
+	d = decideAll(1050000, 1100000, 1150000)
 	assert.Zero(t, d.Projected)
 	assert.Equal(t, int32(12), d.DesiredReplicas)
 
 	// The projection never starts a scale-up: inside the tolerance band
-	// (ratio 1.05) the app holds, however fast the load rose.
-	in = Input{SpecReplicas: 20, StatusReplicas: 20, Pods: pods(20, nil), Metrics: []Observation{scalar(2100000)}}
-	_, st3 := Decide(&tuned, &Input{SpecReplicas: 20, StatusReplicas: 20, Pods: pods(20, nil), Metrics: []Observation{scalar(1000000)}}, settled(), at(0))
-	d, _ = Decide(&tuned, &in, st3, at(30))
+	// (ratio 1.05 on 20 pods) the app holds, however fast the load rose.
+	st := settled()
+	for i, v := range []int64{1000000, 1500000, 2100000} {
+		d, st = Decide(&tuned, in(20, v), st, at(15*i))
+	}
 	assert.Equal(t, int32(20), d.DesiredReplicas)
 	assert.Zero(t, d.Projected)
 }

@@ -210,14 +210,15 @@ func TestTraceCPUStep(t *testing.T) {
 // TestTraceCPUStepSpinscale is cpuStep with the spinscale profile, by hand:
 //
 //	t=0,10  as with hpa: 0% → 0, held at 2 by the first-sight seed
-//	t=20    150% → 6; the load estimate rose 0 → 6 pods in 20 s, projected
-//	        30 s ahead: 6 + 0.3 × 30 = 15; capped at 6 by the scale-up
-//	        policy, max(2 + 4, 2 × 200%)
+//	t=20    150% → 6: a burst (ratio 3, on a load never measured before)
+//	        asks for the scale-up policy's max(2 + 4, 2 × 200%) = 6, which
+//	        is the proposal itself. A jump after a flat stretch is a step,
+//	        not a ramp: no projection
 //	t=30    the 2 old pods still read 150% and the 4 new ones have no
 //	        sample: ceil(3 × 2) = 6 = current, no rise beyond the 6 already
 //	        measured, so no burst: hold
-//	t=40    6 pods at 75% → 9, rising from 0 at t=10: 9 + 0.3 × 30 = 18,
-//	        capped at max-replicas 10 (the policy would allow 12)
+//	t=40    6 pods at 75% → 9, above the 6 measured: a burst, max(6 + 4,
+//	        6 × 200%) = 12, capped at max-replicas 10
 //	t=50    6 sampled pods at 75% → 9 with 4 without a sample: never below
 //	        the current count on a scale-up, hold at 10
 //
@@ -230,14 +231,16 @@ func TestTraceCPUStepSpinscale(t *testing.T) {
 	assertTicks(t, []wantTick{
 		{0, 2, 2, 2, recommender.StageStabilization, 0, 2},
 		{10, 2, 2, 2, recommender.StageStabilization, 0, 2},
-		{20, 2, 2, 6, recommender.StageScaleUpPolicy, 0, 2},
+		{20, 2, 2, 6, recommender.StageNone, 0, 2},
 		{30, 6, 6, 6, recommender.StageNone, 4, 2},
 		{40, 6, 6, 10, recommender.StageMaxReplicas, 0, 6},
 		{50, 10, 10, 10, recommender.StageNone, 4, 6},
 	}, res.Ticks)
-	assert.Equal(t, int32(15), res.Ticks[2].Decision.Projected)
+	for _, tick := range res.Ticks {
+		assert.Zero(t, tick.Decision.Projected, "a step is not projected (t=%v)", tick.At)
+	}
 	assert.False(t, res.Ticks[3].Decision.Burst)
-	assert.Equal(t, int32(18), res.Ticks[4].Decision.Projected)
+	assert.True(t, res.Ticks[4].Decision.Burst)
 
 	s := res.Summary
 	assert.Equal(t, 360.0, s.PodSeconds)

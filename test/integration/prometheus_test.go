@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,9 +22,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/spinscale/spinscale/internal/spinemu"
 )
 
 // The tests in this file run a real Prometheus (Debian's package) per test,
@@ -126,7 +125,7 @@ func TestPrometheusScalesUpAsRPSRises(t *testing.T) {
 	startAutoscaler(t, ns, "--set", "prometheus.address="+prom.url())
 	waitReplicas(t, ns, "shop", 2*time.Minute, "scale up to ceil(500/400) = 2", func(r int32) bool { return r == 2 })
 	holdReplicas(t, ns, "shop", 2, 6*time.Second, "500 RPS on 2 pods")
-	exp.setRPS(1500)
+	exp.SetRate(1500)
 	took := waitReplicas(t, ns, "shop", 2*time.Minute, "scale up to ceil(1500/400) = 4", func(r int32) bool { return r == 4 })
 	t.Logf("RPS 500 → 1500: 2 → 4 replicas %s after the change (10s rate window, 1s scrape, 2s tick)", took.Round(time.Second))
 	holdReplicas(t, ns, "shop", 4, 10*time.Second, "1500 RPS on 4 pods is inside the band")
@@ -448,34 +447,24 @@ func (p *promProcess) waitRate(t *testing.T, query string, total float64, timeou
 }
 
 // rpsExporter serves spin_http_requests_total{app, pod} for the app's ready
-// pods, whose total rate is set by the test and spread evenly over them.
-// Every sample carries its own timestamp (the scrape time, to the
-// millisecond) and each counter grows by its pod's rate times the time
-// since its last sample, so rate() reads the configured rate exactly rather
-// than with the jitter between Prometheus' and the exporter's clocks.
+// pods (spinemu), at a total rate set by the test.
 type rpsExporter struct {
-	ns, app string
-	srv     *httptest.Server
-
-	mu       sync.Mutex
-	total    float64 // requests per second over all pods
-	pods     []string
-	counters map[string]float64
-	last     map[string]time.Time
+	*spinemu.Exporter
+	srv *httptest.Server
 }
 
 // startExporter serves the exporter on 127.0.0.1 and refreshes the app's
 // pod list every second until the test ends.
 func startExporter(t *testing.T, ns, app string, rps float64) *rpsExporter {
 	t.Helper()
-	e := &rpsExporter{ns: ns, app: app, total: rps, counters: map[string]float64{}, last: map[string]time.Time{}}
-	e.srv = httptest.NewServer(e)
+	e := &rpsExporter{Exporter: spinemu.New(app, rps)}
+	e.srv = httptest.NewServer(e.Exporter)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for {
-			e.refresh(ctx)
+			_ = e.Refresh(ctx, cluster.client, ns)
 			select {
 			case <-ctx.Done():
 				return
@@ -489,55 +478,3 @@ func startExporter(t *testing.T, ns, app string, rps float64) *rpsExporter {
 
 // target is the address Prometheus scrapes.
 func (e *rpsExporter) target() string { return strings.TrimPrefix(e.srv.URL, "http://") }
-
-func (e *rpsExporter) setRPS(rps float64) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.total = rps
-}
-
-// refresh lists the app's Running, Ready, not terminating pods: those a
-// load balancer sends traffic to.
-func (e *rpsExporter) refresh(ctx context.Context) {
-	list, err := cluster.client.CoreV1().Pods(e.ns).List(ctx, metav1.ListOptions{LabelSelector: "core.spinkube.dev/app-name=" + e.app})
-	if err != nil {
-		return
-	}
-	var pods []string
-	for _, p := range list.Items {
-		if p.Status.Phase != corev1.PodRunning || p.DeletionTimestamp != nil {
-			continue
-		}
-		for _, c := range p.Status.Conditions {
-			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
-				pods = append(pods, p.Name)
-			}
-		}
-	}
-	sort.Strings(pods)
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.pods = pods
-}
-
-func (e *rpsExporter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != "/metrics" {
-		http.NotFound(w, r)
-		return
-	}
-	now := time.Now().Truncate(time.Millisecond)
-	e.mu.Lock()
-	var b strings.Builder
-	b.WriteString("# HELP spin_http_requests_total Requests handled by the Spin app.\n# TYPE spin_http_requests_total counter\n")
-	for _, pod := range e.pods {
-		if last, ok := e.last[pod]; ok {
-			e.counters[pod] += e.total / float64(len(e.pods)) * now.Sub(last).Seconds()
-		}
-		e.last[pod] = now
-		fmt.Fprintf(&b, "spin_http_requests_total{app=%q,pod=%q} %s %d\n", e.app, pod,
-			strconv.FormatFloat(e.counters[pod], 'f', -1, 64), now.UnixMilli())
-	}
-	e.mu.Unlock()
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-	_, _ = w.Write([]byte(b.String()))
-}

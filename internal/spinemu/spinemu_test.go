@@ -1,0 +1,81 @@
+package spinemu
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+)
+
+func pod(name string, phase corev1.PodPhase, ready bool, deleting bool) *corev1.Pod {
+	p := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", Labels: map[string]string{"core.spinkube.dev/app-name": "web"}},
+		Status:     corev1.PodStatus{Phase: phase},
+	}
+	if ready {
+		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+	}
+	if deleting {
+		p.DeletionTimestamp = &metav1.Time{Time: time.Now()}
+		p.Finalizers = []string{"x"}
+	}
+	return p
+}
+
+var sample = regexp.MustCompile(`(?m)^spin_http_requests_total\{app="web",pod="([^"]+)"\} ([0-9.e+]+) ([0-9]+)$`)
+
+func scrape(t *testing.T, e *Exporter) map[string]float64 {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	require.Equal(t, http.StatusOK, rec.Code)
+	out := map[string]float64{}
+	for _, m := range sample.FindAllStringSubmatch(rec.Body.String(), -1) {
+		v, err := strconv.ParseFloat(m[2], 64)
+		require.NoError(t, err)
+		out[m[1]] = v
+	}
+	return out
+}
+
+// Only Running, Ready, not terminating pods get traffic, and the total rate
+// is split evenly between them: at 100 requests/s, each of two pods counts
+// 50 per second between its samples.
+func TestExporterSpreadsTheRateOverReadyPods(t *testing.T) {
+	client := fake.NewClientset(
+		pod("web-a", corev1.PodRunning, true, false),
+		pod("web-b", corev1.PodRunning, true, false),
+		pod("web-c", corev1.PodRunning, false, false),
+		pod("web-d", corev1.PodPending, false, false),
+		pod("web-e", corev1.PodRunning, true, true),
+	)
+	e := New("web", 100)
+	require.NoError(t, e.Refresh(context.Background(), client, "ns"))
+	start := time.Now()
+	first := scrape(t, e)
+	assert.Equal(t, map[string]float64{"web-a": 0, "web-b": 0}, first, "counters start at 0 for the ready pods only")
+	time.Sleep(200 * time.Millisecond)
+	second := scrape(t, e)
+	most := 50 * time.Since(start).Seconds()
+	require.Len(t, second, 2)
+	assert.Equal(t, second["web-a"], second["web-b"], "an even split")
+	// Timestamps are truncated to the millisecond: allow 1 ms either way.
+	assert.GreaterOrEqual(t, second["web-a"], 50*0.199)
+	assert.LessOrEqual(t, second["web-a"], most+0.05)
+	e.SetRate(0)
+	third := scrape(t, e)
+	assert.Equal(t, second, third, "at rate 0 the counters stand still")
+
+	rec := httptest.NewRecorder()
+	e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/other", nil))
+	assert.Equal(t, http.StatusNotFound, rec.Code)
+}

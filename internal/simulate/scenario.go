@@ -785,21 +785,28 @@ func (c *checker) requiredReplicas(path string, v any) *int32 {
 	return &r
 }
 
-// secondsValue reads a finite, non-negative number of seconds.
-func (c *checker) secondsValue(path string, v any) (float64, bool) {
+// number reads a finite number that inRange accepts; noun says what is
+// expected ("number of seconds") and allowed what the range is.
+func (c *checker) number(path string, v any, noun string, inRange func(float64) bool, allowed string) (float64, bool) {
 	f, ok := toFloat(v)
 	if !ok {
-		c.addf(path, "%s is not a number of seconds", describe(v))
+		c.addf(path, "%s is not a %s", describe(v), noun)
 		return 0, false
 	}
 	if !c.finite(path, f) {
 		return 0, false
 	}
-	if f < 0 || f > maxSeconds {
-		c.addf(path, "%s is out of range: allowed 0 to %s seconds", describe(v), fmtNum(maxSeconds))
+	if !inRange(f) {
+		c.addf(path, "%s is out of range: allowed %s", describe(v), allowed)
 		return 0, false
 	}
 	return f, true
+}
+
+// secondsValue reads a finite, non-negative number of seconds.
+func (c *checker) secondsValue(path string, v any) (float64, bool) {
+	return c.number(path, v, "number of seconds", func(f float64) bool { return f >= 0 && f <= maxSeconds },
+		"0 to "+fmtNum(maxSeconds)+" seconds")
 }
 
 func (c *checker) requiredSeconds(path string, v any) (float64, bool) {

@@ -328,19 +328,7 @@ func (c *checker) load(path string, v any) (float64, bool) {
 		c.addf(path, "required: the load at this time")
 		return 0, false
 	}
-	f, ok := toFloat(v)
-	if !ok {
-		c.addf(path, "%s is not a number", describe(v))
-		return 0, false
-	}
-	if !c.finite(path, f) {
-		return 0, false
-	}
-	if f < 0 || f > 1e15 {
-		c.addf(path, "%s is out of range: allowed 0 to 1e15", describe(v))
-		return 0, false
-	}
-	return f, true
+	return c.number(path, v, "number", func(f float64) bool { return f >= 0 && f <= 1e15 }, "0 to 1e15")
 }
 
 // ParseTraceCSV reads a load trace from CSV: one `at,load` pair per line,
@@ -460,19 +448,7 @@ func appTargetLoad(spec *recommender.Spec, w *Workload) (float64, bool) {
 
 // positive reads a finite number above 0.
 func (c *checker) positive(path string, v any) (float64, bool) {
-	f, ok := toFloat(v)
-	if !ok {
-		c.addf(path, "%s is not a number", describe(v))
-		return 0, false
-	}
-	if !c.finite(path, f) {
-		return 0, false
-	}
-	if f <= 0 || f > 1e15 {
-		c.addf(path, "%s is out of range: allowed above 0, up to 1e15", describe(v))
-		return 0, false
-	}
-	return f, true
+	return c.number(path, v, "number", func(f float64) bool { return f > 0 && f <= 1e15 }, "above 0, up to 1e15")
 }
 
 // wholeSeconds reads an optional whole number of seconds in [lo, hi].

@@ -11,6 +11,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/spinscale/spinscale/internal/annotations"
 	"github.com/spinscale/spinscale/internal/config"
@@ -832,24 +833,8 @@ func (c *checker) optSeconds(path string, v any, def time.Duration) time.Duratio
 // quantity reads a Kubernetes quantity ("500m", "128Mi", 1) in milli-units,
 // as HPA compares them.
 func (c *checker) quantity(path string, v any) (int64, bool) {
-	var s string
-	switch x := v.(type) {
-	case string:
-		s = x
-	default:
-		f, ok := toFloat(v)
-		if !ok {
-			c.addf(path, "%s is not a quantity", describe(v))
-			return 0, false
-		}
-		if !c.finite(path, f) {
-			return 0, false
-		}
-		s = fmtNum(f)
-	}
-	q, err := annotations.ParseQuantity(s)
-	if err != nil {
-		c.addf(path, "%s is not a quantity", describe(v))
+	q, ok := c.parseQuantity(path, v)
+	if !ok {
 		return 0, false
 	}
 	// Checked on a float: Quantity comparisons panic on extreme exponents.
@@ -862,6 +847,28 @@ func (c *checker) quantity(path string, v any) (int64, bool) {
 		return 0, false
 	}
 	return q.MilliValue(), true
+}
+
+// parseQuantity reads a quantity written as a string ("500m") or a number.
+func (c *checker) parseQuantity(path string, v any) (resource.Quantity, bool) {
+	s, isString := v.(string)
+	if !isString {
+		f, ok := toFloat(v)
+		if !ok {
+			c.addf(path, "%s is not a quantity", describe(v))
+			return resource.Quantity{}, false
+		}
+		if !c.finite(path, f) {
+			return resource.Quantity{}, false
+		}
+		s = fmtNum(f)
+	}
+	q, err := annotations.ParseQuantity(s)
+	if err != nil {
+		c.addf(path, "%s is not a quantity", describe(v))
+		return resource.Quantity{}, false
+	}
+	return q, true
 }
 
 // asMap accepts the two map types a YAML decoder produces.

@@ -471,23 +471,8 @@ func (c *checker) wholeSeconds(path string, v any, def, lo, hi int64) (int64, bo
 // fineQuantity reads a non-negative quantity in milli-units, keeping
 // fractions of a milli-unit ("500u" is 0.5).
 func (c *checker) fineQuantity(path string, v any) (float64, bool) {
-	var s string
-	switch x := v.(type) {
-	case string:
-		s = x
-	default:
-		f, ok := toFloat(v)
-		if !ok || !c.finite(path, f) {
-			if !ok {
-				c.addf(path, "%s is not a quantity", describe(v))
-			}
-			return 0, false
-		}
-		s = fmtNum(f)
-	}
-	q, err := annotations.ParseQuantity(s)
-	if err != nil {
-		c.addf(path, "%s is not a quantity", describe(v))
+	q, ok := c.parseQuantity(path, v)
+	if !ok {
 		return 0, false
 	}
 	f := q.AsApproximateFloat64()

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -58,25 +57,8 @@ func runConvert(args []string, stdout, stderr io.Writer) int {
 		_ = fs.MarkHidden(name)
 	}
 
-	printUsage := func(w io.Writer) {
-		fmt.Fprint(w, convertUsage)
-		fs.SetOutput(w)
-		fs.PrintDefaults()
-		fs.SetOutput(stderr)
-	}
-	fs.Usage = func() {}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			printUsage(stdout)
-			return exitOK
-		}
-		fmt.Fprintln(stderr, "convert:", err)
-		printUsage(stderr)
-		return exitUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "convert: unexpected arguments %q\n", fs.Args())
-		return exitUsage
+	if code, ok := parseCommandFlags(fs, convertUsage, args, stdout, stderr); !ok {
+		return code
 	}
 	if *patch != convert.PatchBoth && *patch != convert.PatchSpinApp && *patch != convert.PatchDeployment {
 		fmt.Fprintf(stderr, "convert: --patch: %q: allowed both, spinapp, deployment\n", *patch)
@@ -121,7 +103,7 @@ func runConvert(args []string, stdout, stderr io.Writer) int {
 		results = []convert.Result{r}
 	default:
 		fmt.Fprintln(stderr, "convert: -f FILE or --autoscaler hpa|keda is required")
-		printUsage(stderr)
+		printUsage(fs, convertUsage, stderr, stderr)
 		return exitUsage
 	}
 

@@ -56,15 +56,8 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)")
 	once := fs.Bool("once", false, "run one tick, print or act, and exit")
 	output := fs.StringP("output", "o", "table", "dry-run output: table (like kubectl get hpa) or json (one object per app per tick)")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, runUsage)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	if code, ok := parseCommandFlags(fs, runUsage, args, stdout, stderr); !ok {
+		return code
 	}
 	if *output != "table" && *output != "json" {
 		fmt.Fprintf(stderr, "run: --output: %q is not an output format: allowed table, json\n", *output)

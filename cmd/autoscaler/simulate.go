@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -33,30 +32,12 @@ func runSimulate(args []string, stdout, stderr io.Writer) int {
 	scenarioFile := fs.String("scenario", "", "scenario file, YAML or JSON; - reads standard input (required)")
 	output := fs.StringP("output", "o", string(simulate.FormatTable), "output format: table, json (one JSON object per step and line) or csv (a load trace's timeline, one row per second)")
 	plotFile := fs.String("plot", "", "load-trace scenarios: also draw load, capacity and pods over time into this PNG file")
-	printUsage := func(w io.Writer) {
-		fmt.Fprint(w, simulateUsage)
-		fs.SetOutput(w)
-		fs.PrintDefaults()
-		fs.SetOutput(stderr)
-	}
-	fs.Usage = func() {} // printed below, on stdout for --help
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			printUsage(stdout)
-			return exitOK
-		}
-		fmt.Fprintln(stderr, "simulate:", err)
-		printUsage(stderr)
-		return exitUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "simulate: unexpected arguments %q\n", fs.Args())
-		printUsage(stderr)
-		return exitUsage
+	if code, ok := parseCommandFlags(fs, simulateUsage, args, stdout, stderr); !ok {
+		return code
 	}
 	if *scenarioFile == "" {
 		fmt.Fprintln(stderr, "simulate: --scenario is required")
-		printUsage(stderr)
+		printUsage(fs, simulateUsage, stderr, stderr)
 		return exitUsage
 	}
 	format, err := simulate.ParseFormat(*output)

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/spinscale/spinscale/internal/controller"
+	sourcemetrics "github.com/spinscale/spinscale/internal/metrics"
 )
 
 // ruleGroups extracts spec.groups of the shipped PrometheusRule as a plain
@@ -214,6 +215,7 @@ func exportedMetrics(t *testing.T) []string {
 	reg := &recorder{}
 	controller.NewMetrics(reg)
 	controller.RegisterClientGoMetrics(reg)
+	sourcemetrics.NewPrometheusMetrics(reg)
 	ch := make(chan *prometheus.Desc, 100)
 	go func() {
 		for _, c := range reg.collectors {

@@ -100,6 +100,10 @@ func scaffoldDefaults(t *testing.T) map[string]string {
 	}
 	require.NoError(t, yaml.Unmarshal(readFile(t, "../../examples/scaffold-defaults.yaml"), &scenario))
 	require.NotEmpty(t, scenario.Annotations)
+	// The example pins the hpa profile to show HPA's rules step by step;
+	// a conversion leaves the profile to the controller's configuration.
+	require.Equal(t, "hpa", scenario.Annotations["spinscale.dev/profile"])
+	delete(scenario.Annotations, "spinscale.dev/profile")
 	return scenario.Annotations
 }
 

@@ -108,7 +108,10 @@ func TestDryRunNeverWrites(t *testing.T) {
 	table := string(out)
 	assert.Contains(t, table, "NAMESPACE")
 	assert.Contains(t, table, "DESIRED")
-	assert.Regexp(t, ns+`\s+shop\s+cpu: \d+%/50%\s+1\s+10\s+2\s+4\s+scale-up`, table)
+	// The shipped default profile, spinscale: 250% of a 50% target is a
+	// burst, so as far as the scale-up rate allows, max(2 + 4, 2 × 200%).
+	assert.Regexp(t, ns+`\s+shop\s+cpu: \d+%/50%\s+1\s+10\s+2\s+6\s+scale-up`, table)
+	assert.Contains(t, table, "burst")
 
 	p := startAutoscaler(t, ns, "--dry-run", "--output", "json")
 	time.Sleep(15 * time.Second)

@@ -31,7 +31,7 @@
 #   6. it prints every scaling decision, the replica count every 5 s, the
 #      Events and a summary. Everything is stopped and deleted on exit, Ctrl-C
 #      included.
-# Once the binaries are cached it takes about 3 minutes.
+# Once the binaries are cached it takes about 4 minutes (measured 227 s).
 #
 # Environment (defaults in brackets):
 #   DEMO_RPS_PORT_BASE [19600]  cluster ports +0..+6, Prometheus +7, exporter +8
@@ -68,31 +68,19 @@ QUERY="sum(rate(spin_http_requests_total{app=\"$APP\"}[10s]))"
 EXPECTED=$(((PEAK_RPS + TARGET - 1) / TARGET))
 [ "$EXPECTED" -le "$MAX_REPLICAS" ] || EXPECTED=$MAX_REPLICAS
 
-WALL0=$(date +%s)
-step() { printf '\n==> %s\n' "$*"; }
-die() { printf 'demo-rps: ERROR: %s\n' "$*" >&2; exit 1; }
-
-[ -x "$AUTOSCALER" ] || die "$AUTOSCALER not found: run 'make demo' (or 'make build' first)"
-ensure_tools curl openssl jq prometheus
-
+DEMO_NAME=demo-rps
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/spinscale-demo-rps.XXXXXX")
 STATE=$WORK/cluster
 LOG=$WORK/autoscaler.log # the controller's console log
-RPS_FILE=$WORK/rps       # current total requests per second, read by the exporter
+LOAD_FILE=$WORK/rps      # current total requests per second, read by the exporter
 KUBECONFIG_FILE=$STATE/kubeconfig
-EXPORTER_PID='' PROM_PID='' AUTOSCALER_PID='' FOLLOW_PID=''
+EXPORTER_PID='' PROM_PID=''
 
-stop_pid() { # PID: SIGTERM, wait up to 10 s, then SIGKILL
-	local i
-	[ -n "$1" ] || return 0
-	kill -TERM "$1" 2>/dev/null || return 0
-	for ((i = 0; i < 100; i++)); do
-		kill -0 "$1" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$1" 2>/dev/null || true
-	wait "$1" 2>/dev/null || true
-}
+# shellcheck source-path=SCRIPTDIR source=demo-lib.sh
+source "$ROOT/hack/demo-lib.sh"
+
+[ -x "$AUTOSCALER" ] || die "$AUTOSCALER not found: run 'make demo' (or 'make build' first)"
+ensure_tools curl openssl jq prometheus
 
 cleanup() {
 	local rc=$?
@@ -118,22 +106,8 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-kc() { "$KUBECTL" --kubeconfig="$KUBECONFIG_FILE" -n "$NS" "$@"; }
-
 # ---------------------------------------------------------------- cluster
-step "Building the local control plane (hack/cluster/build.sh)"
-cold=0
-for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok; do
-	[ -x "$BIN_DIR/$b" ] || cold=1
-done
-if [ "$cold" = 1 ]; then
-	echo "First run on this machine: compiling Kubernetes v1.37, etcd, kwok and metrics-server"
-	echo "from source into $BIN_DIR. This takes about 20-25 minutes on 2 cores;"
-	echo "every later run reuses the binaries and starts in seconds."
-else
-	echo "binaries cached in $BIN_DIR"
-fi
-"$ROOT/hack/cluster/build.sh" "$BIN_DIR"
+demo_build_cluster etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok
 
 step "Starting the cluster in $STATE (PORT_BASE=$PORT_BASE, real HPA controller off, no metrics-server)"
 PORT_BASE=$PORT_BASE KCM_CONTROLLERS='*,-horizontalpodautoscaling' METRICS_SERVER=0 \
@@ -143,17 +117,14 @@ if [ ! -s "$KUBECONFIG_FILE" ] || ! kc get nodes >/dev/null; then
 fi
 kc get nodes
 
-step "Installing the SpinApp CRD (spin-operator v0.6.1) and namespace $NS"
-kc apply -f "$ROOT/test/integration/testdata/spinapp-crd.yaml" >/dev/null
-kc wait --for condition=established --timeout=60s crd/spinapps.core.spinkube.dev >/dev/null
-kc create namespace "$NS" >/dev/null
+demo_install_crd
 
 # ---------------------------------------------------------------- exporter and Prometheus
 step "Starting the request counter exporter (127.0.0.1:$EXPORTER_PORT) and Prometheus (127.0.0.1:$PROM_PORT, scrape every 1s)"
-echo "$IDLE_RPS" >"$RPS_FILE"
+echo "$IDLE_RPS" >"$LOAD_FILE"
 (cd "$ROOT" && go build -o "$WORK/demo-exporter" ./hack/demo-exporter)
 "$WORK/demo-exporter" --kubeconfig "$KUBECONFIG_FILE" --namespace "$NS" --app "$APP" \
-	--listen "127.0.0.1:$EXPORTER_PORT" --rps-file "$RPS_FILE" >"$WORK/exporter.log" 2>&1 &
+	--listen "127.0.0.1:$EXPORTER_PORT" --rps-file "$LOAD_FILE" >"$WORK/exporter.log" 2>&1 &
 EXPORTER_PID=$!
 
 cat >"$WORK/prometheus.yml" <<EOF
@@ -182,50 +153,8 @@ start_prometheus
 echo "prometheus $(prometheus --version 2>&1 | head -n 1 | awk '{print $3}') ready; query: $QUERY"
 
 # ---------------------------------------------------------------- the autoscaler
-step "Starting bin/autoscaler (interval 5s, namespace $NS, prometheus.address=http://127.0.0.1:$PROM_PORT); its log as it happens:"
-T0=$(date +%s)
-elapsed() { echo $(($(date +%s) - T0)); }
-"$AUTOSCALER" run --kubeconfig "$KUBECONFIG_FILE" \
-	--set interval=5s --set leaderElection.enabled=false --set namespaces="$NS" \
-	--set metricsServer.enabled=false --set prometheus.address="http://127.0.0.1:$PROM_PORT" \
-	--set server.metricsAddress=0 --set server.healthAddress=0 \
-	--set log.format=console --set log.level=debug \
-	>"$WORK/autoscaler.out" 2>"$LOG" &
-AUTOSCALER_PID=$!
-
-# Print the controller's log as it is written, minus the per-tick "decided"
-# debug lines (the status table shows the latest one). A console log line is:
-# time TAB level TAB [logger TAB] message TAB {json fields}.
-follow_log() {
-	local line level msg fields
-	tail -n +1 -F --pid="$AUTOSCALER_PID" "$LOG" 2>/dev/null | while IFS= read -r line; do
-		IFS=$'\t' read -r _ level msg fields <<<"$line"
-		[ "$level" = debug ] && continue
-		case $msg in
-		scaled)
-			jq -r --arg t "$(elapsed)" \
-				'"  >>> \($t)s  SCALED \(.currentReplicas) → \(.desiredReplicas)  [limitedBy \(.limitedBy)]\n        \(.reason)"' \
-				<<<"$fields" 2>/dev/null || echo "  >>> $line"
-			;;
-		*)
-			if [ -z "$msg" ]; then
-				printf '  [spinscale] %s\n' "$line"
-			elif ! jq -r --arg head "  [spinscale $level] $msg" \
-				'[$head] + [to_entries[] | "\(.key)=\(.value)"] | join(" ")' <<<"${fields:-"{}"}" 2>/dev/null; then
-				printf '  [spinscale %s] %s %s\n' "$level" "$msg" "$fields"
-			fi
-			;;
-		esac
-	done
-}
-follow_log &
-FOLLOW_PID=$!
-for ((i = 0; i < 60; i++)); do
-	grep -qF "	caches synced" "$LOG" 2>/dev/null && break
-	kill -0 "$AUTOSCALER_PID" 2>/dev/null || die "the autoscaler exited: $(tail -n 5 "$LOG")"
-	sleep 0.5
-done
-sleep 0.5
+demo_start_autoscaler "interval 5s, namespace $NS, prometheus.address=http://127.0.0.1:$PROM_PORT" \
+	--set metricsServer.enabled=false --set prometheus.address="http://127.0.0.1:$PROM_PORT"
 
 # ---------------------------------------------------------------- the app
 step "Creating the SpinApp '$APP' and the Deployment spin-operator would make for it"
@@ -251,51 +180,10 @@ spec:
     spinscale.dev/prometheus-target-average-value: "$TARGET"
     spinscale.dev/scale-down-stabilization: "30s"
 EOF
-sed 's/^/    /' "$WORK/spinapp.yaml"
-kc apply -f "$WORK/spinapp.yaml" >/dev/null
-uid=$(kc get spinapp "$APP" -o jsonpath='{.metadata.uid}')
-annotations=$(sed -n 's/^    \(spinscale\.dev\/.*\)$/    \1/p' "$WORK/spinapp.yaml")
-kc apply -f - >/dev/null <<EOF
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: $APP
-  namespace: $NS
-  labels:
-    core.spinkube.dev/app-name: $APP
-  annotations:
-$annotations
-  ownerReferences:
-  - apiVersion: core.spinkube.dev/v1alpha1
-    kind: SpinApp
-    name: $APP
-    uid: $uid
-    controller: true
-    blockOwnerDeletion: true
-spec:
-  replicas: 1
-  selector:
-    matchLabels:
-      core.spinkube.dev/app-name: $APP
-      core.spinkube.dev/app.$APP.status: ready
-  template:
-    metadata:
-      labels:
-        core.spinkube.dev/app-name: $APP
-        core.spinkube.dev/app.$APP.status: ready
-    spec:
-      containers:
-      - name: $APP
-        image: ghcr.io/spinkube/containerd-shim-spin/examples/spin-rust-hello:v0.13.0
-        ports: [{containerPort: 80, name: http-app}]
-EOF
-echo "Deployment $NS/$APP created (owned by SpinApp uid $uid), 1 replica"
+demo_create_app "        image: ghcr.io/spinkube/containerd-shim-spin/examples/spin-rust-hello:v0.13.0
+        ports: [{containerPort: 80, name: http-app}]"
 
 # ---------------------------------------------------------------- phases
-last_reason() {
-	grep -F "	decided	" "$LOG" 2>/dev/null | tail -n 1 | awk -F'\t' '{print $NF}' | jq -r '.reason // empty' 2>/dev/null || true
-}
-replicas() { kc get deploy "$APP" -o jsonpath='{.spec.replicas} {.status.readyReplicas}' 2>/dev/null || true; }
 prom_now() { # the query's value as Prometheus answers it now: a number, "empty" or "down"
 	curl -fsS --max-time 2 "http://127.0.0.1:$PROM_PORT/api/v1/query" --data-urlencode "query=$QUERY" 2>/dev/null |
 		jq -r 'if (.data.result | length) == 0 then "empty"
@@ -303,46 +191,16 @@ prom_now() { # the query's value as Prometheus answers it now: a number, "empty"
 		echo down
 }
 
-SPEC=0 READY=0 PEAK=0
 status() { # PHASE
 	local r
-	read -r SPEC READY <<<"$(replicas)" || true
-	SPEC=${SPEC:-0} READY=${READY:-0}
-	[ "$SPEC" -le "$PEAK" ] || PEAK=$SPEC
+	read_replicas
 	r=$(last_reason)
-	printf '  %4ss  %-8s %5s  %7s  %8s  %5s   %s\n' "$(elapsed)" "$1" "$(<"$RPS_FILE")" "$(prom_now)" "$SPEC" "$READY" "${r:-(no decision yet)}"
+	printf '  %4ss  %-8s %5s  %7s  %8s  %5s   %s\n' "$(elapsed)" "$1" "$(<"$LOAD_FILE")" "$(prom_now)" "$SPEC" "$READY" "${r:-(no decision yet)}"
 }
-
-# run_phase NAME RPS MIN MAX DONE: set the total rate, print a status line
-# every 5 s, and end once MIN seconds have passed and DONE succeeds (or after MAX).
-run_phase() {
-	local name=$1 rps=$2 min=$3 max=$4 done_fn=$5 start t
-	echo "$rps" >"$RPS_FILE"
-	printf '  ---- %ss: %s, %s requests/s in all\n' "$(elapsed)" "$name" "$rps"
-	start=$(date +%s)
-	while :; do
-		sleep 5
-		status "$name"
-		t=$(($(date +%s) - start))
-		if [ "$t" -ge "$min" ] && "$done_fn"; then return 0; fi
-		if [ "$t" -ge "$max" ]; then
-			printf '  ---- %s: gave up waiting after %ss\n' "$name" "$max"
-			return 0
-		fi
-	done
-}
+phase_text() { echo "$1 requests/s in all"; }
 
 metrics_seen() { last_reason | grep -qE 'default [0-9]'; }
-STABLE_SINCE=''
-settled_at_expected() {
-	if [ "$SPEC" = "$EXPECTED" ] && [ "$READY" = "$EXPECTED" ]; then
-		: "${STABLE_SINCE:=$(date +%s)}"
-		[ $(($(date +%s) - STABLE_SINCE)) -ge 15 ]
-	else
-		STABLE_SINCE=''
-		return 1
-	fi
-}
+settled_at_expected() { settled "$EXPECTED" 15; }
 back_at_one() { [ "$SPEC" = 1 ] && [ "$READY" = 1 ]; }
 never() { return 1; }
 
@@ -367,13 +225,8 @@ run_phase idle "$IDLE_RPS" 0 150 back_at_one
 T_DOWN=$(($(date +%s) - T_IDLE_WALL))
 
 # ---------------------------------------------------------------- summary
-stop_pid "$AUTOSCALER_PID"
-AUTOSCALER_PID=''
-wait "$FOLLOW_PID" 2>/dev/null || true
-
-step "Events recorded on deployment/$APP"
-kc get events --field-selector "involvedObject.kind=Deployment,involvedObject.name=$APP" \
-	--sort-by=.lastTimestamp -o custom-columns='TIME:.lastTimestamp,TYPE:.type,REASON:.reason,MESSAGE:.message'
+demo_stop_autoscaler
+demo_events
 
 step "Summary"
 scalings=$(grep -cF "	scaled	" "$LOG" || true)

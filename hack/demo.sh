@@ -28,11 +28,12 @@
 #      background loop spreads a fixed TOTAL load over the ready pods, as a
 #      load balancer would. Phases: idle (20m in total), busy (380m: at a 50 %
 #      target of 100m requests that is ceil(7.6) = 8 replicas), idle again
-#      (back to 1 replica once the 30 s scale-down window has passed);
+#      (back to 1 replica once the 30 s scale-down window has passed, by at
+#      most max(20 %, 1 pod) per 15 s);
 #   5. it prints every scaling decision as it happens, the replica count every
 #      5 s, and a summary. Everything is stopped and deleted on exit, Ctrl-C
 #      included.
-# Once the binaries are cached it takes about 2.5-3 minutes (measured 150-165 s).
+# Once the binaries are cached it takes about 4 minutes (measured 226 s).
 #
 # Environment (defaults in brackets):
 #   DEMO_PORT_BASE [19443]  ports of the demo cluster (+0..+6); tests use 17443 and 20000-24000
@@ -57,6 +58,7 @@ DEMO_LOG=${DEMO_LOG:-}
 BIN_DIR=$(default_bin_dir)
 KUBECTL=$BIN_DIR/kubectl
 
+DEMO_NAME=demo
 NS=demo
 APP=cpu-load-gen
 REQUEST=100 # millicores requested per pod
@@ -66,25 +68,25 @@ MAX_REPLICAS=10
 EXPECTED=$(((PEAK_LOAD * 100 + REQUEST * TARGET - 1) / (REQUEST * TARGET)))
 [ "$EXPECTED" -le "$MAX_REPLICAS" ] || EXPECTED=$MAX_REPLICAS
 
-WALL0=$(date +%s)
-step() { printf '\n==> %s\n' "$*"; }
-die() { printf 'demo: ERROR: %s\n' "$*" >&2; exit 1; }
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/spinscale-demo.XXXXXX")
+STATE=$WORK/cluster
+LOG=$WORK/autoscaler.log # the controller's console log
+LOAD_FILE=$WORK/load     # current total load in millicores, read by the load loop
+KUBECONFIG_FILE=$STATE/kubeconfig
+LOAD_PID=''
+
+# shellcheck source-path=SCRIPTDIR source=demo-lib.sh
+source "$ROOT/hack/demo-lib.sh"
 
 [ -x "$AUTOSCALER" ] || die "$AUTOSCALER not found: run 'make demo' (or 'make build' first)"
 ensure_tools curl openssl jq
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/spinscale-demo.XXXXXX")
-STATE=$WORK/cluster
-LOG=$WORK/autoscaler.log      # the controller's console log
-LOAD_FILE=$WORK/load          # current total load in millicores, read by the load loop
-KUBECONFIG_FILE=$STATE/kubeconfig
-LOAD_PID='' AUTOSCALER_PID='' FOLLOW_PID=''
 
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
 	[ -z "$LOAD_PID" ] || kill "$LOAD_PID" 2>/dev/null || true
-	[ -z "$AUTOSCALER_PID" ] || kill -TERM "$AUTOSCALER_PID" 2>/dev/null || true
+	stop_pid "$AUTOSCALER_PID"
+	[ -z "$FOLLOW_PID" ] || kill "$FOLLOW_PID" 2>/dev/null || true
 	wait 2>/dev/null || true
 	[ -z "$DEMO_LOG" ] || cp -f "$LOG" "$DEMO_LOG" 2>/dev/null || true
 	if [ "$KEEP" = 1 ] && [ "$rc" = 0 ]; then
@@ -102,22 +104,8 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-kc() { "$KUBECTL" --kubeconfig="$KUBECONFIG_FILE" -n "$NS" "$@"; }
-
 # ---------------------------------------------------------------- cluster
-step "Building the local control plane (hack/cluster/build.sh)"
-cold=0
-for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok metrics-server; do
-	[ -x "$BIN_DIR/$b" ] || cold=1
-done
-if [ "$cold" = 1 ]; then
-	echo "First run on this machine: compiling Kubernetes v1.37, etcd, kwok and metrics-server"
-	echo "from source into $BIN_DIR. This takes about 20-25 minutes on 2 cores;"
-	echo "every later run reuses the binaries and starts in seconds."
-else
-	echo "binaries cached in $BIN_DIR"
-fi
-"$ROOT/hack/cluster/build.sh" "$BIN_DIR"
+demo_build_cluster etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok metrics-server
 
 step "Starting the cluster in $STATE (PORT_BASE=$PORT_BASE, real HPA controller off)"
 PORT_BASE=$PORT_BASE KCM_CONTROLLERS='*,-horizontalpodautoscaling' METRIC_RESOLUTION=10s \
@@ -127,58 +115,10 @@ if [ ! -s "$KUBECONFIG_FILE" ] || ! kc get apiservice v1beta1.metrics.k8s.io >/d
 fi
 kc get nodes
 
-# ---------------------------------------------------------------- CRD
-step "Installing the SpinApp CRD (spin-operator v0.6.1) and namespace $NS"
-kc apply -f "$ROOT/test/integration/testdata/spinapp-crd.yaml" >/dev/null
-kc wait --for condition=established --timeout=60s crd/spinapps.core.spinkube.dev >/dev/null
-kc create namespace "$NS" >/dev/null
+demo_install_crd
 
 # ---------------------------------------------------------------- the autoscaler
-# Run outside the cluster with the admin kubeconfig, as it would run inside
-# (minus leader election and the HTTP endpoints). Times below count from here.
-step "Starting bin/autoscaler (interval 5s, namespace $NS); its log as it happens:"
-T0=$(date +%s)
-elapsed() { echo $(($(date +%s) - T0)); }
-"$AUTOSCALER" run --kubeconfig "$KUBECONFIG_FILE" \
-	--set interval=5s --set leaderElection.enabled=false --set namespaces="$NS" \
-	--set server.metricsAddress=0 --set server.healthAddress=0 \
-	--set log.format=console --set log.level=debug \
-	>"$WORK/autoscaler.out" 2>"$LOG" &
-AUTOSCALER_PID=$!
-
-# Print the controller's log as it is written, minus the per-tick "decided"
-# debug lines (the status table below shows the latest one). A console log
-# line is: time TAB level TAB message TAB {json fields}.
-follow_log() {
-	local line level msg fields
-	tail -n +1 -F --pid="$AUTOSCALER_PID" "$LOG" 2>/dev/null | while IFS= read -r line; do
-		IFS=$'\t' read -r _ level msg fields <<<"$line"
-		[ "$level" = debug ] && continue
-		case $msg in
-		scaled)
-			jq -r --arg t "$(elapsed)" \
-				'"  >>> \($t)s  SCALED \(.currentReplicas) → \(.desiredReplicas)  [limitedBy \(.limitedBy)]\n        \(.reason)"' \
-				<<<"$fields" 2>/dev/null || echo "  >>> $line"
-			;;
-		*)
-			if [ -z "$msg" ]; then # not one of ours, e.g. client-go's klog
-				printf '  [spinscale] %s\n' "$line"
-			elif ! jq -r --arg head "  [spinscale $level] $msg" \
-				'[$head] + [to_entries[] | "\(.key)=\(.value)"] | join(" ")' <<<"${fields:-"{}"}" 2>/dev/null; then
-				printf '  [spinscale %s] %s %s\n' "$level" "$msg" "$fields"
-			fi
-			;;
-		esac
-	done
-}
-follow_log &
-FOLLOW_PID=$!
-for ((i = 0; i < 60; i++)); do
-	grep -qF "	caches synced" "$LOG" 2>/dev/null && break
-	kill -0 "$AUTOSCALER_PID" 2>/dev/null || die "the autoscaler exited: $(tail -n 5 "$LOG")"
-	sleep 0.5
-done
-sleep 0.5 # let the follower print the start-up lines first
+demo_start_autoscaler "interval 5s, namespace $NS"
 
 # ---------------------------------------------------------------- the app
 step "Creating the SpinApp '$APP' and the Deployment spin-operator would make for it"
@@ -205,51 +145,11 @@ spec:
     spinscale.dev/target-cpu-utilization: "$TARGET"
     spinscale.dev/scale-down-stabilization: "30s"
 EOF
-sed 's/^/    /' "$WORK/spinapp.yaml"
-kc apply -f "$WORK/spinapp.yaml" >/dev/null
-uid=$(kc get spinapp "$APP" -o jsonpath='{.metadata.uid}')
-
-# The Deployment spin-operator creates for the SpinApp: same name, owned by it,
-# the deploymentAnnotations copied on, selecting the app's "ready" pods. The
-# image is never pulled: kwok only pretends to run the pods.
-annotations=$(sed -n 's/^    \(spinscale\.dev\/.*\)$/    \1/p' "$WORK/spinapp.yaml")
-kc apply -f - >/dev/null <<EOF
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: $APP
-  namespace: $NS
-  labels:
-    core.spinkube.dev/app-name: $APP
-  annotations:
-$annotations
-  ownerReferences:
-  - apiVersion: core.spinkube.dev/v1alpha1
-    kind: SpinApp
-    name: $APP
-    uid: $uid
-    controller: true
-    blockOwnerDeletion: true
-spec:
-  replicas: 1
-  selector:
-    matchLabels:
-      core.spinkube.dev/app-name: $APP
-      core.spinkube.dev/app.$APP.status: ready
-  template:
-    metadata:
-      labels:
-        core.spinkube.dev/app-name: $APP
-        core.spinkube.dev/app.$APP.status: ready
-    spec:
-      containers:
-      - name: $APP
-        image: ghcr.io/spinkube/spin-operator/cpu-load-gen:20240311-163328-g1121986
+demo_create_app "        image: ghcr.io/spinkube/spin-operator/cpu-load-gen:20240311-163328-g1121986
         ports: [{containerPort: 80, name: http-app}]
         resources:
-          requests: {cpu: ${REQUEST}m, memory: 128Mi}
-EOF
-echo "Deployment $NS/$APP created (owned by SpinApp uid $uid), 1 replica"
+          requests: {cpu: ${REQUEST}m, memory: 128Mi}"
+
 # ---------------------------------------------------------------- emulated load
 # Every 2 s: spread the total in LOAD_FILE evenly over the Running, Ready,
 # not terminating pods. metrics-server reports a new value 20-60 s later.
@@ -275,53 +175,15 @@ load_loop &
 LOAD_PID=$!
 
 # ---------------------------------------------------------------- phases
-# The latest decision's reason, e.g. "hold at 1: cpu 20%/50% → 1".
-last_reason() {
-	grep -F "	decided	" "$LOG" 2>/dev/null | tail -n 1 | cut -f4- | jq -r '.reason // empty' 2>/dev/null || true
-}
-replicas() { kc get deploy "$APP" -o jsonpath='{.spec.replicas} {.status.readyReplicas}' 2>/dev/null || true; }
-
-SPEC=0 READY=0 PEAK=0
 status() { # PHASE
 	local r
-	read -r SPEC READY <<<"$(replicas)" || true
-	SPEC=${SPEC:-0} READY=${READY:-0}
-	[ "$SPEC" -le "$PEAK" ] || PEAK=$SPEC
+	read_replicas
 	r=$(last_reason)
 	printf '  %4ss  %-8s %5s  %8s  %5s   %s\n' "$(elapsed)" "$1" "$(<"$LOAD_FILE")m" "$SPEC" "$READY" "${r:-(no decision yet)}"
 }
-
-# run_phase NAME LOAD MIN MAX DONE: set the total load, print a status line
-# every 5 s, and end once MIN seconds have passed and DONE succeeds (or after MAX).
-run_phase() {
-	local name=$1 load=$2 min=$3 max=$4 done_fn=$5 start t
-	echo "$load" >"$LOAD_FILE"
-	printf '  ---- %ss: %s, total load %sm\n' "$(elapsed)" "$name" "$load"
-	start=$(date +%s)
-	while :; do
-		sleep 5
-		status "$name"
-		t=$(($(date +%s) - start))
-		if [ "$t" -ge "$min" ] && "$done_fn"; then return 0; fi
-		if [ "$t" -ge "$max" ]; then
-			printf '  ---- %s: gave up waiting after %ss\n' "$name" "$max"
-			return 0
-		fi
-	done
-}
+phase_text() { echo "total load ${1}m"; }
 
 metrics_seen() { last_reason | grep -qE 'cpu [0-9]+%'; }
-# settled N SECONDS: replicas and ready replicas have been N for SECONDS.
-STABLE_SINCE=''
-settled() {
-	if [ "$SPEC" = "$1" ] && [ "$READY" = "$1" ]; then
-		: "${STABLE_SINCE:=$(date +%s)}"
-		[ $(($(date +%s) - STABLE_SINCE)) -ge "$2" ]
-	else
-		STABLE_SINCE=''
-		return 1
-	fi
-}
 settled_at_expected() { settled "$EXPECTED" 15; }
 settled_at_one() { settled 1 10; }
 
@@ -337,21 +199,15 @@ run_phase idle "$IDLE_LOAD" 0 150 settled_at_one
 T_DOWN=$((${STABLE_SINCE:-$(date +%s)} - T_IDLE_WALL))
 
 # ---------------------------------------------------------------- summary
-kill -TERM "$AUTOSCALER_PID" 2>/dev/null || true
-wait "$AUTOSCALER_PID" 2>/dev/null || true
-AUTOSCALER_PID=''
-wait "$FOLLOW_PID" 2>/dev/null || true
-
-step "Events recorded on deployment/$APP"
-kc get events --field-selector "involvedObject.kind=Deployment,involvedObject.name=$APP" \
-	--sort-by=.lastTimestamp -o custom-columns='TIME:.lastTimestamp,TYPE:.type,REASON:.reason,MESSAGE:.message'
+demo_stop_autoscaler
+demo_events
 
 step "Summary"
 scalings=$(grep -cF "	scaled	" "$LOG" || true)
 echo "  load ${IDLE_LOAD}m → ${PEAK_LOAD}m at ${T_PEAK}s, back to ${IDLE_LOAD}m at ${T_IDLE}s (times since the autoscaler started)"
 echo "  expected under ${PEAK_LOAD}m at a ${TARGET}% target of ${REQUEST}m: ${EXPECTED} replicas; peak reached: ${PEAK}"
 echo "  scale operations: ${scalings}; final replicas: ${SPEC}, seen ${T_DOWN}s after the load dropped"
-echo "  (metrics-server lag + the 30s scale-down window; with the default 5m window, 4m30s more)"
+echo "  (metrics-server lag, the 30s scale-down window, then at most max(20%, 1 pod) per 15 s)"
 echo "  wall time so far: $(($(date +%s) - WALL0))s"
 if [ "$PEAK" != "$EXPECTED" ] || [ "$SPEC" != 1 ]; then
 	echo "  NOTE: the app did not go 1 → $EXPECTED → 1; see the decisions above"

@@ -108,10 +108,11 @@ func TestDryRunNeverWrites(t *testing.T) {
 	table := string(out)
 	assert.Contains(t, table, "NAMESPACE")
 	assert.Contains(t, table, "DESIRED")
-	// The shipped default profile, spinscale: 250% of a 50% target is a
-	// burst, so as far as the scale-up rate allows, max(2 + 4, 2 × 200%).
+	// The shipped default profile, spinscale: 250% of a 50% target asks
+	// for 10 or 11 pods, capped by the profile's scale-up rate at
+	// max(2 + 4, 2 × 200%) = 6 (HPA's plain path would stop at 4).
 	assert.Regexp(t, ns+`\s+shop\s+cpu: \d+%/50%\s+1\s+10\s+2\s+6\s+scale-up`, table)
-	assert.Contains(t, table, "burst")
+	assert.Contains(t, table, "capped at 6 by the scale-up rate limit")
 
 	p := startAutoscaler(t, ns, "--dry-run", "--output", "json")
 	time.Sleep(15 * time.Second)

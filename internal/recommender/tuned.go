@@ -76,10 +76,14 @@ func tunedRecommend(spec *Spec, st *State, d *Decision, current, proposal int32,
 	}
 	rec := proposal
 	t := spec.Tuning
+	// The estimates of the trend span, oldest first; the new one joins them
+	// at the end.
+	span := keepSince(st.Loads, now.Add(-trendSpan))
 	// The projection sizes a scale-up the metrics already ask for; it
 	// never starts one, and a rise within the tolerance band is noise.
-	if t.Lookahead > 0 && proposal > current {
-		if old, ok := oldestLoad(st.Loads, now); ok && now.After(old.At) && load > old.Pods*(1+spec.Tolerance.Up) && steadyRise(st.Loads, now, load) {
+	if t.Lookahead > 0 && proposal > current && len(span) > 0 {
+		old := span[0]
+		if now.After(old.At) && load > old.Pods*(1+spec.Tolerance.Up) && steadyRise(span, load) {
 			slope := (load - old.Pods) / now.Sub(old.At).Seconds()
 			// The epsilon keeps float noise (12 + 2.0000000000000004) from
 			// rounding up a whole pod.
@@ -92,8 +96,15 @@ func tunedRecommend(spec *Spec, st *State, d *Decision, current, proposal int32,
 	// A burst is a high ratio on a load not measured before: once pods
 	// added by a burst report a load no higher than the one already seen,
 	// the metric is not under-reading and the proposal is enough.
-	rising := load > peakLoad(st.Loads, now)*(1+spec.Tolerance.Up)
-	st.Loads = recordLoad(st.Loads, load, now)
+	peak := 0.0
+	for _, l := range span {
+		peak = max(peak, l.Pods)
+	}
+	rising := load > peak*(1+spec.Tolerance.Up)
+	st.Loads = span
+	if !math.IsNaN(load) && !math.IsInf(load, 0) {
+		st.Loads = append(span, TimedLoad{Pods: load, At: now})
+	}
 	if t.BurstThreshold > 0 && ratio >= t.BurstThreshold && rising {
 		limit := scaleUpLimit(current, st, scaleUpRules(spec), now)
 		if limit > rec {
@@ -104,55 +115,19 @@ func tunedRecommend(spec *Spec, st *State, d *Decision, current, proposal int32,
 	return rec
 }
 
-// peakLoad is the highest estimate inside the trend span; 0 when none.
-func peakLoad(loads []TimedLoad, now time.Time) float64 {
-	cutoff := now.Add(-trendSpan)
-	peak := 0.0
-	for _, l := range loads {
-		if !l.At.Before(cutoff) {
-			peak = max(peak, l.Pods)
-		}
-	}
-	return peak
-}
-
-// steadyRise reports whether the load rose at every estimate of the trend
-// span, over at least two intervals: a ramp, which can be projected. A
-// step seen through a metric window also rises, but after a flat stretch
-// or in one jump, and projecting it would overshoot.
-func steadyRise(loads []TimedLoad, now time.Time, load float64) bool {
-	cutoff := now.Add(-trendSpan)
-	n, prev := 0, math.Inf(-1)
-	for _, l := range loads {
-		if l.At.Before(cutoff) {
-			continue
-		}
+// steadyRise reports whether the estimates rose at every step and up to
+// load, over at least two intervals: a ramp, which can be projected. A step
+// seen through a metric window also rises, but after a flat stretch or in
+// one jump, and projecting it would overshoot.
+func steadyRise(span []TimedLoad, load float64) bool {
+	prev := math.Inf(-1)
+	for _, l := range span {
 		if !(l.Pods > prev) {
 			return false
 		}
 		prev = l.Pods
-		n++
 	}
-	return n >= 2 && load > prev
-}
-
-// oldestLoad is the oldest estimate inside the trend span.
-func oldestLoad(loads []TimedLoad, now time.Time) (TimedLoad, bool) {
-	cutoff := now.Add(-trendSpan)
-	for _, l := range loads {
-		if !l.At.Before(cutoff) {
-			return l, true
-		}
-	}
-	return TimedLoad{}, false
-}
-
-// recordLoad appends an estimate and forgets those older than the span.
-func recordLoad(loads []TimedLoad, pods float64, now time.Time) []TimedLoad {
-	if math.IsNaN(pods) || math.IsInf(pods, 0) {
-		return loads
-	}
-	return append(keepSince(loads, now.Add(-trendSpan)), TimedLoad{Pods: pods, At: now})
+	return len(span) >= 2 && load > prev
 }
 
 // tunedDrop lets a sharp drop through before the scale-down window has

@@ -2,6 +2,7 @@ package convert
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,7 +13,7 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"sigs.k8s.io/yaml"
+	sigsjson "sigs.k8s.io/json"
 
 	"github.com/spinscale/spinscale/internal/annotations"
 	"github.com/spinscale/spinscale/internal/config"
@@ -115,114 +116,60 @@ func convertObject(obj map[string]any) (Result, bool, error) {
 	switch {
 	case kind == "HorizontalPodAutoscaler" && (gv == "autoscaling/v2" || gv == "autoscaling/v2beta2"):
 		var hpa autoscalingv2.HorizontalPodAutoscaler
-		if err := decode(obj, &hpa); err != nil {
+		unknown, err := decode(obj, &hpa, "HorizontalPodAutoscaler")
+		if err != nil {
 			return Result{}, false, fmt.Errorf("HorizontalPodAutoscaler %s: %w", u.GetName(), err)
 		}
 		r := FromHPA(&hpa)
-		r.Warnings = append(ignoredFields(obj, &hpa, "HorizontalPodAutoscaler"), r.Warnings...)
+		r.Warnings = append(unknown, r.Warnings...)
 		return validated(r), true, nil
 	case kind == "HorizontalPodAutoscaler" && gv == "autoscaling/v1":
 		var hpa autoscalingv1.HorizontalPodAutoscaler
-		if err := decode(obj, &hpa); err != nil {
+		unknown, err := decode(obj, &hpa, "HorizontalPodAutoscaler")
+		if err != nil {
 			return Result{}, false, fmt.Errorf("HorizontalPodAutoscaler %s: %w", u.GetName(), err)
 		}
 		r := FromHPAv1(&hpa)
-		r.Warnings = append(ignoredFields(obj, &hpa, "HorizontalPodAutoscaler"), r.Warnings...)
+		r.Warnings = append(unknown, r.Warnings...)
 		return validated(r), true, nil
 	case kind == "HorizontalPodAutoscaler":
 		return Result{}, false, fmt.Errorf("HorizontalPodAutoscaler %s: apiVersion %s is not supported: export it as autoscaling/v2 (kubectl get hpa.v2.autoscaling %s -o yaml)",
 			u.GetName(), gv, u.GetName())
 	case kind == "ScaledObject" && strings.HasPrefix(gv, "keda.sh/"):
 		var so ScaledObject
-		if err := decode(obj, &so); err != nil {
+		unknown, err := decode(obj, &so, "ScaledObject")
+		if err != nil {
 			return Result{}, false, fmt.Errorf("ScaledObject %s: %w", u.GetName(), err)
 		}
 		r := FromScaledObject(&so)
-		r.Warnings = append(ignoredFields(obj, &so, "ScaledObject"), r.Warnings...)
+		r.Warnings = append(unknown, r.Warnings...)
 		return validated(r), true, nil
 	}
 	return Result{}, false, nil
 }
 
-// decode converts a generic object into a typed one, accepting unknown
-// fields (ignoredFields reports them).
-func decode(obj map[string]any, out any) error {
-	data, err := yaml.Marshal(obj)
+// decode converts a generic object into a typed one as the API server
+// would, field names matching exactly. It returns the spec fields the type
+// does not know, which the converter therefore cannot express, as warnings;
+// metadata and status are never converted.
+func decode(obj map[string]any, out any, kind string) ([]string, error) {
+	data, err := json.Marshal(obj)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := yaml.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("%s", strings.TrimPrefix(strings.TrimPrefix(err.Error(), "error unmarshaling JSON: "), "while decoding JSON: json: "))
-	}
-	return nil
-}
-
-// ignoredFields lists the spec fields of the input that the typed decoding
-// did not keep: fields this converter does not know, which it therefore
-// cannot express. metadata and status are never converted.
-func ignoredFields(obj map[string]any, typed any, kind string) []string {
-	data, err := yaml.Marshal(typed)
+	strict, err := sigsjson.UnmarshalStrict(data, out, sigsjson.DisallowUnknownFields)
 	if err != nil {
-		return nil
+		return nil, fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "json: "))
 	}
-	var back map[string]any
-	if yaml.Unmarshal(data, &back) != nil {
-		return nil
-	}
-	var out []string
-	spec, _ := obj["spec"].(map[string]any)
-	kept, _ := back["spec"].(map[string]any)
-	missingKeys("spec", spec, kept, &out)
-	sort.Strings(out)
-	for i, path := range out {
-		out[i] = fmt.Sprintf("%s: unknown %s field, not converted", path, kind)
-	}
-	return out
-}
-
-func missingKeys(path string, in, kept any, out *[]string) {
-	switch in := in.(type) {
-	case map[string]any:
-		k, _ := kept.(map[string]any)
-		for key, v := range in {
-			sub, ok := k[key]
-			if !ok {
-				if isZero(v) {
-					continue // dropped by omitempty, not unknown
-				}
-				*out = append(*out, path+"."+key)
-				continue
-			}
-			missingKeys(path+"."+key, v, sub, out)
-		}
-	case []any:
-		k, _ := kept.([]any)
-		for i, v := range in {
-			if i < len(k) {
-				missingKeys(fmt.Sprintf("%s[%d]", path, i), v, k[i], out)
-			}
+	var unknown []string
+	for _, e := range strict {
+		var fe sigsjson.FieldError
+		if errors.As(e, &fe) && strings.HasPrefix(fe.FieldPath(), "spec.") {
+			unknown = append(unknown, fmt.Sprintf("%s: unknown %s field, not converted", fe.FieldPath(), kind))
 		}
 	}
-}
-
-func isZero(v any) bool {
-	switch v := v.(type) {
-	case nil:
-		return true
-	case bool:
-		return !v
-	case string:
-		return v == ""
-	case float64:
-		return v == 0
-	case int64:
-		return v == 0
-	case map[string]any:
-		return len(v) == 0
-	case []any:
-		return len(v) == 0
-	}
-	return false
+	sort.Strings(unknown)
+	return unknown, nil
 }
 
 // validated checks the annotations as the controller would, with the

@@ -203,6 +203,15 @@ func TestHPAVariants(t *testing.T) {
 			notes:    []string{"spec.metrics is empty"},
 		},
 		{
+			// As the API server reads it: a key in the wrong case is not
+			// the field, and an unknown field is named even when empty.
+			name:     "field names match exactly",
+			input:    hpa("  maxReplicas: 5\n  minreplicas: 3\n  bogus: false\n"),
+			want:     map[string]string{"spinscale.dev/min-replicas": "1"},
+			warnings: []string{"spec.bogus: unknown HorizontalPodAutoscaler field", "spec.minreplicas: unknown HorizontalPodAutoscaler field"},
+			notes:    []string{"spec.metrics is empty"},
+		},
+		{
 			name:     "not a Deployment",
 			input:    []byte("apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {name: a}\nspec:\n  scaleTargetRef: {apiVersion: apps/v1, kind: StatefulSet, name: db}\n  maxReplicas: 3\n"),
 			warnings: []string{"kind StatefulSet: Spinscale scales Deployments only"},

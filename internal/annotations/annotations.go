@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/yaml"
 
+	"github.com/spinscale/spinscale/internal/config"
 	"github.com/spinscale/spinscale/internal/recommender"
 )
 
@@ -156,6 +157,16 @@ type Defaults struct {
 	MaxSampleAge            time.Duration
 	ScaleUpLimitFactor      float64
 	ScaleUpLimitMinimum     int32
+}
+
+// DefaultsFrom takes the defaults from the controller's configuration: the
+// controller, the simulator and the converter all start an app's spec here.
+func DefaultsFrom(c *config.Config) Defaults {
+	return Defaults{
+		Profile: c.Profile, Tolerance: c.Tolerance, DownscaleStabilization: c.DownscaleStabilization,
+		CPUInitializationPeriod: c.CPUInitializationPeriod, InitialReadinessDelay: c.InitialReadinessDelay,
+		MaxSampleAge: c.MaxSampleAge, ScaleUpLimitFactor: c.ScaleUpLimitFactor, ScaleUpLimitMinimum: c.ScaleUpLimitMinimum,
+	}
 }
 
 // FieldError is one problem with one annotation.

@@ -77,11 +77,7 @@ func New(opts Options) (*Controller, error) {
 	cfg := opts.Config
 	c := &Controller{
 		opts: opts, cfg: cfg, log: opts.Logger, clock: opts.Clock,
-		defaults: annotations.Defaults{
-			Profile: cfg.Profile, Tolerance: cfg.Tolerance, DownscaleStabilization: cfg.DownscaleStabilization,
-			CPUInitializationPeriod: cfg.CPUInitializationPeriod, InitialReadinessDelay: cfg.InitialReadinessDelay,
-			MaxSampleAge: cfg.MaxSampleAge, ScaleUpLimitFactor: cfg.ScaleUpLimitFactor, ScaleUpLimitMinimum: cfg.ScaleUpLimitMinimum,
-		},
+		defaults: annotations.DefaultsFrom(&cfg),
 		apps: map[types.NamespacedName]*app{},
 	}
 	namespaces := cfg.Namespaces

@@ -32,11 +32,7 @@ func readFile(t *testing.T, name string) []byte {
 func parse(t *testing.T, ann map[string]string) annotations.App {
 	t.Helper()
 	c := config.Default()
-	app, err := annotations.Parse(ann, annotations.Defaults{
-		Profile: c.Profile, Tolerance: c.Tolerance, DownscaleStabilization: c.DownscaleStabilization,
-		CPUInitializationPeriod: c.CPUInitializationPeriod, InitialReadinessDelay: c.InitialReadinessDelay,
-		MaxSampleAge: c.MaxSampleAge, ScaleUpLimitFactor: c.ScaleUpLimitFactor, ScaleUpLimitMinimum: c.ScaleUpLimitMinimum,
-	})
+	app, err := annotations.Parse(ann, annotations.DefaultsFrom(&c))
 	require.NoError(t, err)
 	require.True(t, app.Enabled)
 	require.Empty(t, app.Warnings, "no unknown keys")

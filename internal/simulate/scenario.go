@@ -260,16 +260,7 @@ func (c *checker) annotations(v any, cfg config.Config) (annotations.App, bool) 
 			return annotations.App{}, false
 		}
 	}
-	app, err := annotations.Parse(ann, annotations.Defaults{
-		Profile:                 cfg.Profile,
-		Tolerance:               cfg.Tolerance,
-		DownscaleStabilization:  cfg.DownscaleStabilization,
-		CPUInitializationPeriod: cfg.CPUInitializationPeriod,
-		InitialReadinessDelay:   cfg.InitialReadinessDelay,
-		MaxSampleAge:            cfg.MaxSampleAge,
-		ScaleUpLimitFactor:      cfg.ScaleUpLimitFactor,
-		ScaleUpLimitMinimum:     cfg.ScaleUpLimitMinimum,
-	})
+	app, err := annotations.Parse(ann, annotations.DefaultsFrom(&cfg))
 	if err != nil {
 		// Each part names its annotation key.
 		for _, e := range unjoin(err) {

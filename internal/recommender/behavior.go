@@ -92,36 +92,6 @@ func longestPeriod(policies []autoscalingv2.HPAScalingPolicy) int32 {
 	return longest
 }
 
-// FillBehaviorDefaults returns a copy of b with every unset field set as the
-// API server's defaulting would (the scale-down window defaults to
-// downscaleStabilization, as kube-controller-manager does), so that users can
-// be shown the behavior actually in force. A nil b stays nil.
-func FillBehaviorDefaults(b *autoscalingv2.HorizontalPodAutoscalerBehavior, downscaleStabilization time.Duration) *autoscalingv2.HorizontalPodAutoscalerBehavior {
-	if b == nil {
-		return nil
-	}
-	spec := Spec{Behavior: b, DownscaleStabilization: downscaleStabilization}
-	out := b.DeepCopy()
-	out.ScaleUp = toAPIRules(scaleUpRules(&spec), b.ScaleUp)
-	out.ScaleDown = toAPIRules(scaleDownRules(&spec), b.ScaleDown)
-	return out
-}
-
-func toAPIRules(r rules, orig *autoscalingv2.HPAScalingRules) *autoscalingv2.HPAScalingRules {
-	window := int32(r.window / time.Second)
-	sel := r.selectP
-	out := &autoscalingv2.HPAScalingRules{
-		StabilizationWindowSeconds: &window,
-		SelectPolicy:               &sel,
-		Policies:                   append([]autoscalingv2.HPAScalingPolicy(nil), r.policies...),
-	}
-	if orig != nil && orig.Tolerance != nil {
-		t := orig.Tolerance.DeepCopy()
-		out.Tolerance = &t
-	}
-	return out
-}
-
 // ValidateBehavior applies the API server's validation of a behavior after
 // defaulting, returning every problem; field paths are relative to the
 // behavior ("scaleUp.policies[0].value").

@@ -2,6 +2,7 @@ package recommender
 
 import (
 	"errors"
+	"math"
 	"testing"
 	"time"
 
@@ -317,4 +318,26 @@ func TestRecoveryFromTotalOutageActsLikeFirstSight(t *testing.T) {
 	in = cpuInput(6, 900)
 	d, _ = Decide(&spec, &in, st, t0.Add(2*time.Minute))
 	assert.Equal(t, int32(11), d.DesiredReplicas, "scale-up is not held on the plain path")
+}
+
+// Sums saturate instead of wrapping: two pods reporting the largest value
+// are far above target, never below it.
+func TestHugeSamplesDoNotWrap(t *testing.T) {
+	spec := baseSpec(prom("rps", TargetAverageValue, 1000))
+	in := Input{SpecReplicas: 5, StatusReplicas: 5, Pods: pods(5, nil), Metrics: []Observation{samples(math.MaxInt64, math.MaxInt64, math.MaxInt64, math.MaxInt64, math.MaxInt64)}}
+	d, _ := Decide(&spec, &in, settled(), t0)
+	assert.GreaterOrEqual(t, d.DesiredReplicas, int32(5))
+	assert.Equal(t, ActionScaleUp, d.Action)
+}
+
+// A policy value near the int32 limit allows everything, it does not wrap
+// to a negative limit that blocks the scale-up.
+func TestHugePolicyValueDoesNotWrap(t *testing.T) {
+	spec := baseSpec(cpuUtil(50))
+	spec.Behavior = &autoscalingv2.HorizontalPodAutoscalerBehavior{ScaleUp: &autoscalingv2.HPAScalingRules{
+		Policies: []autoscalingv2.HPAScalingPolicy{{Type: autoscalingv2.PodsScalingPolicy, Value: math.MaxInt32, PeriodSeconds: 15}},
+	}}
+	in := cpuInput(2, 1000) // 100% of a 50% target: 4
+	d, _ := Decide(&spec, &in, settled(), t0)
+	assert.Equal(t, int32(4), d.DesiredReplicas)
 }

@@ -107,7 +107,9 @@ type Decision struct {
 	Action     Action
 	LimitedBy  Stage
 	Metrics    []MetricResult
-	// Behavior is true on HPA's behavior path, false on the plain path.
+	// Behavior is true when rate policies and per-direction windows apply
+	// (HPA's behavior path, and always the spinscale profile), false on
+	// HPA's plain path.
 	Behavior bool
 	// Limit is the bound the limiting stage applied (a window's extreme, a
 	// policy's limit, min or max, the fallback count).
@@ -125,6 +127,9 @@ type Decision struct {
 	Drop bool
 	// note carries a fixed explanation for holds decided before the metrics.
 	note string
+	// windowed is the recommendation the stabilization windows saw: the
+	// largest proposal, or the spinscale profile's projection or burst.
+	windowed int32
 }
 
 // Reason says in one sentence why the decision is what it is.
@@ -159,10 +164,10 @@ func (d *Decision) Reason() string {
 	case StageTolerance:
 		b.WriteString("; within tolerance")
 	case StageStabilization:
-		if d.Recommendation < d.CurrentReplicas || d.Stabilized > d.Recommendation {
-			fmt.Fprintf(&b, "; recommendation %d held at %d by the highest recommendation of the last %s", d.Recommendation, d.Stabilized, d.Window)
+		if d.windowed < d.CurrentReplicas || d.Stabilized > d.windowed {
+			fmt.Fprintf(&b, "; recommendation %d held at %d by the highest recommendation of the last %s", d.windowed, d.Stabilized, d.Window)
 		} else {
-			fmt.Fprintf(&b, "; recommendation %d held at %d by the lowest recommendation of the last %s", d.Recommendation, d.Stabilized, d.Window)
+			fmt.Fprintf(&b, "; recommendation %d held at %d by the lowest recommendation of the last %s", d.windowed, d.Stabilized, d.Window)
 		}
 	case StageScaleUpPolicy:
 		fmt.Fprintf(&b, "; recommendation %d capped at %d by the scale-up rate limit", d.Stabilized, d.Limit)

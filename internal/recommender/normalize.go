@@ -113,9 +113,9 @@ func scaleUpLimit(current int32, st *State, r rules, now time.Time) int32 {
 		var proposed int32
 		switch p.Type {
 		case autoscalingv2.PodsScalingPolicy:
-			proposed = start + p.Value
+			proposed = clampInt32(int64(start) + int64(p.Value))
 		case autoscalingv2.PercentScalingPolicy:
-			proposed = int32(math.Ceil(float64(start) * (1 + float64(p.Value)/100)))
+			proposed = ceilInt32(float64(start) * (1 + float64(p.Value)/100))
 		}
 		result = pick(result, proposed)
 	}
@@ -137,9 +137,9 @@ func scaleDownLimit(current int32, st *State, r rules, now time.Time) int32 {
 		var proposed int32
 		switch p.Type {
 		case autoscalingv2.PodsScalingPolicy:
-			proposed = start - p.Value
+			proposed = clampInt32(int64(start) - int64(p.Value))
 		case autoscalingv2.PercentScalingPolicy:
-			proposed = int32(float64(start) * (1 - float64(p.Value)/100))
+			proposed = clampInt32(int64(float64(start) * (1 - float64(p.Value)/100)))
 		}
 		result = pick(result, proposed)
 	}
@@ -150,4 +150,10 @@ func scaleDownLimit(current int32, st *State, r rules, now time.Time) int32 {
 // reach any more.
 func record(recs []TimedRecommendation, desired int32, now time.Time, keep time.Duration) []TimedRecommendation {
 	return append(keepSince(recs, now.Add(-keep)), TimedRecommendation{Replicas: desired, At: now})
+}
+
+// clampInt32 saturates at the int32 range: a policy value near MaxInt32
+// must not wrap a limit around to a negative count.
+func clampInt32(v int64) int32 {
+	return int32(min(max(v, math.MinInt32), math.MaxInt32))
 }

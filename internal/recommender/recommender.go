@@ -14,13 +14,14 @@ func Decide(spec *Spec, in *Input, st State, now time.Time) (Decision, State) {
 		DesiredReplicas: current,
 		Action:          ActionNone,
 		LimitedBy:       StageNone,
-		Behavior:        spec.Behavior != nil,
+		Behavior:        spec.usesPolicies(),
 	}
 	// First sight: seed the history with the current count, so that no
 	// scale-down happens before a full scale-down window has been observed.
 	if !st.Initialized {
 		st.Initialized = true
 		st.Recommendations = append(st.Recommendations[:0], TimedRecommendation{Replicas: current, At: now})
+		st.SeededAt = now
 	}
 	if current <= 0 {
 		// A user scaled the app to zero: HPA disables scaling until they
@@ -67,6 +68,7 @@ func Decide(spec *Spec, in *Input, st State, now time.Time) (Decision, State) {
 		// not scaled down until one scale-down window of fresh data.
 		st.FailingSince = time.Time{}
 		st.Recommendations = append(st.Recommendations, TimedRecommendation{Replicas: current, At: now})
+		st.SeededAt = now
 	}
 	// A failed metric might have asked for more: it blocks a scale-down but
 	// not a scale-up.
@@ -99,12 +101,13 @@ func Decide(spec *Spec, in *Input, st State, now time.Time) (Decision, State) {
 		keep := max(up, down)
 		if spec.Profile == ProfileSpinscale {
 			keep = max(keep, spec.Tuning.DropWindow)
-			tunedDrop(spec, st.Recommendations, &d, current, rec, now, up)
+			tunedDrop(spec, &st, &d, current, rec, now, up, down)
 		}
 		st.Recommendations = record(st.Recommendations, rec, now, keep)
 		desired, stage = behaviorLimit(spec, &st, current, d.Stabilized, now)
 		proposal = rec
 	}
+	d.windowed = proposal
 	d.DesiredReplicas = desired
 	d.Action = actionOf(current, desired)
 	switch {

@@ -234,7 +234,7 @@ func utilizationProposal(ms *MetricSpec, in *Input, ps *podSet, classes []podCla
 	entries := 0
 	for i := range in.Pods {
 		if classes[i] == classReady {
-			usage += ps.samples[ps.sampleOf[i]].Value
+			usage = addSaturating(usage, ps.samples[ps.sampleOf[i]].Value)
 			requests += in.Pods[i].request(ms.Resource).Milli
 			entries++
 		}
@@ -271,7 +271,7 @@ func utilizationProposal(ms *MetricSpec, in *Input, ps *podSet, classes []podCla
 		req := in.Pods[i].request(ms.Resource).Milli
 		switch {
 		case classes[i] == classMissing && ratio < 1:
-			usage += req * int64(max(100, ms.TargetUtilization)) / 100
+			usage = addSaturating(usage, req*int64(max(100, ms.TargetUtilization))/100)
 			requests += req
 			count++
 		case classes[i] == classMissing && ratio > 1:
@@ -296,11 +296,11 @@ func averageProposal(ms *MetricSpec, in *Input, ps *podSet, classes []podClass, 
 	var total int64
 	for i := range in.Pods {
 		if classes[i] == classReady {
-			total += ps.samples[ps.sampleOf[i]].Value
+			total = addSaturating(total, ps.samples[ps.sampleOf[i]].Value)
 		}
 	}
 	for _, j := range ps.extra {
-		total += ps.samples[j].Value
+		total = addSaturating(total, ps.samples[j].Value)
 	}
 	average := total / int64(used)
 	ratio := float64(average) / float64(ms.TargetMilli)
@@ -324,7 +324,7 @@ func averageProposal(ms *MetricSpec, in *Input, ps *podSet, classes []podClass, 
 	// scale-up; unready pods as 0 on a scale-up.
 	count := used
 	if ratio < 1 {
-		total += int64(c.missing) * ms.TargetMilli
+		total = addSaturating(total, int64(c.missing)*ms.TargetMilli)
 		count += c.missing
 	} else if ratio > 1 {
 		count += c.missing
@@ -443,8 +443,12 @@ func externalValue(in *Input, value, target int64, tol Tolerances, r *MetricResu
 // checked against status replicas and the proposal is ceil(value/target).
 func externalAverage(statusReplicas int32, value, target int64, tol Tolerances, r *MetricResult) {
 	ratio := float64(value) / (float64(target) * float64(statusReplicas))
-	r.Ratio = ratio
 	r.load = float64(value) / float64(target)
+	// With no status replicas the ratio is infinite (HPA goes straight to
+	// ceil(value/target)); it is not reported.
+	if statusReplicas > 0 {
+		r.Ratio = ratio
+	}
 	r.Proposal = statusReplicas
 	if statusReplicas > 0 {
 		r.AverageMilli = int64(math.Ceil(float64(value) / float64(statusReplicas)))

@@ -15,7 +15,8 @@ const (
 	ProfileHPA Profile = "hpa"
 	// ProfileSpinscale is the tuned profile: HPA's ratio and rules, plus
 	// burst reaction, a projection of the load's rise, start-up-aware
-	// scale-up and a short scale-down window with a gradual rate (tuned.go).
+	// scale-up, a gradual scale-down rate and an early release of sharp
+	// drops (tuned.go).
 	ProfileSpinscale Profile = "spinscale"
 )
 
@@ -81,7 +82,7 @@ type Spec struct {
 	Tolerance   Tolerances
 
 	// Behavior selects HPA's behavior path when non-nil. Unset fields take
-	// the autoscaling/v2 defaults (see FillBehaviorDefaults); the engine also
+	// the autoscaling/v2 defaults (behavior.go); the engine also
 	// tolerates nil fields by using those defaults.
 	Behavior *autoscalingv2.HorizontalPodAutoscalerBehavior
 

@@ -20,6 +20,10 @@ type State struct {
 	// FailingSince is when every metric started failing; zero while any
 	// metric works.
 	FailingSince time.Time
+	// SeededAt is when the history was last seeded with the current count:
+	// at first sight and when data came back after every metric failed.
+	// Nothing scales down before one scale-down window has passed since.
+	SeededAt time.Time
 	// Loads are the spinscale profile's recent load estimates, oldest
 	// first, from which it projects the load's rise.
 	Loads []TimedLoad

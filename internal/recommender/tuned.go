@@ -21,8 +21,9 @@ import (
 //     the pods may be saturated, and a saturated pod's metric reads no
 //     higher than its capacity, so the true load is unknown: the
 //     recommendation goes as far as the scale-up policies allow at once;
-//   - scales down after a short window (spinscaleDownWindow) and gradually
-//     (spinscaleDownPolicies), instead of HPA's 5 minutes at any rate.
+//   - scales down gradually (spinscaleDownPolicies) after the scale-down
+//     window, instead of at any rate; a sharp drop, held for DropWindow,
+//     goes through without waiting for that window (tunedDrop).
 //
 // Every part is configurable per app: the behavior annotation overrides the
 // windows and policies, the tuning annotations the rest.
@@ -70,7 +71,8 @@ var (
 func tunedRecommend(spec *Spec, st *State, d *Decision, current, proposal int32, now time.Time) int32 {
 	load, ratio := 0.0, 0.0
 	for i := range d.Metrics {
-		if m := &d.Metrics[i]; m.Err == nil {
+		// max would spread a NaN to every metric: skip non-finite values.
+		if m := &d.Metrics[i]; m.Err == nil && finite(m.load) && finite(m.Ratio) {
 			load, ratio = max(load, m.load), max(ratio, m.Ratio)
 		}
 	}
@@ -101,10 +103,7 @@ func tunedRecommend(spec *Spec, st *State, d *Decision, current, proposal int32,
 		peak = max(peak, l.Pods)
 	}
 	rising := load > peak*(1+spec.Tolerance.Up)
-	st.Loads = span
-	if !math.IsNaN(load) && !math.IsInf(load, 0) {
-		st.Loads = append(span, TimedLoad{Pods: load, At: now})
-	}
+	st.Loads = append(span, TimedLoad{Pods: load, At: now})
 	if t.BurstThreshold > 0 && ratio >= t.BurstThreshold && rising {
 		limit := scaleUpLimit(current, st, scaleUpRules(spec), now)
 		if limit > rec {
@@ -114,6 +113,8 @@ func tunedRecommend(spec *Spec, st *State, d *Decision, current, proposal int32,
 	}
 	return rec
 }
+
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
 
 // steadyRise reports whether the estimates rose at every step and up to
 // load, over at least two intervals: a ramp, which can be projected. A step
@@ -132,11 +133,32 @@ func steadyRise(span []TimedLoad, load float64) bool {
 
 // tunedDrop lets a sharp drop through before the scale-down window has
 // passed: when the scale-down window holds the app at its current count but
-// the highest recommendation of the drop window is DropThreshold or more
-// below it.
-func tunedDrop(spec *Spec, recs []TimedRecommendation, d *Decision, current, rec int32, now time.Time, up time.Duration) {
+// every recommendation of the drop window is DropThreshold or more below
+// it.
+func tunedDrop(spec *Spec, st *State, d *Decision, current, rec int32, now time.Time, up, down time.Duration) {
 	t := spec.Tuning
 	if t.DropWindow <= 0 || d.Stabilized < current {
+		return
+	}
+	// A newly seen app, or one whose data just came back, waits one whole
+	// scale-down window as with HPA: a rate over a window reaching back
+	// before the gap reads low.
+	if now.Sub(st.SeededAt) < down {
+		return
+	}
+	recs := st.Recommendations
+	// The drop must have been seen for the whole window: a window with no
+	// earlier recommendation (after a hold, or with a tick longer than the
+	// window) is a single reading, not a drop that lasted.
+	cutoff := now.Add(-t.DropWindow)
+	seen := false
+	for _, r := range recs {
+		if r.At.After(cutoff) && r.At.Before(now) {
+			seen = true
+			break
+		}
+	}
+	if !seen {
 		return
 	}
 	quick := behaviorStabilize(recs, current, rec, now, up, t.DropWindow)

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	"k8s.io/utils/ptr"
 )
 
 // tunedSpec is the spinscale profile with its default tuning over baseSpec.
@@ -185,4 +186,65 @@ func TestTunedBehaviorOverrides(t *testing.T) {
 	d, _ := Decide(&tuned, in, settled(), t0)
 	assert.Equal(t, int32(15), d.DesiredReplicas, "5 pods per 15 s instead of 20%%")
 	assert.Equal(t, 5*time.Minute, scaleDownRules(&tuned).window, "the window left unset stays the scale-down window")
+}
+
+// A newly seen app waits one whole scale-down window before any scale-down,
+// the sharp-drop path included, as with HPA.
+func TestTunedDropWaitsAWindowAfterFirstSight(t *testing.T) {
+	tuned := tunedSpec(prom("rps", TargetAverageValue, 100000))
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	in := &Input{SpecReplicas: 20, StatusReplicas: 20, Pods: pods(20, nil), Metrics: []Observation{scalar(200000)}}
+	var st State // first sight
+	var d Decision
+	for s := 0; s < 300; s += 15 {
+		d, st = Decide(&tuned, in, st, at(s))
+		require.Equal(t, int32(20), d.DesiredReplicas, "seeded at first sight, at %ds", s)
+		assert.False(t, d.Drop)
+	}
+	d, _ = Decide(&tuned, in, st, at(300))
+	assert.Equal(t, int32(16), d.DesiredReplicas, "one window later: down at the profile's rate")
+}
+
+// A drop must have lasted the drop window: one low reading after a gap (a
+// hold, or a tick longer than the window) is not one.
+func TestTunedDropNeedsReadingsInsideItsWindow(t *testing.T) {
+	tuned := tunedSpec(prom("rps", TargetAverageValue, 100000))
+	st := State{Initialized: true, Recommendations: []TimedRecommendation{{Replicas: 10, At: ago(90 * time.Second)}}}
+	in := &Input{SpecReplicas: 10, StatusReplicas: 10, Pods: pods(10, nil), Metrics: []Observation{scalar(50000)}}
+	d, _ := Decide(&tuned, in, st, t0)
+	assert.Equal(t, int32(10), d.DesiredReplicas, "held by the 5-minute window")
+	assert.False(t, d.Drop)
+}
+
+// A metric with no status replicas has no ratio to report (HPA's would be
+// infinite): it must neither reach the JSON as Inf nor spoil the burst
+// check of the other metrics.
+func TestTunedIgnoresAnUndefinedRatio(t *testing.T) {
+	tuned := tunedSpec(cpuUtil(70), prom("rps", TargetAverageValue, 100000))
+	tuned.Tuning.Lookahead = 0
+	in := cpuInput(1, 1000)
+	in.StatusReplicas = 0
+	in.Metrics = append(in.Metrics, scalar(0))
+	d, _ := Decide(&tuned, &in, settled(), t0)
+	require.NoError(t, d.Metrics[1].Err)
+	assert.Zero(t, d.Metrics[1].Ratio)
+	assert.True(t, d.Burst, "the cpu burst still counts")
+	assert.Equal(t, int32(5), d.DesiredReplicas)
+}
+
+// The reason quotes the recommendation the windows held, the projection
+// when there is one, not the bare proposal.
+func TestTunedReasonQuotesTheHeldRecommendation(t *testing.T) {
+	tuned := tunedSpec(prom("rps", TargetAverageValue, 100000))
+	tuned.Tuning.BurstThreshold = 0
+	tuned.Behavior = &autoscalingv2.HorizontalPodAutoscalerBehavior{ScaleUp: &autoscalingv2.HPAScalingRules{StabilizationWindowSeconds: ptr.To(int32(60))}}
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	st := State{Initialized: true, Recommendations: []TimedRecommendation{{Replicas: 10, At: at(-1)}}}
+	var d Decision
+	for i, v := range []int64{1000000, 1100000, 1200000} {
+		d, st = Decide(&tuned, &Input{SpecReplicas: 10, StatusReplicas: 10, Pods: pods(10, nil), Metrics: []Observation{scalar(v)}}, st, at(15*i))
+	}
+	require.Equal(t, int32(14), d.Projected)
+	assert.Equal(t, StageStabilization, d.LimitedBy)
+	assert.Contains(t, d.Reason(), "recommendation 14 held at 10")
 }

@@ -22,8 +22,9 @@ type Decision struct {
 	// stabilization window, before rate limits and bounds.
 	StabilizedRecommendation int32  `json:"stabilizedRecommendation"`
 	LimitedBy                string `json:"limitedBy"`
-	// Behavior is true on HPA's behavior path (a behavior annotation is
-	// set), false on the plain path.
+	// Behavior is true when rate policies and per-direction windows apply
+	// (a behavior annotation, or the spinscale profile), false on HPA's
+	// plain path.
 	Behavior bool `json:"behavior"`
 	// Projected, Burst and Drop say what the spinscale profile did: the
 	// projection of a rising load that raised the recommendation, a burst

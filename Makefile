@@ -66,7 +66,7 @@ bench: ## Run the benchmarks (decisions per second, allocations)
 	$(GO) test -short -run '^$$' -bench . -benchmem ./internal/...
 
 .PHONY: bench-quality
-bench-quality: ## Score the hpa profile on the standard load traces against the oracle (docs/quality.md)
+bench-quality: ## Score the hpa and spinscale profiles on the standard load traces against the oracle (docs/quality.md)
 	$(GO) run ./bench/quality
 
 .PHONY: fuzz

@@ -97,16 +97,16 @@ func WriteTraceCSV(w io.Writer, r *TraceResult, capacityPerPod, targetLoadPerPod
 	bw := bufio.NewWriter(w)
 	fmt.Fprintln(bw, "t,load,demandPods,served,unserved,capacity,replicas,running,ready,oracle,recommendation,desired,metric")
 	tick := -1
+	// The latest tick's columns, rendered once per tick, not per second.
+	rec, desired, metric := "", "", ""
 	for i := range r.Timeline {
 		s := &r.Timeline[i]
 		for tick+1 < len(r.Ticks) && r.Ticks[tick+1].At <= float64(s.T) {
 			tick++
-		}
-		rec, desired, metric := "", "", ""
-		if tick >= 0 {
 			d := &r.Ticks[tick].Decision
 			rec = strconv.Itoa(int(d.Recommendation))
 			desired = strconv.Itoa(int(d.DesiredReplicas))
+			metric = ""
 			if len(d.Metrics) > 0 {
 				if m := report.NewDecision(d).Metrics[0]; m.Current != nil {
 					metric = fmtCSV(*m.Current)

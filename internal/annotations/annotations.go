@@ -386,7 +386,7 @@ func (p *parser) tuning(profile recommender.Profile) recommender.Tuning {
 		v, _ := p.get(KeyLookahead)
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 0 || d > maxLookahead {
-			p.fail(KeyLookahead, "must be a Go duration from 0s (off) to %s (e.g. 30s)", shortDuration(maxLookahead))
+			p.fail(KeyLookahead, "must be a Go duration from 0s (off) to %s (e.g. 30s)", config.FormatDuration(maxLookahead))
 		} else {
 			t.Lookahead = d
 		}
@@ -747,7 +747,7 @@ func (p *parser) window(key string) (int32, bool) {
 	v, _ := p.get(key)
 	d, err := time.ParseDuration(v)
 	if err != nil || d < 0 || d > maxStabilization || d%time.Second != 0 {
-		p.fail(key, "must be a Go duration in whole seconds from 0s to %s (e.g. 0s, 90s, 5m)", shortDuration(maxStabilization))
+		p.fail(key, "must be a Go duration in whole seconds from 0s to %s (e.g. 0s, 90s, 5m)", config.FormatDuration(maxStabilization))
 		return 0, false
 	}
 	return int32(d / time.Second), true
@@ -776,7 +776,7 @@ func (p *parser) fallback(b bounds) (int32, time.Duration) {
 		v, _ := p.get(KeyFallbackAfter)
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 || d > maxFallbackAfter {
-			p.fail(KeyFallbackAfter, "must be a Go duration > 0s and <= %s (e.g. 90s, 5m)", shortDuration(maxFallbackAfter))
+			p.fail(KeyFallbackAfter, "must be a Go duration > 0s and <= %s (e.g. 90s, 5m)", config.FormatDuration(maxFallbackAfter))
 		} else {
 			after = d
 		}
@@ -788,18 +788,6 @@ func (p *parser) fallback(b bounds) (int32, time.Duration) {
 		return 0, 0
 	}
 	return replicas, after
-}
-
-// shortDuration renders 1h0m0s as 1h and 5m0s as 5m.
-func shortDuration(d time.Duration) string {
-	s := d.String() // such as 1h0m0s, 10m0s, 90s
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }
 
 // cleanDecodeError strips the decoder's wrapping so that the message says

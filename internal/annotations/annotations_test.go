@@ -784,11 +784,3 @@ func mustQuantity(t *testing.T, s string) resource.Quantity {
 	require.NoError(t, err)
 	return q
 }
-
-func TestShortDuration(t *testing.T) {
-	for d, want := range map[time.Duration]string{
-		0: "0s", 90 * time.Second: "1m30s", 10 * time.Minute: "10m", time.Hour: "1h", 24 * time.Hour: "24h", 90 * time.Minute: "1h30m",
-	} {
-		assert.Equal(t, want, shortDuration(d), d.String())
-	}
-}

@@ -263,15 +263,15 @@ func (l LeaderElection) validate(v *validator) {
 	// client-go once leader election starts.
 	if l.LeaseDuration <= l.RenewDeadline {
 		v.addf("leaderElection.leaseDuration: %q must be greater than leaderElection.renewDeadline (%q)",
-			formatDuration(l.LeaseDuration), formatDuration(l.RenewDeadline))
+			FormatDuration(l.LeaseDuration), FormatDuration(l.RenewDeadline))
 	}
 	if minRenew := time.Duration(leaderElectionJitterFactor * float64(l.RetryPeriod)); l.RenewDeadline <= minRenew {
 		v.addf("leaderElection.renewDeadline: %q must be greater than leaderElection.retryPeriod (%q) times %s, i.e. more than %s",
-			formatDuration(l.RenewDeadline), formatDuration(l.RetryPeriod),
-			formatFloat(leaderElectionJitterFactor), formatDuration(minRenew))
+			FormatDuration(l.RenewDeadline), FormatDuration(l.RetryPeriod),
+			formatFloat(leaderElectionJitterFactor), FormatDuration(minRenew))
 	}
 	if l.RetryPeriod <= 0 {
-		v.addf("leaderElection.retryPeriod: %q is out of range: allowed more than 0s", formatDuration(l.RetryPeriod))
+		v.addf("leaderElection.retryPeriod: %q is out of range: allowed more than 0s", FormatDuration(l.RetryPeriod))
 	}
 }
 
@@ -297,7 +297,7 @@ func (v *validator) oneOf(key, val string, allowed ...string) {
 
 func (v *validator) durationRange(key string, d, lo, hi time.Duration) {
 	if !inRange(d, lo, hi) {
-		v.addf("%s: %q is out of range: allowed %s to %s", key, formatDuration(d), formatDuration(lo), formatDuration(hi))
+		v.addf("%s: %q is out of range: allowed %s to %s", key, FormatDuration(d), FormatDuration(lo), FormatDuration(hi))
 	}
 }
 
@@ -305,7 +305,7 @@ func (v *validator) durationRange(key string, d, lo, hi time.Duration) {
 // feature it bounds useless, so zero is rejected rather than meaning "off".
 func (v *validator) positiveDuration(key string, d, hi time.Duration) {
 	if d <= 0 || d > hi {
-		v.addf("%s: %q is out of range: allowed more than 0s up to %s", key, formatDuration(d), formatDuration(hi))
+		v.addf("%s: %q is out of range: allowed more than 0s up to %s", key, FormatDuration(d), FormatDuration(hi))
 	}
 }
 
@@ -347,10 +347,9 @@ func formatFloat(f float64) string {
 	return strconv.FormatFloat(f, 'g', -1, 64)
 }
 
-// formatDuration renders d the way a human writes it in YAML ("10m", "1h",
-// "1m30s") rather than time.Duration.String's "10m0s"; the result still
-// parses with time.ParseDuration.
-func formatDuration(d time.Duration) string {
+// FormatDuration writes a duration as people do: 5m, 1h30m, 90s (not
+// 5m0s).
+func FormatDuration(d time.Duration) string {
 	s := d.String()
 	if strings.HasSuffix(s, "m0s") {
 		s = strings.TrimSuffix(s, "0s")
@@ -430,7 +429,7 @@ func flatten(out map[string]any, prefix string, v reflect.Value) {
 		fv := v.Field(i)
 		switch {
 		case fv.Type() == durationType:
-			out[key] = formatDuration(time.Duration(fv.Int()))
+			out[key] = FormatDuration(time.Duration(fv.Int()))
 		case fv.Kind() == reflect.Struct:
 			flatten(out, key+".", fv)
 		default:

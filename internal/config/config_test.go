@@ -320,10 +320,12 @@ func TestFormatDuration(t *testing.T) {
 		90 * time.Minute:        "1h30m",
 		time.Hour + time.Second: "1h0m1s",
 		-time.Second:            "-1s",
+		90 * time.Second:        "1m30s",
+		24 * time.Hour:          "24h",
 	}
 	for d, want := range tests {
 		t.Run(want, func(t *testing.T) {
-			assert.Equal(t, want, formatDuration(d))
+			assert.Equal(t, want, FormatDuration(d))
 			parsed, err := time.ParseDuration(want)
 			require.NoError(t, err)
 			assert.Equal(t, d, parsed)

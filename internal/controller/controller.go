@@ -78,7 +78,7 @@ func New(opts Options) (*Controller, error) {
 	c := &Controller{
 		opts: opts, cfg: cfg, log: opts.Logger, clock: opts.Clock,
 		defaults: annotations.DefaultsFrom(&cfg),
-		apps: map[types.NamespacedName]*app{},
+		apps:     map[types.NamespacedName]*app{},
 	}
 	namespaces := cfg.Namespaces
 	if len(namespaces) == 0 {

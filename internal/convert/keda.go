@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/spinscale/spinscale/internal/annotations"
+	"github.com/spinscale/spinscale/internal/config"
 )
 
 // ScaledObject is the part of a KEDA keda.sh/v1alpha1 ScaledObject that
@@ -362,9 +363,9 @@ func kedaFallback(r *Result, spec ScaledObjectSpec) {
 	}
 	threshold := max32(f.FailureThreshold, 1)
 	after := time.Duration(threshold) * interval
-	r.Annotations[annotations.KeyFallbackAfter] = shortDuration(after)
+	r.Annotations[annotations.KeyFallbackAfter] = config.FormatDuration(after)
 	r.notef("spec.fallback: failureThreshold %d × pollingInterval %s is fallback-after %s (Spinscale counts time, not failed polls)",
-		threshold, shortDuration(interval), shortDuration(after))
+		threshold, config.FormatDuration(interval), config.FormatDuration(after))
 }
 
 func max32(a, b int32) int32 {
@@ -372,16 +373,4 @@ func max32(a, b int32) int32 {
 		return a
 	}
 	return b
-}
-
-// shortDuration renders 1m30s as is and 5m0s as 5m.
-func shortDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }

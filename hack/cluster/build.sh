@@ -18,7 +18,7 @@
 #
 # Environment (defaults in brackets):
 #   K8S_VERSION [v1.37.2]  ETCD_VERSION [v3.6.16]  KWOK_VERSION [v0.8.0]
-#   METRICS_SERVER_VERSION [v0.9.0]  GO [go]
+#   METRICS_SERVER_VERSION [v0.8.0]  GO [go]
 # Wall times of real builds are appended to BIN_DIR/build-times.log.
 set -euo pipefail
 
@@ -30,7 +30,7 @@ BIN_DIR=${1:-$(default_bin_dir)}
 K8S_VERSION=${K8S_VERSION:-v1.37.2}
 ETCD_VERSION=${ETCD_VERSION:-v3.6.16}
 KWOK_VERSION=${KWOK_VERSION:-v0.8.0}
-METRICS_SERVER_VERSION=${METRICS_SERVER_VERSION:-v0.9.0}
+METRICS_SERVER_VERSION=${METRICS_SERVER_VERSION:-v0.8.0}
 GO=${GO:-go}
 
 log() { printf '[build %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }

@@ -69,6 +69,10 @@ bench: ## Run the benchmarks (decisions per second, allocations)
 bench-quality: ## Score the hpa and spinscale profiles on the standard load traces against the oracle (docs/quality.md)
 	$(GO) run ./bench/quality
 
+.PHONY: bench-frontier
+bench-frontier: ## Measure the profiles against HPA's cost/safety frontier on held-out windows of real traffic (docs/quality.md)
+	$(GO) run ./bench/frontier -plot bench/images/frontier.png
+
 .PHONY: fuzz
 fuzz: ## Fuzz the annotation parser and the engine for FUZZTIME each
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/annotations/

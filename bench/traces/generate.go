@@ -14,17 +14,15 @@
 package main
 
 import (
-	"archive/tar"
-	"compress/bzip2"
-	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/spinscale/spinscale/bench/internal/tracedata"
 )
 
 const (
@@ -73,18 +71,13 @@ func run(data, out string) error {
 	// serving 3000 requests/s sees ±2%; 30 s averages bring it to ±9% and
 	// keep every minute-scale feature. Twitter's 177 a second need only
 	// 5 s averages (±3%).
-	for _, r := range []struct {
-		name, archive, source string
-		step                  int
-	}{
-		{"nasa", "nasa-1995-per-second.tbz2", "NASA-HTTP (Internet Traffic Archive): every HTTP request to the NASA Kennedy Space Center web server, July-August 1995, counted per second", 30},
-		{"twitter", "twitter-stream-per-second.tbz2", "Archive Team Twitter stream, August 2021: tweets per second", 5},
-	} {
-		counts, err := readCounts(filepath.Join(data, r.archive))
+	steps := map[string]int{"nasa": 30, "twitter": 5}
+	for _, r := range tracedata.Archives {
+		counts, err := tracedata.ReadCounts(filepath.Join(data, r.File))
 		if err != nil {
 			return err
 		}
-		if err := writeReal(out, r.name, r.archive, r.source, r.step, counts); err != nil {
+		if err := writeReal(out, r.Name, r.File, r.Source, steps[r.Name], counts); err != nil {
 			return err
 		}
 	}
@@ -168,10 +161,7 @@ func writeReal(out, name, archive, source string, step int, counts []float64) er
 	if n < 4*windowSeconds {
 		return fmt.Errorf("%s: %d seconds: too short", archive, n)
 	}
-	cum := make([]float64, n+1)
-	for i, c := range counts {
-		cum[i+1] = cum[i] + c
-	}
+	cum := tracedata.Prefix(counts)
 	mean := cum[n] / float64(n)
 
 	busiest := 0
@@ -249,40 +239,6 @@ func slidingMin(v []float64, w int) []float64 {
 		out[i] = v[dq[0]]
 	}
 	return out
-}
-
-// readCounts reads workload.txt from a tar.bz2 archive.
-func readCounts(path string) ([]float64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	tr := tar.NewReader(bzip2.NewReader(f))
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%s: no workload.txt", path)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		if filepath.Base(h.Name) != "workload.txt" {
-			continue
-		}
-		body, err := io.ReadAll(tr)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		fields := strings.Fields(string(body))
-		counts := make([]float64, len(fields))
-		for i, s := range fields {
-			if counts[i], err = strconv.ParseFloat(s, 64); err != nil {
-				return nil, fmt.Errorf("%s: value %d: %w", path, i, err)
-			}
-		}
-		return counts, nil
-	}
 }
 
 func write(path string, header []string, pts []point) error {

@@ -102,10 +102,7 @@ func TestWritePlot(t *testing.T) {
 	assert.True(t, found, "the capacity line is drawn")
 }
 
-func TestNiceTicks(t *testing.T) {
-	assert.Equal(t, []float64{0, 500, 1000, 1500, 2000}, niceTicks(1800, 4))
-	assert.Equal(t, []float64{0, 0.5, 1}, niceTicks(1, 2))
-	assert.Equal(t, []float64{0, 1, 2, 3}, integerTicks(niceTicks(2.5, 5)))
+func TestTimeAxis(t *testing.T) {
 	a := timeAxis(7200)
 	assert.Equal(t, "min", a.unit)
 	assert.Equal(t, "120", a.label(a.ticks[len(a.ticks)-1]))

@@ -1,6 +1,6 @@
-package simulate
+package chart
 
-// A 5×7 pixel font for the plot's labels, so that drawing text needs
+// A 5×7 pixel font for the charts' labels, so that drawing text needs
 // nothing beyond the standard library. Upper case only: lower-case letters
 // are drawn as capitals. Each glyph is seven rows, the top first; bit 4 is
 // the leftmost pixel.

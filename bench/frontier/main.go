@@ -202,7 +202,7 @@ func run(w io.Writer, o options) error {
 	}
 	fmt.Fprintf(w, "%d windows of 1-2 h drawn with seed %d from the NASA 1995 and Twitter 2021 traces (none overlapping the standard traces): %d in the tuning split, %d held out. ",
 		len(ws), o.seed, tuning, len(ws)-tuning)
-	fmt.Fprintf(w, "Each window is scaled to a mean of %s requests/s; a pod serves at most %d; %d s tick; targets are percent of what a pod serves. ", joinFloats(meanLoads), capacityPerPod, tickSeconds)
+	fmt.Fprintf(w, "Each window is scaled to a mean of %s requests/s; a pod serves at most %d; %d s interval, samples at a phase drawn per window; targets are percent of what a pod serves. ", joinFloats(meanLoads), capacityPerPod, tickSeconds)
 	fmt.Fprintf(w, "Produced by `go run ./bench/frontier -seed %d -windows %d -split %s`.\n", o.seed, len(ws), o.split)
 	if o.list {
 		listWindows(w, ws)
@@ -351,7 +351,8 @@ func scenarioFor(win *window, s metricSetup, p policy, target int) (doc, csv []b
 	initial := max(1, int(math.Ceil(win.Loads[0]/targetLoad)))
 	fmt.Fprintf(&b, "workload:\n  targetLoadPerPod: %s\n  capacityPerPod: %d\n  cpuPerUnit: %dm\n  requests: {cpu: %dm}\n  startupSeconds: %d\n  readinessDelaySeconds: 0\n  initialReplicas: %d\n",
 		strconv.FormatFloat(targetLoad, 'f', -1, 64), capacityPerPod, cpuRequestMilli/capacityPerPod, cpuRequestMilli, win.StartupSeconds, initial)
-	fmt.Fprintf(&b, "sim:\n  tickSeconds: %d\n  metricResolutionSeconds: %d\n  durationSeconds: %d\n  prometheusResult: scalar\n", tickSeconds, s.resolution, win.Length)
+	fmt.Fprintf(&b, "sim:\n  tickSeconds: %d\n  metricResolutionSeconds: %d\n  metricPhaseSeconds: %d\n  durationSeconds: %d\n  prometheusResult: scalar\n",
+		tickSeconds, s.resolution, int(win.Phase*float64(s.resolution)), win.Length)
 	b.WriteString("traceFile: window.csv\n")
 
 	var c strings.Builder
@@ -448,8 +449,8 @@ func printGoals(w io.Writer, split string, goals []goalRow) {
 }
 
 func listWindows(w io.Writer, ws []window) {
-	fmt.Fprintln(w, "\n### Windows\n\n| window | trace | seconds of the trace | length | kind | mean (req/s) | scale | averaged over | start-up | split |")
-	fmt.Fprintln(w, "|---|---|--:|--:|---|--:|--:|--:|--:|---|")
+	fmt.Fprintln(w, "\n### Windows\n\n| window | trace | seconds of the trace | length | kind | mean (req/s) | scale | averaged over | start-up | sample phase | split |")
+	fmt.Fprintln(w, "|---|---|--:|--:|---|--:|--:|--:|--:|--:|---|")
 	for _, win := range ws {
 		kind, split := "calm", "held out"
 		if win.Busy {
@@ -458,8 +459,8 @@ func listWindows(w io.Writer, ws []window) {
 		if win.Tuning {
 			split = "tuning"
 		}
-		fmt.Fprintf(w, "| %s | %s | %d-%d | %d min | %s | %.0f | ×%.2f | %d s | %d s | %s |\n",
-			win.ID, win.Trace, win.Start, win.Start+win.Length, win.Length/60, kind, win.Mean, win.Scale, win.Bucket, win.StartupSeconds, split)
+		fmt.Fprintf(w, "| %s | %s | %d-%d | %d min | %s | %.0f | ×%.2f | %d s | %d s | %.2f | %s |\n",
+			win.ID, win.Trace, win.Start, win.Start+win.Length, win.Length/60, kind, win.Mean, win.Scale, win.Bucket, win.StartupSeconds, win.Phase, split)
 	}
 }
 

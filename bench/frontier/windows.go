@@ -33,6 +33,10 @@ type window struct {
 	StartupSeconds int
 	// Tuning is true for the tuning split; the others are held out.
 	Tuning bool
+	// Phase places the metric samples against the controller's clock: a
+	// fraction of the metric resolution, drawn per window, since in a
+	// cluster the two clocks are not aligned.
+	Phase float64
 	// Loads holds one value per Bucket seconds: the average over it.
 	Loads []float64
 }
@@ -91,8 +95,10 @@ func drawWindows(dataDir string, n int, seed uint64, tuneEvery int) ([]window, e
 	for rank, i := range perm {
 		out[i].Tuning = tuneEvery > 0 && rank%tuneEvery == 0
 	}
+	phases := rand.New(rand.NewPCG(seed, 100))
 	for i := range out {
 		out[i].ID = fmt.Sprintf("w%02d", i+1)
+		out[i].Phase = phases.Float64()
 	}
 	return out, nil
 }

@@ -114,3 +114,9 @@ type Spec struct {
 	FallbackReplicas int32
 	FallbackAfter    time.Duration
 }
+
+// ReactsToFreshData reports whether the app is decided on as soon as a
+// metric has a sample newer than its last decision used, rather than only
+// on the controller's interval. The hpa profile keeps HPA's fixed sync, as
+// its decisions (a plain-path scale-up cap per decision, for one) assume.
+func (s *Spec) ReactsToFreshData() bool { return s.Profile == ProfileSpinscale }

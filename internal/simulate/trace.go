@@ -84,6 +84,11 @@ type SimSettings struct {
 	MetricResolutionSeconds int64
 	// MetricLagSeconds delays what the engine sees.
 	MetricLagSeconds int64
+	// MetricPhaseSeconds places the samples: they are produced at
+	// MetricPhaseSeconds + k × MetricResolutionSeconds, so that a tick need
+	// not fall on a sample (in a cluster, the metric pipeline's clock and
+	// the controller's are not aligned).
+	MetricPhaseSeconds int64
 	// DurationSeconds is the simulated time: seconds [0, DurationSeconds).
 	DurationSeconds int64
 	// PrometheusResult is PrometheusScalar or PrometheusPerPod.
@@ -213,7 +218,7 @@ func (c *checker) sim(v any, interval time.Duration, trace []TracePoint) SimSett
 	m := map[string]any{}
 	if v != nil {
 		var ok bool
-		if m, ok = c.mapping("sim", v, "tickSeconds", "metricResolutionSeconds", "metricLagSeconds", "durationSeconds", "prometheusResult"); !ok {
+		if m, ok = c.mapping("sim", v, "tickSeconds", "metricResolutionSeconds", "metricLagSeconds", "metricPhaseSeconds", "durationSeconds", "prometheusResult"); !ok {
 			m = map[string]any{}
 		}
 	}
@@ -226,6 +231,9 @@ func (c *checker) sim(v any, interval time.Duration, trace []TracePoint) SimSett
 	}
 	s.MetricResolutionSeconds, _ = c.wholeSeconds("sim.metricResolutionSeconds", m["metricResolutionSeconds"], defaultMetricResolution, 1, maxSimSeconds)
 	s.MetricLagSeconds, _ = c.wholeSeconds("sim.metricLagSeconds", m["metricLagSeconds"], 0, 0, maxSimSeconds)
+	if s.MetricResolutionSeconds > 0 {
+		s.MetricPhaseSeconds, _ = c.wholeSeconds("sim.metricPhaseSeconds", m["metricPhaseSeconds"], 0, 0, s.MetricResolutionSeconds-1)
+	}
 	if m["durationSeconds"] != nil {
 		s.DurationSeconds, _ = c.wholeSeconds("sim.durationSeconds", m["durationSeconds"], 0, 1, maxTraceDuration)
 	} else if len(trace) > 0 {

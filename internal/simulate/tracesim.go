@@ -107,8 +107,8 @@ const longAgoSeconds = int64(longAgo / time.Second)
 
 // Simulate runs the load-trace scenario: in one-second steps from t = 0, the
 // load is spread over the Ready pods, metric samples are refreshed every
-// metricResolutionSeconds, and every tickSeconds the engine decides (Decide,
-// then Commit) on what it can see; the decision is applied at once. Simulate
+// metricResolutionSeconds, and the engine decides (Decide, then Commit) on
+// what it can see when the controller would; the decision is applied at once. Simulate
 // is deterministic and does not modify ts.
 //
 // The model, second by second (second t is the interval [t, t+1)):
@@ -119,10 +119,14 @@ const longAgoSeconds = int64(longAgo / time.Second)
 //   - Ready pods share the load evenly; each serves at most capacityPerPod.
 //     A Ready pod uses max(1m, served × cpuPerUnit) of CPU.
 //   - Before t = 0 the initial pods served the trace's first load forever.
-//   - Samples are produced at every multiple s of the resolution R: a pod's
-//     sample is its average over [s−R, s), and exists only if the pod was
-//     Ready all that window. A tick at t sees the samples produced at the
-//     latest s <= t − metricLagSeconds. CPU samples are whole millicores,
+//   - Samples are produced at every s = metricPhaseSeconds + k × R (R the
+//     resolution): a pod's sample is its average over [s−R, s), and exists
+//     only if the pod was Ready all that window. A decision at t sees the
+//     samples produced at the latest s <= t − metricLagSeconds.
+//   - Decisions: the hpa profile decides every tickSeconds, as HPA's sync
+//     does. A profile that reacts to fresh data (spinscale) decides at the
+//     first second a new sample is visible, and otherwise when tickSeconds
+//     passed since its last decision, as the controller does. CPU samples are whole millicores,
 //     rounded up as Kubernetes' MilliValue does.
 //   - Prometheus queries report served load: the app's total (scalar) or
 //     each pod's own (perPod), averaged over the same windows.
@@ -131,7 +135,7 @@ const longAgoSeconds = int64(longAgo / time.Second)
 //     once.
 func (ts *TraceScenario) Simulate() *TraceResult {
 	w, sim := &ts.Workload, &ts.Sim
-	dur, res, tick, lag := sim.DurationSeconds, sim.MetricResolutionSeconds, sim.TickSeconds, sim.MetricLagSeconds
+	dur, res, tick, lag, phase := sim.DurationSeconds, sim.MetricResolutionSeconds, sim.TickSeconds, sim.MetricLagSeconds, sim.MetricPhaseSeconds
 	cpuPerUnit, capacity := w.CPUPerUnitMilli, w.CapacityPerPod
 
 	// share is the load one Ready pod serves out of n; usage its CPU.
@@ -167,18 +171,27 @@ func (ts *TraceScenario) Simulate() *TraceResult {
 	var sum Summary
 	var underLoad float64
 	prevDir := 0
+	fresh := ts.Spec.ReactsToFreshData()
+	last := int64(math.MinInt64 / 2) // the last decision's second
 	for t := int64(0); t < dur; t++ {
 		load := ts.loadAt(float64(t))
 		oracle := ts.oracleAt(load)
-		if t%tick == 0 {
+		// The newest samples the engine can see.
+		s := floorDiv(t-lag-phase, res)*res + phase
+		due := t%tick == 0
+		if fresh {
+			// At the first second a new sample is visible, or when a whole
+			// interval passed without one.
+			due = t-last >= tick || s == t-lag && t > 0
+		}
+		if due {
+			last = t
 			now := Epoch.Add(time.Duration(t) * time.Second)
 			in := recommender.Input{
 				SpecReplicas:   replicas,
 				StatusReplicas: int32(len(pods)),
 				Pods:           ts.observePods(pods, t),
 			}
-			// The newest samples the engine can see.
-			s := floorDiv(t-lag, res) * res
 			in.Metrics = ts.observeMetrics(pods, s, res, windowOf(cum, pre, s-res, s))
 			d, next := recommender.Decide(&ts.Spec, &in, st, now)
 			st = recommender.Commit(&ts.Spec, next, &d, now)

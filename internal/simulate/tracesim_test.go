@@ -352,3 +352,57 @@ func TestFloorDiv(t *testing.T) {
 		assert.Equal(t, tc.want, floorDiv(tc.a, tc.b), "%d/%d", tc.a, tc.b)
 	}
 }
+
+// decisionTimes lists when the engine decided.
+func decisionTimes(ticks []Tick) []float64 {
+	var out []float64
+	for _, tk := range ticks {
+		out = append(out, tk.At)
+	}
+	return out
+}
+
+// TestTraceDecisionsFollowFreshSamples: the spinscale profile decides at
+// the first second a new sample is visible, the hpa profile on its fixed
+// interval, whatever the samples do.
+func TestTraceDecisionsFollowFreshSamples(t *testing.T) {
+	for _, tc := range []struct {
+		name            string
+		profile         string
+		res, lag, phase int64
+		want            []float64
+	}{
+		{"hpa keeps its 15 s sync", "hpa", 5, 0, 0, []float64{0, 15, 30, 45}},
+		{"hpa with samples out of phase", "hpa", 15, 0, 7, []float64{0, 15, 30, 45}},
+		{"spinscale on every 5 s sample", "spinscale", 5, 0, 0, []float64{0, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 55}},
+		{"spinscale on samples 7 s into the tick", "spinscale", 15, 0, 7, []float64{0, 7, 22, 37, 52}},
+		{"spinscale sees them after the lag", "spinscale", 15, 2, 7, []float64{0, 9, 24, 39, 54}},
+		{"spinscale at most one interval apart when samples are rare", "spinscale", 20, 0, 0, []float64{0, 15, 20, 35, 40, 55}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := loadTraceScenario(t, strings.Replace(promStep, "profile: hpa", "profile: "+tc.profile, 1))
+			ts.Sim.DurationSeconds = 60
+			ts.Sim.MetricResolutionSeconds, ts.Sim.MetricLagSeconds, ts.Sim.MetricPhaseSeconds = tc.res, tc.lag, tc.phase
+			assert.Equal(t, tc.want, decisionTimes(ts.Simulate().Ticks))
+		})
+	}
+}
+
+// TestTraceFreshSamplesSpeedTheFirstScaleUp: on the 10× step at 30, a 5 s
+// sample ending at 35 already shows it; spinscale scales up then, hpa at
+// its next sync (45).
+func TestTraceFreshSamplesSpeedTheFirstScaleUp(t *testing.T) {
+	for profile, want := range map[string]float64{"hpa": 45, "spinscale": 35} {
+		ts := loadTraceScenario(t, strings.Replace(promStep, "profile: hpa", "profile: "+profile, 1))
+		ts.Sim.MetricResolutionSeconds = 5
+		res := ts.Simulate()
+		require.NotNil(t, res.Summary.FirstScaleUpSeconds, profile)
+		assert.Equal(t, want, *res.Summary.FirstScaleUpSeconds, profile)
+	}
+}
+
+func TestTraceMetricPhaseIsBelowTheResolution(t *testing.T) {
+	_, err := Load([]byte(strings.Replace(promStep, "metricResolutionSeconds: 15", "metricResolutionSeconds: 15\n  metricPhaseSeconds: 15", 1)))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "sim.metricPhaseSeconds")
+}

@@ -73,6 +73,10 @@ bench-quality: ## Score the hpa and spinscale profiles on the standard load trac
 bench-frontier: ## Measure the profiles against HPA's cost/safety frontier on held-out windows of real traffic (docs/quality.md)
 	$(GO) run ./bench/frontier -plot bench/images/frontier.png
 
+.PHONY: bench-latency
+bench-latency: ## Reaction latency on a local control plane, Spinscale and the real HPA side by side (docs/operating.md)
+	bench/latency.sh
+
 .PHONY: fuzz
 fuzz: ## Fuzz the annotation parser and the engine for FUZZTIME each
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/annotations/

@@ -331,17 +331,28 @@ func (s *syncBuffer) String() string {
 // it when the test ends.
 func startPrometheus(t *testing.T, target string) *promProcess {
 	t.Helper()
+	return startPrometheusWith(t, "1s", target)
+}
+
+// startPrometheusWith runs Prometheus scraping the targets every scrape
+// interval, and stops it when the test ends.
+func startPrometheusWith(t *testing.T, scrape string, targets ...string) *promProcess {
+	t.Helper()
 	p := &promProcess{bin: prometheusBinary(t), dir: t.TempDir(), addr: closedAddress(t), out: &syncBuffer{}}
+	quoted := make([]string, len(targets))
+	for i, tg := range targets {
+		quoted[i] = strconv.Quote(tg)
+	}
 	cfg := fmt.Sprintf(`global:
-  scrape_interval: 1s
+  scrape_interval: %[1]s
   scrape_timeout: 1s
-  evaluation_interval: 1s
+  evaluation_interval: %[1]s
 scrape_configs:
   - job_name: spin
     honor_labels: true
     static_configs:
-      - targets: [%q]
-`, target)
+      - targets: [%[2]s]
+`, scrape, strings.Join(quoted, ", "))
 	require.NoError(t, os.WriteFile(filepath.Join(p.dir, "prometheus.yml"), []byte(cfg), 0o600))
 	p.start(t)
 	t.Cleanup(func() {

@@ -46,8 +46,15 @@ const (
 type Config struct {
 	// Profile selects the scaling algorithm: ProfileHPA or ProfileSpinscale.
 	Profile string `json:"profile"`
-	// Interval is the period of the reconcile loop.
+	// Interval is the period of the reconcile loop: the longest time
+	// between two decisions for an app whose data did not change, and the
+	// hpa profile's sync period.
 	Interval time.Duration `json:"interval"`
+	// Poll is how often the metric sources are read for fresh samples: an
+	// app of the spinscale profile is decided as soon as one of its metrics
+	// has a sample its last decision did not use, and any app as soon as
+	// its annotations change. 0 decides on the interval only.
+	Poll time.Duration `json:"poll"`
 	// Namespaces restricts the watched namespaces; empty means all.
 	Namespaces []string `json:"namespaces"`
 	// Selector is a label selector restricting the handled targets.
@@ -157,6 +164,7 @@ func Default() Config {
 	return Config{
 		Profile:                 ProfileSpinscale,
 		Interval:                15 * time.Second,
+		Poll:                    time.Second,
 		Namespaces:              []string{},
 		Selector:                "",
 		DryRun:                  false,
@@ -204,6 +212,10 @@ func (c Config) Validate() error {
 
 	v.oneOf("profile", c.Profile, ProfileHPA, ProfileSpinscale)
 	v.durationRange("interval", c.Interval, time.Second, 10*time.Minute)
+	// Against an invalid interval, only the interval is reported.
+	if c.Poll != 0 && inRange(c.Interval, time.Second, 10*time.Minute) && !inRange(c.Poll, 100*time.Millisecond, c.Interval) {
+		v.addf("poll: %q is out of range: allowed 0 (decide on the interval only), or 100ms up to the interval (%s)", FormatDuration(c.Poll), FormatDuration(c.Interval))
+	}
 	for i, ns := range c.Namespaces {
 		v.dns1123Label(fmt.Sprintf("namespaces[%d]", i), ns)
 	}

@@ -25,6 +25,9 @@ func TestValidateRejects(t *testing.T) {
 		{"unknown profile", func(c *Config) { c.Profile = "vpa" }, []string{"profile", `"vpa"`, "hpa, spinscale"}},
 		{"interval too short", func(c *Config) { c.Interval = 500 * time.Millisecond }, []string{`interval: "500ms" is out of range: allowed 1s to 10m`}},
 		{"interval too long", func(c *Config) { c.Interval = 11 * time.Minute }, []string{"interval", `"11m"`}},
+		{"poll longer than the interval", func(c *Config) { c.Poll = 20 * time.Second }, []string{`poll: "20s" is out of range: allowed 0 (decide on the interval only), or 100ms up to the interval (15s)`}},
+		{"poll too short", func(c *Config) { c.Poll = 10 * time.Millisecond }, []string{`poll: "10ms"`}},
+		{"negative poll", func(c *Config) { c.Poll = -time.Second }, []string{`poll: "-1s"`}},
 		{"invalid namespace", func(c *Config) { c.Namespaces = []string{"ok", "Not_OK"} }, []string{"namespaces[1]", `"Not_OK"`, "DNS-1123 label"}},
 		{"empty namespace", func(c *Config) { c.Namespaces = []string{""} }, []string{"namespaces[0]", `""`}},
 		{"invalid selector", func(c *Config) { c.Selector = "app in (a" }, []string{"selector", `"app in (a"`}},
@@ -99,6 +102,8 @@ func TestValidateAccepts(t *testing.T) {
 			c.Prometheus.TLS = TLS{CAFile: "/ca", CertFile: "/c", KeyFile: "/k"}
 		}},
 		{"lease namespace", func(c *Config) { c.LeaderElection.Namespace = "spinscale-system" }},
+		{"decisions on the interval only", func(c *Config) { c.Poll = 0 }},
+		{"poll as long as the interval", func(c *Config) { c.Poll, c.Interval = 30*time.Second, 30*time.Second }},
 		{"console debug logging", func(c *Config) { c.Log = Log{Level: LogLevelDebug, Format: LogFormatConsole} }},
 	}
 	for _, tt := range tests {
@@ -285,7 +290,7 @@ func TestMap(t *testing.T) {
 	assert.Equal(t, "", m["prometheus.basicAuth.passwordFile"])
 	assert.Equal(t, []string{}, m["namespaces"])
 	assert.Equal(t, map[string]string{}, m["prometheus.headers"])
-	assert.Len(t, m, 36, "one entry per leaf key")
+	assert.Len(t, m, 37, "one entry per leaf key")
 }
 
 // TestMapRoundTrip guards the property the binary relies on: the flattened

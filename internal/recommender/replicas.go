@@ -224,7 +224,7 @@ func utilizationProposal(ms *MetricSpec, in *Input, ps *podSet, classes []podCla
 	// ignored ones.
 	for i := range in.Pods {
 		if req := in.Pods[i].request(ms.Resource); req.MissingIn != "" {
-			r.Err = fmt.Errorf("%w for %s in container %s of pod %s", ErrMissingRequest, ms.Resource, req.MissingIn, in.Pods[i].Name)
+			r.Err = &MissingRequestError{Resource: ms.Resource, Container: req.MissingIn, Pod: in.Pods[i].Name}
 			return
 		}
 	}

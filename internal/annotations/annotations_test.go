@@ -380,15 +380,15 @@ func TestParseErrors(t *testing.T) {
 		{"behavior a list", valid("behavior", "[1]"), []string{`spinscale.dev/behavior: "[1]"`}},
 		{"behavior wrong type", valid("behavior", "scaleDown: {stabilizationWindowSeconds: 5m}"), []string{`spinscale.dev/behavior`, "stabilizationWindowSeconds"}},
 		{"behavior window out of range", valid("behavior", "scaleDown: {stabilizationWindowSeconds: 3601}"),
-			[]string{"spinscale.dev/behavior: scaleDown.stabilizationWindowSeconds: 3601 is out of range: allowed 0 to 3600"}},
+			[]string{`spinscale.dev/behavior: scaleDown.stabilizationWindowSeconds: "3601": out of range: allowed 0 to 3600`}},
 		{"behavior bad policy", valid("behavior", "scaleUp: {policies: [{type: Pod, value: 1, periodSeconds: 15}]}"),
-			[]string{`spinscale.dev/behavior: scaleUp.policies[0].type: "Pod" is not supported: allowed Pods, Percent`}},
+			[]string{`spinscale.dev/behavior: scaleUp.policies[0].type: "Pod": not supported: allowed Pods, Percent`}},
 		{"behavior tolerance and tolerance", valid("tolerance", "0.2", "behavior", "scaleDown: {tolerance: 0.05}"),
 			[]string{`spinscale.dev/tolerance: "0.2": contradicts spinscale.dev/behavior scaleDown.tolerance (0.05)`}},
 		{"behavior tolerance and tolerance-up", valid("tolerance-up", "0.2", "behavior", "scaleUp: {tolerance: 0.05}"),
 			[]string{`spinscale.dev/tolerance-up: "0.2": contradicts spinscale.dev/behavior scaleUp.tolerance (0.05)`}},
 		{"behavior tolerance above 1", valid("behavior", "scaleUp: {tolerance: 1.5}"),
-			[]string{"spinscale.dev/behavior: scaleUp.tolerance: 1.5 is out of range: allowed 0 to 1"}},
+			[]string{`spinscale.dev/behavior: scaleUp.tolerance: "1.5": out of range: allowed 0 to 1`}},
 		{"behavior extreme exponent", valid("behavior", `scaleDown: {tolerance: "1e-2147483647"}`),
 			[]string{"spinscale.dev/behavior", "exponent below 100"}},
 		{"target extreme negative exponent", valid("prometheus-query", "q", "prometheus-target-value", "1e-2147483647"),
@@ -783,4 +783,32 @@ func mustQuantity(t *testing.T, s string) resource.Quantity {
 	q, err := resource.ParseQuantity(s)
 	require.NoError(t, err)
 	return q
+}
+
+// TestParseBehaviorErrorsAreStructured: a problem inside the behavior is
+// reported with its path and its value as fields of the FieldError, not only
+// as text.
+func TestParseBehaviorErrorsAreStructured(t *testing.T) {
+	tests := []struct {
+		name     string
+		behavior string
+		want     FieldError
+	}{
+		{"window out of range", "scaleDown: {stabilizationWindowSeconds: 3601}",
+			FieldError{Key: KeyBehavior, Path: "scaleDown.stabilizationWindowSeconds", Value: "3601", Message: "out of range: allowed 0 to 3600"}},
+		{"unknown select policy", "scaleDown: {selectPolicy: Fastest}",
+			FieldError{Key: KeyBehavior, Path: "scaleDown.selectPolicy", Value: "Fastest", Message: "not supported: allowed Max, Min, Disabled"}},
+		{"policy value zero", "scaleUp: {policies: [{type: Pods, value: 0, periodSeconds: 15}]}",
+			FieldError{Key: KeyBehavior, Path: "scaleUp.policies[0].value", Value: "0", Message: "must be greater than zero"}},
+		{"no policy: nothing to quote", "scaleUp: {policies: []}",
+			FieldError{Key: KeyBehavior, Path: "scaleUp.policies", Message: "must specify at least one policy"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse(valid("behavior", tt.behavior), defaults)
+			var perr *Error
+			require.ErrorAs(t, err, &perr)
+			assert.Equal(t, []FieldError{tt.want}, perr.Fields)
+		})
+	}
 }

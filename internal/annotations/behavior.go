@@ -1,11 +1,12 @@
 package annotations
 
 import (
+	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/yaml"
 
 	"github.com/spinscale/spinscale/internal/config"
@@ -144,17 +145,15 @@ func (p *parser) parseBehavior() (*autoscalingv2.HorizontalPodAutoscalerBehavior
 		p.fail(KeyBehavior, "%s (use {} for the defaults)", allowed)
 		return nil, false
 	}
-	ok := true
-	if err := recommender.ValidateBehavior(b); err != nil {
-		for _, e := range unjoin(err) {
-			path, msg, cut := strings.Cut(e.Error(), ": ")
-			if !cut {
-				path, msg = "", e.Error()
-			}
-			p.failAt(KeyBehavior, path, "", "%s", msg)
+	errs := recommender.ValidateBehavior(b)
+	for _, e := range errs {
+		value := fmt.Sprint(e.BadValue)
+		if e.Type == field.ErrorTypeRequired {
+			value = "" // there is no value to quote
 		}
-		ok = false
+		p.failAt(KeyBehavior, e.Field, value, "%s", e.Detail)
 	}
+	ok := len(errs) == 0
 	// A tolerance above 1 is refused as for the tolerance annotations (the
 	// API server accepts it, but it disables a direction for good).
 	for _, side := range []struct {
@@ -165,7 +164,7 @@ func (p *parser) parseBehavior() (*autoscalingv2.HorizontalPodAutoscalerBehavior
 			continue
 		}
 		if t := side.rules.Tolerance.AsApproximateFloat64(); t > 1 {
-			p.failAt(KeyBehavior, side.name+".tolerance", "", "%s is out of range: allowed 0 to 1", strconv.FormatFloat(t, 'g', -1, 64))
+			p.failAt(KeyBehavior, side.name+".tolerance", strconv.FormatFloat(t, 'g', -1, 64), "out of range: allowed 0 to 1")
 			ok = false
 		}
 	}

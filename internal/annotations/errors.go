@@ -1,7 +1,6 @@
 package annotations
 
 import (
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -96,13 +95,4 @@ func cleanDecodeError(err error) string {
 		msg = strings.TrimPrefix(msg, prefix)
 	}
 	return msg
-}
-
-// unjoin splits an errors.Join result into its parts.
-func unjoin(err error) []error {
-	var joined interface{ Unwrap() []error }
-	if errors.As(err, &joined) {
-		return joined.Unwrap()
-	}
-	return []error{err}
 }

@@ -88,7 +88,7 @@ func checkSpec(t *testing.T, s recommender.Spec) {
 		require.GreaterOrEqual(t, tol, 0.0)
 		require.LessOrEqual(t, tol, 1.0)
 	}
-	require.NoError(t, recommender.ValidateBehavior(s.Behavior))
+	require.Empty(t, recommender.ValidateBehavior(s.Behavior))
 	if s.FallbackReplicas != 0 {
 		require.GreaterOrEqual(t, s.FallbackReplicas, s.MinReplicas)
 		require.LessOrEqual(t, s.FallbackReplicas, s.MaxReplicas)

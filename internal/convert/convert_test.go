@@ -506,6 +506,6 @@ func TestConvertedBehaviorValidatesLikeTheAPIServer(t *testing.T) {
 		Behavior: b,
 	}})
 	app := parse(t, r.Annotations)
-	require.NoError(t, recommender.ValidateBehavior(app.Spec.Behavior))
+	require.Empty(t, recommender.ValidateBehavior(app.Spec.Behavior))
 	assert.InDelta(t, 0.05, app.Spec.Tolerance.Down, 1e-9, "the behavior's scaleDown tolerance")
 }

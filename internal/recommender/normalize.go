@@ -149,7 +149,7 @@ func scaleDownLimit(current int32, st *State, r rules, now time.Time) int32 {
 // record appends the raw recommendation and forgets those no window can
 // reach any more.
 func record(recs []TimedRecommendation, desired int32, now time.Time, keep time.Duration) []TimedRecommendation {
-	return append(keepSince(recs, now.Add(-keep)), TimedRecommendation{Replicas: desired, At: now})
+	return since(recs, now.Add(-keep), TimedRecommendation{Replicas: desired, At: now})
 }
 
 // clampInt32 saturates at the int32 range: a policy value near MaxInt32

@@ -23,10 +23,12 @@ type podSet struct {
 }
 
 // lookup matches samples to pods by name. Duplicate samples for one pod keep
-// the last, as a map would. Stale samples are dropped and counted.
-func lookup(pods []Pod, samples []Sample, now time.Time, maxAge time.Duration) (ps podSet, stale int) {
+// the last, as a map would. Stale samples are dropped and counted. sampleOf
+// has one element per pod; the caller provides it so that a small app's
+// index can live on its stack.
+func lookup(pods []Pod, samples []Sample, now time.Time, maxAge time.Duration, sampleOf []int) (ps podSet, stale int) {
 	ps.samples = samples
-	ps.sampleOf = make([]int, len(pods))
+	ps.sampleOf = sampleOf
 	for i := range ps.sampleOf {
 		ps.sampleOf[i] = -1
 	}
@@ -154,7 +156,15 @@ func computePerPod(spec *Spec, ms *MetricSpec, in *Input, obs *Observation, now 
 	if ms.Source == SourceResource {
 		resourceName = ms.Resource
 	}
-	ps, stale := lookup(in.Pods, obs.Samples, now, spec.MaxSampleAge)
+	// Most apps have a few pods: their index needs no allocation.
+	var small [16]int
+	var sampleOf []int
+	if len(in.Pods) <= len(small) {
+		sampleOf = small[:len(in.Pods)]
+	} else {
+		sampleOf = make([]int, len(in.Pods))
+	}
+	ps, stale := lookup(in.Pods, obs.Samples, now, spec.MaxSampleAge, sampleOf)
 	r.StalePods = stale
 
 	classes := make([]podClass, len(in.Pods))

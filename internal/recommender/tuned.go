@@ -78,9 +78,9 @@ func tunedRecommend(spec *Spec, st *State, d *Decision, current, proposal int32,
 	}
 	rec := proposal
 	t := spec.Tuning
-	// The estimates of the trend span, oldest first; the new one joins them
-	// at the end.
-	span := keepSince(st.Loads, now.Add(-trendSpan))
+	// The estimates of the trend span, oldest first, then the new one.
+	st.Loads = since(st.Loads, now.Add(-trendSpan), TimedLoad{Pods: load, At: now})
+	span := st.Loads[:len(st.Loads)-1]
 	// The projection sizes a scale-up the metrics already ask for; it
 	// never starts one, and a rise within the tolerance band is noise.
 	if t.Lookahead > 0 && proposal > current && len(span) > 0 {
@@ -103,7 +103,6 @@ func tunedRecommend(spec *Spec, st *State, d *Decision, current, proposal int32,
 		peak = max(peak, l.Pods)
 	}
 	rising := load > peak*(1+spec.Tolerance.Up)
-	st.Loads = append(span, TimedLoad{Pods: load, At: now})
 	if t.BurstThreshold > 0 && ratio >= t.BurstThreshold && rising {
 		limit := scaleUpLimit(current, st, scaleUpRules(spec), now)
 		if limit > rec {

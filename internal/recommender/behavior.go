@@ -6,6 +6,7 @@ import (
 
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/utils/ptr"
 )
 
 // The autoscaling/v2 defaults for a behavior's unset fields
@@ -49,9 +50,7 @@ func resolveRules(r *autoscalingv2.HPAScalingRules, window time.Duration, polici
 	if r.StabilizationWindowSeconds != nil {
 		out.window = time.Duration(*r.StabilizationWindowSeconds) * time.Second
 	}
-	if r.SelectPolicy != nil {
-		out.selectP = *r.SelectPolicy
-	}
+	out.selectP = ptr.Deref(r.SelectPolicy, out.selectP)
 	if r.Policies != nil {
 		out.policies = r.Policies
 	}

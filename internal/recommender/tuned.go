@@ -87,9 +87,7 @@ func tunedRecommend(spec *Spec, st *State, d *Decision, current, proposal int32,
 		old := span[0]
 		if now.After(old.At) && load > old.Pods*(1+spec.Tolerance.Up) && steadyRise(span, load) {
 			slope := (load - old.Pods) / now.Sub(old.At).Seconds()
-			// The epsilon keeps float noise (12 + 2.0000000000000004) from
-			// rounding up a whole pod.
-			if projected := ceilInt32(load + slope*t.Lookahead.Seconds() - 1e-9); projected > rec {
+			if projected := CeilReplicas(load + slope*t.Lookahead.Seconds()); projected > rec {
 				rec = projected
 				d.Projected = projected
 			}

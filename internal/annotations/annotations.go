@@ -330,27 +330,21 @@ func (p *parser) prometheusMetric() (ms *recommender.MetricSpec, present bool) {
 		}
 	}
 	out := &recommender.MetricSpec{Name: "default", Source: recommender.SourcePrometheus, Query: query}
-	for _, t := range []struct {
-		key, value string
-		set        bool
-		target     recommender.TargetType
-	}{
-		{KeyPrometheusTargetAverageValue, avg, hasAvg, recommender.TargetAverageValue},
-		{KeyPrometheusTargetValue, val, hasVal, recommender.TargetValue},
+	for _, t := range []queryTarget{
+		{KeyPrometheusTargetAverageValue, recommender.TargetAverageValue, avg, hasAvg},
+		{KeyPrometheusTargetValue, recommender.TargetValue, val, hasVal},
 	} {
 		if !t.set {
 			continue
 		}
-		milli, valid := parseTarget(t.value)
-		if !valid {
-			p.fail(t.key, "%s", targetAllowed("400, 0.5, 1k"))
+		if !setTarget(out, t) {
+			p.fail(t.name, "%s", queryTargetAllowed)
 			ok = false
 		}
 		if !hasQuery {
-			p.fail(t.key, "requires %s", KeyPrometheusQuery)
+			p.fail(t.name, "requires %s", KeyPrometheusQuery)
 			ok = false
 		}
-		out.Target, out.TargetMilli = t.target, milli
 	}
 	if hasAvg && hasVal {
 		p.fail(KeyPrometheusTargetValue, "contradicts %s: set exactly one target for %s", KeyPrometheusTargetAverageValue, KeyPrometheusQuery)

@@ -7,6 +7,7 @@ import (
 
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
 	"github.com/spinscale/spinscale/internal/config"
@@ -119,7 +120,7 @@ func (p *parser) behavior(defTolerance float64) (*autoscalingv2.HorizontalPodAut
 				KeyBehavior, d.name, *w)
 			continue
 		}
-		(*rules).StabilizationWindowSeconds = &secs
+		(*rules).StabilizationWindowSeconds = ptr.To(secs)
 	}
 	return b, tol
 }

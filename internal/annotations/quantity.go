@@ -6,6 +6,8 @@ import (
 	"regexp"
 
 	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/spinscale/spinscale/internal/recommender"
 )
 
 // This file parses quantities from untrusted text: targets are user input
@@ -55,4 +57,26 @@ func parseTarget(s string) (int64, bool) {
 // targetAllowed describes what parseTarget accepts.
 func targetAllowed(example string) string {
 	return fmt.Sprintf("must be a quantity > 0 and <= %s (e.g. %s)", maxTarget.String(), example)
+}
+
+// queryTarget is a Prometheus metric's target as written: the value of a
+// target key, or of a target field of a metrics-list entry.
+type queryTarget struct {
+	name string // the key or the field
+	kind recommender.TargetType
+	text string
+	set  bool
+}
+
+// queryTargetAllowed is what a Prometheus metric's target may be.
+var queryTargetAllowed = targetAllowed("400, 0.5, 1k")
+
+// setTarget parses t into ms's target; false, and ms unchanged, when t is not
+// a target parseTarget accepts.
+func setTarget(ms *recommender.MetricSpec, t queryTarget) bool {
+	milli, ok := parseTarget(t.text)
+	if ok {
+		ms.Target, ms.TargetMilli = t.kind, milli
+	}
+	return ok
 }

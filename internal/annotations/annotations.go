@@ -11,7 +11,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/spinscale/spinscale/internal/config"
+	"github.com/spinscale/spinscale/internal/duration"
 	"github.com/spinscale/spinscale/internal/recommender"
 )
 
@@ -46,8 +46,8 @@ const (
 	maxErrorValueLen = 120
 )
 
-// Defaults are the global settings an app's spec starts from; the wiring code
-// fills them from the controller's configuration.
+// Defaults are the global settings an app's spec starts from; the global
+// configuration provides them (config.Config.AppDefaults).
 type Defaults struct {
 	Profile                 string
 	Tolerance               float64
@@ -57,16 +57,6 @@ type Defaults struct {
 	MaxSampleAge            time.Duration
 	ScaleUpLimitFactor      float64
 	ScaleUpLimitMinimum     int32
-}
-
-// DefaultsFrom takes the defaults from the controller's configuration: the
-// controller, the simulator and the converter all start an app's spec here.
-func DefaultsFrom(c *config.Config) Defaults {
-	return Defaults{
-		Profile: c.Profile, Tolerance: c.Tolerance, DownscaleStabilization: c.DownscaleStabilization,
-		CPUInitializationPeriod: c.CPUInitializationPeriod, InitialReadinessDelay: c.InitialReadinessDelay,
-		MaxSampleAge: c.MaxSampleAge, ScaleUpLimitFactor: c.ScaleUpLimitFactor, ScaleUpLimitMinimum: c.ScaleUpLimitMinimum,
-	}
 }
 
 // App is an app's parsed annotations.
@@ -81,6 +71,18 @@ type App struct {
 	// Warnings are problems that do not stop the app from being managed,
 	// such as unknown keys under the prefix.
 	Warnings []string
+}
+
+// UsesResourceMetrics reports whether the app scales on cpu or memory from
+// metrics.k8s.io, so that the caller fetches pod usage only for such apps.
+// False for an app whose annotations failed to parse: it is not decided.
+func (a *App) UsesResourceMetrics() bool {
+	for i := range a.Spec.Metrics {
+		if a.Spec.Metrics[i].Source == recommender.SourceResource {
+			return true
+		}
+	}
+	return false
 }
 
 // Enabled reports whether the annotations opt the app in. It is cheap enough
@@ -215,7 +217,7 @@ func (p *parser) tuning(profile recommender.Profile) recommender.Tuning {
 		v, _ := p.get(KeyLookahead)
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 0 || d > maxLookahead {
-			p.fail(KeyLookahead, "must be a Go duration from 0s (off) to %s (e.g. 30s)", config.FormatDuration(maxLookahead))
+			p.fail(KeyLookahead, "must be a Go duration from 0s (off) to %s (e.g. 30s)", duration.Format(maxLookahead))
 		} else {
 			t.Lookahead = d
 		}
@@ -407,7 +409,7 @@ func (p *parser) fallback(b bounds) (int32, time.Duration) {
 		v, _ := p.get(KeyFallbackAfter)
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 || d > maxFallbackAfter {
-			p.fail(KeyFallbackAfter, "must be a Go duration > 0s and <= %s (e.g. 90s, 5m)", config.FormatDuration(maxFallbackAfter))
+			p.fail(KeyFallbackAfter, "must be a Go duration > 0s and <= %s (e.g. 90s, 5m)", duration.Format(maxFallbackAfter))
 		} else {
 			after = d
 		}

@@ -812,3 +812,50 @@ func TestParseBehaviorErrorsAreStructured(t *testing.T) {
 		})
 	}
 }
+
+func TestIsKey(t *testing.T) {
+	tests := []struct {
+		key  string
+		want bool
+	}{
+		{KeyEnabled, true},
+		{KeyFallbackAfter, true},
+		{"spinscale.dev/max-replica", false},
+		{"max-replicas", false},
+		{"example.com/max-replicas", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key, func(t *testing.T) {
+			assert.Equal(t, tt.want, IsKey(tt.key))
+		})
+	}
+	for _, k := range Keys() {
+		assert.True(t, IsKey(k), k)
+	}
+}
+
+func TestUsesResourceMetrics(t *testing.T) {
+	tests := []struct {
+		name string
+		ann  map[string]string
+		want bool
+	}{
+		{"cpu utilization", valid(), true},
+		{"memory average value", valid("target-cpu-utilization", "", "target-memory-average-value", "128Mi"), true},
+		{"prometheus only", valid("target-cpu-utilization", "", "prometheus-query", "sum(rate(x[1m]))", "prometheus-target-value", "10"), false},
+		{"cpu and prometheus", valid("prometheus-query", "sum(rate(x[1m]))", "prometheus-target-value", "10"), true},
+		{"invalid: not decided", valid("max-replicas", "none"), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// An empty value in valid() means "remove the key".
+			for k, v := range tt.ann {
+				if v == "" {
+					delete(tt.ann, k)
+				}
+			}
+			app, _ := Parse(tt.ann, defaults)
+			assert.Equal(t, tt.want, app.UsesResourceMetrics())
+		})
+	}
+}

@@ -10,7 +10,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
-	"github.com/spinscale/spinscale/internal/config"
+	"github.com/spinscale/spinscale/internal/duration"
 	"github.com/spinscale/spinscale/internal/recommender"
 )
 
@@ -180,7 +180,7 @@ func (p *parser) window(key string) (int32, bool) {
 	v, _ := p.get(key)
 	d, err := time.ParseDuration(v)
 	if err != nil || d < 0 || d > maxStabilization || d%time.Second != 0 {
-		p.fail(key, "must be a Go duration in whole seconds from 0s to %s (e.g. 0s, 90s, 5m)", config.FormatDuration(maxStabilization))
+		p.fail(key, "must be a Go duration in whole seconds from 0s to %s (e.g. 0s, 90s, 5m)", duration.Format(maxStabilization))
 		return 0, false
 	}
 	return int32(d / time.Second), true

@@ -76,5 +76,10 @@ var keys = []string{
 // the documentation lists them.
 func Keys() []string { return slices.Clone(keys) }
 
+// IsKey reports whether k is one of the known keys, prefix included. A key
+// under Prefix that is not known is a typo or a key of a newer release: Parse
+// warns about it.
+func IsKey(k string) bool { return slices.Contains(keys, k) }
+
 // Profiles are the values the profile annotation accepts.
 var Profiles = []recommender.Profile{recommender.ProfileHPA, recommender.ProfileSpinscale}

@@ -2,7 +2,6 @@ package annotations
 
 import (
 	"fmt"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -16,7 +15,7 @@ import (
 func unknownKeys(ann map[string]string) []string {
 	var unknown []string
 	for k := range ann {
-		if strings.HasPrefix(k, Prefix) && !slices.Contains(keys, k) {
+		if strings.HasPrefix(k, Prefix) && !IsKey(k) {
 			unknown = append(unknown, k)
 		}
 	}

@@ -32,7 +32,7 @@ func readFile(t *testing.T, name string) []byte {
 func parse(t *testing.T, ann map[string]string) annotations.App {
 	t.Helper()
 	c := config.Default()
-	app, err := annotations.Parse(ann, annotations.DefaultsFrom(&c))
+	app, err := annotations.Parse(ann, c.AppDefaults())
 	require.NoError(t, err)
 	require.True(t, app.Enabled)
 	require.Empty(t, app.Warnings, "no unknown keys")

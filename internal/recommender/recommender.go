@@ -19,9 +19,13 @@ func Decide(spec *Spec, in *Input, st State, now time.Time) (Decision, State) {
 		Behavior:        spec.usesPolicies(),
 	}
 	st.own()
+	// seeded is true on the decision that seeds the history: there is no
+	// earlier decision to compare this one's load with.
+	seeded := false
 	// First sight: seed the history with the current count, so that no
 	// scale-down happens before a full scale-down window has been observed.
 	if !st.Initialized {
+		seeded = true
 		st.Initialized = true
 		st.Recommendations = since(nil, now, TimedRecommendation{Replicas: current, At: now})
 		st.SeededAt = now
@@ -72,6 +76,7 @@ func Decide(spec *Spec, in *Input, st State, now time.Time) (Decision, State) {
 		st.FailingSince = time.Time{}
 		st.Recommendations = since(st.Recommendations, time.Time{}, TimedRecommendation{Replicas: current, At: now})
 		st.SeededAt = now
+		seeded = true
 	}
 	// A failed metric might have asked for more: it blocks a scale-down but
 	// not a scale-up.
@@ -91,7 +96,7 @@ func Decide(spec *Spec, in *Input, st State, now time.Time) (Decision, State) {
 	} else {
 		rec := proposal
 		if spec.Profile == ProfileSpinscale {
-			rec = tunedRecommend(spec, &st, &d, current, proposal, now)
+			rec = tunedRecommend(spec, &st, &d, current, proposal, now, seeded)
 		}
 		up, down := scaleUpRules(spec).window, scaleDownRules(spec).window
 		d.Stabilized = behaviorStabilize(st.Recommendations, current, rec, now, up, down)

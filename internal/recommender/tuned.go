@@ -68,7 +68,9 @@ var (
 // tunedRecommend turns the largest metric proposal into the spinscale
 // profile's recommendation: the projection of a rising load, or the
 // scale-up policies' limit on a burst. It records the load estimate in st.
-func tunedRecommend(spec *Spec, st *State, d *Decision, current, proposal int32, now time.Time) int32 {
+// On the decision that seeded the history (seeded) it keeps the proposal:
+// see the comment below.
+func tunedRecommend(spec *Spec, st *State, d *Decision, current, proposal int32, now time.Time, seeded bool) int32 {
 	load, ratio := 0.0, 0.0
 	for i := range d.Metrics {
 		// max would spread a NaN to every metric: skip non-finite values.
@@ -81,6 +83,15 @@ func tunedRecommend(spec *Spec, st *State, d *Decision, current, proposal int32,
 	// The estimates of the trend span, oldest first, then the new one.
 	st.Loads = since(st.Loads, now.Add(-trendSpan), TimedLoad{Pods: load, At: now})
 	span := st.Loads[:len(st.Loads)-1]
+	// A start is not a burst. Right after the controller starts or fails
+	// over, or the app's data returns after every metric failed, nothing
+	// says how the load got where it is: a high ratio is the load as it has
+	// been for a while as much as a burst, and there is no rise to project.
+	// The decision takes HPA's proposal; the estimate just recorded lets the
+	// next one tell a burst or a ramp.
+	if seeded {
+		return proposal
+	}
 	// The projection sizes a scale-up the metrics already ask for; it
 	// never starts one, and a rise within the tolerance band is noise.
 	if t.Lookahead > 0 && proposal > current && len(span) > 0 {

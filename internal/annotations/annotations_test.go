@@ -363,7 +363,9 @@ func TestParseErrors(t *testing.T) {
 		{"prometheus negative target", valid("prometheus-query", "q", "prometheus-target-average-value", "-1"),
 			[]string{`spinscale.dev/prometheus-target-average-value: "-1": must be a quantity > 0`}},
 		{"tolerance above 1", valid("tolerance", "1.5"), []string{`spinscale.dev/tolerance: "1.5": must be a decimal from 0 to 1`}},
-		{"tolerance-up negative", valid("tolerance-up", "-0.1"), []string{`spinscale.dev/tolerance-up: "-0.1"`, "0 to 1"}},
+		{"tolerance-up negative", valid("tolerance-up", "-0.1"), []string{`spinscale.dev/tolerance-up: "-0.1": must be a decimal of 0 or more`}},
+		{"tolerance-up infinite", valid("tolerance-up", "+Inf"), []string{`spinscale.dev/tolerance-up: "+Inf": must be a decimal of 0 or more`}},
+		{"tolerance-down above 1", valid("tolerance-down", "1.5"), []string{`spinscale.dev/tolerance-down: "1.5": must be a decimal from 0 to 1`}},
 		{"tolerance-down NaN", valid("tolerance-down", "NaN"), []string{`spinscale.dev/tolerance-down: "NaN"`}},
 		{"tolerance percent", valid("tolerance", "10%"), []string{`spinscale.dev/tolerance: "10%"`}},
 		{"stabilization not a duration", valid("scale-down-stabilization", "300"),
@@ -387,8 +389,8 @@ func TestParseErrors(t *testing.T) {
 			[]string{`spinscale.dev/tolerance: "0.2": contradicts spinscale.dev/behavior scaleDown.tolerance (0.05)`}},
 		{"behavior tolerance and tolerance-up", valid("tolerance-up", "0.2", "behavior", "scaleUp: {tolerance: 0.05}"),
 			[]string{`spinscale.dev/tolerance-up: "0.2": contradicts spinscale.dev/behavior scaleUp.tolerance (0.05)`}},
-		{"behavior tolerance above 1", valid("behavior", "scaleUp: {tolerance: 1.5}"),
-			[]string{`spinscale.dev/behavior: scaleUp.tolerance: "1.5": out of range: allowed 0 to 1`}},
+		{"behavior scale-down tolerance above 1", valid("behavior", "scaleDown: {tolerance: 1.5}"),
+			[]string{`spinscale.dev/behavior: scaleDown.tolerance: "1.5": out of range: allowed 0 to 1`}},
 		{"behavior extreme exponent", valid("behavior", `scaleDown: {tolerance: "1e-2147483647"}`),
 			[]string{"spinscale.dev/behavior", "exponent below 100"}},
 		{"target extreme negative exponent", valid("prometheus-query", "q", "prometheus-target-value", "1e-2147483647"),
@@ -641,6 +643,7 @@ func TestParseToleranceDoesNotSelectBehaviorPath(t *testing.T) {
 		{"tolerance zero", []string{"tolerance", "0"}, recommender.Tolerances{Up: 0, Down: 0}},
 		{"tolerance-up", []string{"tolerance-up", "0.05"}, recommender.Tolerances{Up: 0.05, Down: 0.1}},
 		{"tolerance-down", []string{"tolerance-down", "1"}, recommender.Tolerances{Up: 0.1, Down: 1}},
+		{"tolerance-up above 1 (KEP-4951)", []string{"tolerance-up", "2.5"}, recommender.Tolerances{Up: 2.5, Down: 0.1}},
 		{"more specific wins", []string{"tolerance", "0.3", "tolerance-down", "0.01"}, recommender.Tolerances{Up: 0.3, Down: 0.01}},
 	}
 	for _, tt := range tests {
@@ -856,6 +859,39 @@ func TestUsesResourceMetrics(t *testing.T) {
 			}
 			app, _ := Parse(tt.ann, defaults)
 			assert.Equal(t, tt.want, app.UsesResourceMetrics())
+		})
+	}
+}
+
+// TestParseToleranceUpAboveOne: HPA's scale-up tolerance is any
+// non-negative quantity (KEP-4951), set by tolerance-up or by the
+// behavior's scaleUp.tolerance; the scale-down side stays at most 1.
+func TestParseToleranceUpAboveOne(t *testing.T) {
+	tests := []struct {
+		name string
+		kv   []string
+		want recommender.Tolerances
+	}{
+		{"tolerance-up", []string{"tolerance-up", "1.5"}, recommender.Tolerances{Up: 1.5, Down: 0.1}},
+		{"behavior scaleUp.tolerance", []string{"behavior", "scaleUp: {tolerance: 1.5}"}, recommender.Tolerances{Up: 1.5, Down: 0.1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			app, err := Parse(valid(tt.kv...), defaults)
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, app.Spec.Tolerance)
+
+			// 2 pods at 120% of a 50% target: a ratio of 2.4, inside
+			// [0.9, 2.5], so the app holds where tolerance 0.1 doubles it.
+			in := recommender.Input{SpecReplicas: 2, StatusReplicas: 2, Metrics: []recommender.Observation{{PerPod: true}}}
+			for _, name := range []string{"a", "b"} {
+				in.Pods = append(in.Pods, recommender.Pod{Name: name, Phase: corev1.PodRunning, HasReadyCondition: true, Ready: true,
+					StartTime: time.Unix(0, 0), ReadyTransition: time.Unix(0, 0), CPU: recommender.Request{Milli: 1000}})
+				in.Metrics[0].Samples = append(in.Metrics[0].Samples, recommender.Sample{Pod: name, Value: 1200})
+			}
+			d, _ := recommender.Decide(&app.Spec, &in, recommender.State{Initialized: true}, time.Unix(3600, 0))
+			assert.Equal(t, int32(2), d.DesiredReplicas)
+			assert.Equal(t, recommender.StageTolerance, d.LimitedBy)
 		})
 	}
 }

@@ -2,6 +2,7 @@ package annotations
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 
@@ -17,10 +18,22 @@ import (
 // This file resolves the behavior annotation, the stabilization shorthands
 // and the tolerances into one autoscaling/v2 behavior.
 
-// parseTolerance parses a tolerance annotation: a decimal in [0, 1].
+// parseTolerance parses a tolerance annotation: a decimal from 0 to 1, or
+// any decimal of 0 or more for tolerance-up. HPA bounds neither (KEP-4951:
+// a non-negative quantity), but a scale-down tolerance of 1 already means
+// never scaling down, and one above 1 would hide that as a typo; a scale-up
+// tolerance above 1 is a real setting (2: scale up only above three times
+// the target).
 func (p *parser) parseTolerance(key string) (float64, bool) {
 	v, _ := p.get(key)
 	t, err := strconv.ParseFloat(v, 64)
+	if key == KeyToleranceUp {
+		if err != nil || !(t >= 0) || math.IsInf(t, 1) { // also rejects NaN
+			p.fail(key, "must be a decimal of 0 or more (e.g. 0.1)")
+			return 0, false
+		}
+		return t, true
+	}
 	if err != nil || !(t >= 0 && t <= 1) { // also rejects NaN
 		p.fail(key, "must be a decimal from 0 to 1 (e.g. 0.1)")
 		return 0, false
@@ -155,17 +168,11 @@ func (p *parser) parseBehavior() (*autoscalingv2.HorizontalPodAutoscalerBehavior
 		p.failAt(KeyBehavior, e.Field, value, "%s", e.Detail)
 	}
 	ok := len(errs) == 0
-	// A tolerance above 1 is refused as for the tolerance annotations (the
-	// API server accepts it, but it disables a direction for good).
-	for _, side := range []struct {
-		name  string
-		rules *autoscalingv2.HPAScalingRules
-	}{{"scaleUp", b.ScaleUp}, {"scaleDown", b.ScaleDown}} {
-		if side.rules == nil || side.rules.Tolerance == nil {
-			continue
-		}
-		if t := side.rules.Tolerance.AsApproximateFloat64(); t > 1 {
-			p.failAt(KeyBehavior, side.name+".tolerance", strconv.FormatFloat(t, 'g', -1, 64), "out of range: allowed 0 to 1")
+	// A scale-down tolerance above 1 is refused as for tolerance-down (the
+	// API server accepts it); a scale-up one is not bounded.
+	if r := b.ScaleDown; r != nil && r.Tolerance != nil {
+		if t := r.Tolerance.AsApproximateFloat64(); t > 1 {
+			p.failAt(KeyBehavior, "scaleDown.tolerance", strconv.FormatFloat(t, 'g', -1, 64), "out of range: allowed 0 to 1")
 			ok = false
 		}
 	}

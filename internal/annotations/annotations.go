@@ -2,95 +2,20 @@ package annotations
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
-	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
-	"sigs.k8s.io/yaml"
 
-	"github.com/spinscale/spinscale/internal/config"
+	"github.com/spinscale/spinscale/internal/duration"
 	"github.com/spinscale/spinscale/internal/recommender"
 )
 
-// Prefix is the annotation prefix every Spinscale key lives under.
-const Prefix = "spinscale.dev/"
-
-// The annotation keys, in full. They are the product contract (DESIGN.md §3):
-// never rename one.
-const (
-	KeyEnabled                      = Prefix + "enabled"
-	KeyMinReplicas                  = Prefix + "min-replicas"
-	KeyMaxReplicas                  = Prefix + "max-replicas"
-	KeyTargetCPUUtilization         = Prefix + "target-cpu-utilization"
-	KeyTargetMemoryUtilization      = Prefix + "target-memory-utilization"
-	KeyTargetCPUAverageValue        = Prefix + "target-cpu-average-value"
-	KeyTargetMemoryAverageValue     = Prefix + "target-memory-average-value"
-	KeyPrometheusQuery              = Prefix + "prometheus-query"
-	KeyPrometheusTargetAverageValue = Prefix + "prometheus-target-average-value"
-	KeyPrometheusTargetValue        = Prefix + "prometheus-target-value"
-	KeyMetrics                      = Prefix + "metrics"
-	KeyTolerance                    = Prefix + "tolerance"
-	KeyToleranceUp                  = Prefix + "tolerance-up"
-	KeyToleranceDown                = Prefix + "tolerance-down"
-	KeyScaleUpStabilization         = Prefix + "scale-up-stabilization"
-	KeyScaleDownStabilization       = Prefix + "scale-down-stabilization"
-	KeyBehavior                     = Prefix + "behavior"
-	KeyProfile                      = Prefix + "profile"
-	KeyBurstThreshold               = Prefix + "burst-threshold"
-	KeyLookahead                    = Prefix + "lookahead"
-	KeyDropWindow                   = Prefix + "drop-window"
-	KeyDropThreshold                = Prefix + "drop-threshold"
-	KeyDryRun                       = Prefix + "dry-run"
-	KeyPaused                       = Prefix + "paused"
-	KeyFallbackReplicas             = Prefix + "fallback-replicas"
-	KeyFallbackAfter                = Prefix + "fallback-after"
-)
-
-// keys lists every known key in documentation order.
-var keys = []string{
-	KeyEnabled,
-	KeyMinReplicas,
-	KeyMaxReplicas,
-	KeyTargetCPUUtilization,
-	KeyTargetMemoryUtilization,
-	KeyTargetCPUAverageValue,
-	KeyTargetMemoryAverageValue,
-	KeyPrometheusQuery,
-	KeyPrometheusTargetAverageValue,
-	KeyPrometheusTargetValue,
-	KeyMetrics,
-	KeyTolerance,
-	KeyToleranceUp,
-	KeyToleranceDown,
-	KeyScaleUpStabilization,
-	KeyScaleDownStabilization,
-	KeyBehavior,
-	KeyProfile,
-	KeyBurstThreshold,
-	KeyLookahead,
-	KeyDropWindow,
-	KeyDropThreshold,
-	KeyDryRun,
-	KeyPaused,
-	KeyFallbackReplicas,
-	KeyFallbackAfter,
-}
-
-// Keys returns every known annotation key (with the prefix), in the order
-// the documentation lists them.
-func Keys() []string { return slices.Clone(keys) }
-
-// Profiles are the values the profile annotation accepts.
-var Profiles = []recommender.Profile{recommender.ProfileHPA, recommender.ProfileSpinscale}
+// This file is the parser's core: Parse and the keys with plain values.
 
 // Limits of the values. They keep every number the engine multiplies far
 // from overflow, and are documented in docs/annotations.md.
@@ -121,33 +46,8 @@ const (
 	maxErrorValueLen = 120
 )
 
-var maxTarget = resource.NewMilliQuantity(maxTargetMilli, resource.DecimalSI)
-
-// extremeNumber matches a decimal exponent of 100 or more in magnitude, or a
-// run of more than 30 digits. resource.ParseQuantity takes minutes on
-// "1e-2147483647" and Quantity.String is slow on huge digit strings, so such
-// numbers are refused before they reach either; no real target or tolerance
-// needs them.
-var extremeNumber = regexp.MustCompile(`[0-9.][eE][+-]?0*[1-9][0-9]{2,}|[0-9]{31,}`)
-
-// ErrExtremeQuantity rejects a quantity text that apimachinery cannot parse
-// in reasonable time or format safely.
-var ErrExtremeQuantity = errors.New("numbers must have at most 30 digits and an exponent below 100")
-
-// ParseQuantity is resource.ParseQuantity for untrusted text: it refuses
-// texts longer than 64 characters and extreme exponents or digit runs first.
-func ParseQuantity(s string) (resource.Quantity, error) {
-	if len(s) > maxQuantityLen {
-		return resource.Quantity{}, fmt.Errorf("quantity longer than %d characters", maxQuantityLen)
-	}
-	if extremeNumber.MatchString(s) {
-		return resource.Quantity{}, ErrExtremeQuantity
-	}
-	return resource.ParseQuantity(s)
-}
-
-// Defaults are the global settings an app's spec starts from; the wiring code
-// fills them from the controller's configuration.
+// Defaults are the global settings an app's spec starts from; the global
+// configuration provides them (config.Config.AppDefaults).
 type Defaults struct {
 	Profile                 string
 	Tolerance               float64
@@ -157,87 +57,6 @@ type Defaults struct {
 	MaxSampleAge            time.Duration
 	ScaleUpLimitFactor      float64
 	ScaleUpLimitMinimum     int32
-}
-
-// DefaultsFrom takes the defaults from the controller's configuration: the
-// controller, the simulator and the converter all start an app's spec here.
-func DefaultsFrom(c *config.Config) Defaults {
-	return Defaults{
-		Profile: c.Profile, Tolerance: c.Tolerance, DownscaleStabilization: c.DownscaleStabilization,
-		CPUInitializationPeriod: c.CPUInitializationPeriod, InitialReadinessDelay: c.InitialReadinessDelay,
-		MaxSampleAge: c.MaxSampleAge, ScaleUpLimitFactor: c.ScaleUpLimitFactor, ScaleUpLimitMinimum: c.ScaleUpLimitMinimum,
-	}
-}
-
-// FieldError is one problem with one annotation.
-type FieldError struct {
-	// Key is the full annotation key.
-	Key string
-	// Path locates the problem inside a structured value (metrics,
-	// behavior), such as "[1].targetValue"; empty for a plain value.
-	Path string
-	// Value is the offending value (the element at Path, if any).
-	Value string
-	// Message says what is wrong and what is allowed.
-	Message string
-
-	// absent marks a required key that is missing, so that the message does
-	// not quote an empty value the user never wrote.
-	absent bool
-}
-
-// Error renders `key: "value": message`, or `key: path: "value": message`
-// for a field inside a structured value.
-func (e FieldError) Error() string {
-	var b strings.Builder
-	b.WriteString(e.Key)
-	b.WriteString(": ")
-	if e.Path != "" {
-		b.WriteString(e.Path)
-		b.WriteString(": ")
-	}
-	if !e.absent && (e.Path == "" || e.Value != "") {
-		b.WriteString(quote(e.Value))
-		b.WriteString(": ")
-	}
-	b.WriteString(e.Message)
-	return b.String()
-}
-
-// quote quotes a value, shortened so that one huge value cannot flood an
-// Event or a log line.
-func quote(v string) string {
-	if len(v) <= maxErrorValueLen {
-		return strconv.Quote(v)
-	}
-	cut := maxErrorValueLen
-	for cut > 0 && !utf8.RuneStart(v[cut]) {
-		cut--
-	}
-	return strconv.Quote(v[:cut]+"…") + fmt.Sprintf(" (%d bytes)", len(v))
-}
-
-// Error is every problem found in an app's annotations.
-type Error struct {
-	Fields []FieldError
-}
-
-// Error joins every field error with "; ".
-func (e *Error) Error() string {
-	parts := make([]string, len(e.Fields))
-	for i, f := range e.Fields {
-		parts[i] = f.Error()
-	}
-	return strings.Join(parts, "; ")
-}
-
-// Unwrap exposes each field error to errors.Is and errors.As.
-func (e *Error) Unwrap() []error {
-	out := make([]error, len(e.Fields))
-	for i, f := range e.Fields {
-		out[i] = f
-	}
-	return out
 }
 
 // App is an app's parsed annotations.
@@ -252,6 +71,18 @@ type App struct {
 	// Warnings are problems that do not stop the app from being managed,
 	// such as unknown keys under the prefix.
 	Warnings []string
+}
+
+// UsesResourceMetrics reports whether the app scales on cpu or memory from
+// metrics.k8s.io, so that the caller fetches pod usage only for such apps.
+// False for an app whose annotations failed to parse: it is not decided.
+func (a *App) UsesResourceMetrics() bool {
+	for i := range a.Spec.Metrics {
+		if a.Spec.Metrics[i].Source == recommender.SourceResource {
+			return true
+		}
+	}
+	return false
 }
 
 // Enabled reports whether the annotations opt the app in. It is cheap enough
@@ -386,7 +217,7 @@ func (p *parser) tuning(profile recommender.Profile) recommender.Tuning {
 		v, _ := p.get(KeyLookahead)
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 0 || d > maxLookahead {
-			p.fail(KeyLookahead, "must be a Go duration from 0s (off) to %s (e.g. 30s)", config.FormatDuration(maxLookahead))
+			p.fail(KeyLookahead, "must be a Go duration from 0s (off) to %s (e.g. 30s)", duration.Format(maxLookahead))
 		} else {
 			t.Lookahead = d
 		}
@@ -450,27 +281,6 @@ func (p *parser) bounds() bounds {
 	return b
 }
 
-// parseTarget parses a quantity target into milli-units; ok is false unless
-// it is a quantity in (0, maxTarget].
-func parseTarget(s string) (int64, bool) {
-	q, err := ParseQuantity(s)
-	if err != nil || q.Sign() <= 0 {
-		return 0, false
-	}
-	// The bound is checked on a float: Quantity.Cmp panics on some extreme
-	// exponents. A value too small for a float64 is treated as zero.
-	if f := q.AsApproximateFloat64(); !(f > 0 && f <= float64(maxTargetMilli)/1000) {
-		return 0, false
-	}
-	// MilliValue rounds up, so a positive target is never 0m.
-	return q.MilliValue(), true
-}
-
-// targetAllowed describes what parseTarget accepts.
-func targetAllowed(example string) string {
-	return fmt.Sprintf("must be a quantity > 0 and <= %s (e.g. %s)", maxTarget.String(), example)
-}
-
 // resourceMetric parses the utilization and average-value targets of one
 // resource; present is true when either key is set.
 func (p *parser) resourceMetric(res corev1.ResourceName, utilKey, avgKey, example string) (ms *recommender.MetricSpec, present bool) {
@@ -522,27 +332,21 @@ func (p *parser) prometheusMetric() (ms *recommender.MetricSpec, present bool) {
 		}
 	}
 	out := &recommender.MetricSpec{Name: "default", Source: recommender.SourcePrometheus, Query: query}
-	for _, t := range []struct {
-		key, value string
-		set        bool
-		target     recommender.TargetType
-	}{
-		{KeyPrometheusTargetAverageValue, avg, hasAvg, recommender.TargetAverageValue},
-		{KeyPrometheusTargetValue, val, hasVal, recommender.TargetValue},
+	for _, t := range []queryTarget{
+		{KeyPrometheusTargetAverageValue, recommender.TargetAverageValue, avg, hasAvg},
+		{KeyPrometheusTargetValue, recommender.TargetValue, val, hasVal},
 	} {
 		if !t.set {
 			continue
 		}
-		milli, valid := parseTarget(t.value)
-		if !valid {
-			p.fail(t.key, "%s", targetAllowed("400, 0.5, 1k"))
+		if !setTarget(out, t) {
+			p.fail(t.name, "%s", queryTargetAllowed)
 			ok = false
 		}
 		if !hasQuery {
-			p.fail(t.key, "requires %s", KeyPrometheusQuery)
+			p.fail(t.name, "requires %s", KeyPrometheusQuery)
 			ok = false
 		}
-		out.Target, out.TargetMilli = t.target, milli
 	}
 	if hasAvg && hasVal {
 		p.fail(KeyPrometheusTargetValue, "contradicts %s: set exactly one target for %s", KeyPrometheusTargetAverageValue, KeyPrometheusQuery)
@@ -582,177 +386,6 @@ func (p *parser) metrics() []recommender.MetricSpec {
 	return out
 }
 
-// parseTolerance parses a tolerance annotation: a decimal in [0, 1].
-func (p *parser) parseTolerance(key string) (float64, bool) {
-	v, _ := p.get(key)
-	t, err := strconv.ParseFloat(v, 64)
-	if err != nil || !(t >= 0 && t <= 1) { // also rejects NaN
-		p.fail(key, "must be a decimal from 0 to 1 (e.g. 0.1)")
-		return 0, false
-	}
-	return t, true
-}
-
-// tolerance resolves the tolerance annotations over the default: tolerance
-// sets both directions, tolerance-up and tolerance-down override one. It
-// returns the key that set each direction, "" for the default.
-func (p *parser) tolerance(def float64) (tol recommender.Tolerances, upKey, downKey string) {
-	tol = recommender.Tolerances{Up: def, Down: def}
-	if _, ok := p.ann[KeyTolerance]; ok {
-		upKey, downKey = KeyTolerance, KeyTolerance
-		if t, ok := p.parseTolerance(KeyTolerance); ok {
-			tol.Up, tol.Down = t, t
-		}
-	}
-	if _, ok := p.ann[KeyToleranceUp]; ok {
-		upKey = KeyToleranceUp
-		if t, ok := p.parseTolerance(KeyToleranceUp); ok {
-			tol.Up = t
-		}
-	}
-	if _, ok := p.ann[KeyToleranceDown]; ok {
-		downKey = KeyToleranceDown
-		if t, ok := p.parseTolerance(KeyToleranceDown); ok {
-			tol.Down = t
-		}
-	}
-	return tol, upKey, downKey
-}
-
-// direction is one side of a behavior and the annotations that touch it.
-type direction struct {
-	name         string // "scaleUp" or "scaleDown"
-	windowKey    string
-	toleranceKey string // the annotation that set this side's tolerance, if any
-	tolerance    *float64
-}
-
-// rules returns the address of this side's rules in b.
-func (d direction) rules(b *autoscalingv2.HorizontalPodAutoscalerBehavior) **autoscalingv2.HPAScalingRules {
-	if d.name == "scaleUp" {
-		return &b.ScaleUp
-	}
-	return &b.ScaleDown
-}
-
-// behavior resolves the behavior annotation, the stabilization shorthands
-// and the tolerances. The tolerances never select the behavior path; the
-// behavior annotation (even "{}") and the stabilization shorthands do.
-func (p *parser) behavior(defTolerance float64) (*autoscalingv2.HorizontalPodAutoscalerBehavior, recommender.Tolerances) {
-	tol, upKey, downKey := p.tolerance(defTolerance)
-
-	var b *autoscalingv2.HorizontalPodAutoscalerBehavior
-	_, hasBehavior := p.ann[KeyBehavior]
-	valid := true
-	if hasBehavior {
-		b, valid = p.parseBehavior()
-	}
-
-	dirs := []direction{
-		{name: "scaleUp", windowKey: KeyScaleUpStabilization, toleranceKey: upKey, tolerance: &tol.Up},
-		{name: "scaleDown", windowKey: KeyScaleDownStabilization, toleranceKey: downKey, tolerance: &tol.Down},
-	}
-	for _, d := range dirs {
-		// The behavior's own tolerance for this direction.
-		if b != nil {
-			if r := *d.rules(b); r != nil && r.Tolerance != nil {
-				if d.toleranceKey != "" {
-					p.fail(d.toleranceKey, "contradicts %s %s.tolerance (%s): set the %s tolerance in one place only",
-						KeyBehavior, d.name, strconv.FormatFloat(r.Tolerance.AsApproximateFloat64(), 'g', -1, 64), d.name)
-				} else {
-					*d.tolerance = r.Tolerance.AsApproximateFloat64()
-				}
-			}
-		}
-
-		// The stabilization shorthand.
-		if _, ok := p.ann[d.windowKey]; !ok {
-			continue
-		}
-		secs, ok := p.window(d.windowKey)
-		if !ok || !valid {
-			continue // an invalid behavior has its own error
-		}
-		if b == nil {
-			b = &autoscalingv2.HorizontalPodAutoscalerBehavior{}
-		}
-		rules := d.rules(b)
-		if *rules == nil {
-			*rules = &autoscalingv2.HPAScalingRules{}
-		}
-		if w := (*rules).StabilizationWindowSeconds; w != nil {
-			p.fail(d.windowKey, "contradicts %s %s.stabilizationWindowSeconds (%d): set the window in one place only",
-				KeyBehavior, d.name, *w)
-			continue
-		}
-		(*rules).StabilizationWindowSeconds = &secs
-	}
-	return b, tol
-}
-
-// parseBehavior decodes and validates the behavior annotation.
-func (p *parser) parseBehavior() (*autoscalingv2.HorizontalPodAutoscalerBehavior, bool) {
-	const allowed = "must be an autoscaling/v2 HorizontalPodAutoscalerBehavior in YAML, such as {scaleDown: {stabilizationWindowSeconds: 60}}"
-	v, _ := p.get(KeyBehavior)
-	if len(v) > maxStructuredLen {
-		p.fail(KeyBehavior, "%s, at most %d bytes", allowed, maxStructuredLen)
-		return nil, false
-	}
-	if extremeNumber.MatchString(v) {
-		p.fail(KeyBehavior, "%s: numbers must have at most 30 digits and an exponent below 100", allowed)
-		return nil, false
-	}
-	var b *autoscalingv2.HorizontalPodAutoscalerBehavior
-	if err := yaml.UnmarshalStrict([]byte(v), &b); err != nil {
-		p.fail(KeyBehavior, "%s: %s", allowed, cleanDecodeError(err))
-		return nil, false
-	}
-	if b == nil {
-		p.fail(KeyBehavior, "%s (use {} for the defaults)", allowed)
-		return nil, false
-	}
-	ok := true
-	if err := recommender.ValidateBehavior(b); err != nil {
-		for _, e := range unjoin(err) {
-			path, msg, cut := strings.Cut(e.Error(), ": ")
-			if !cut {
-				path, msg = "", e.Error()
-			}
-			p.failAt(KeyBehavior, path, "", "%s", msg)
-		}
-		ok = false
-	}
-	// A tolerance above 1 is refused as for the tolerance annotations (the
-	// API server accepts it, but it disables a direction for good).
-	for _, side := range []struct {
-		name  string
-		rules *autoscalingv2.HPAScalingRules
-	}{{"scaleUp", b.ScaleUp}, {"scaleDown", b.ScaleDown}} {
-		if side.rules == nil || side.rules.Tolerance == nil {
-			continue
-		}
-		if t := side.rules.Tolerance.AsApproximateFloat64(); t > 1 {
-			p.failAt(KeyBehavior, side.name+".tolerance", "", "%s is out of range: allowed 0 to 1", strconv.FormatFloat(t, 'g', -1, 64))
-			ok = false
-		}
-	}
-	if !ok {
-		return nil, false
-	}
-	return b, true
-}
-
-// window parses a stabilization shorthand into whole seconds.
-func (p *parser) window(key string) (int32, bool) {
-	v, _ := p.get(key)
-	d, err := time.ParseDuration(v)
-	if err != nil || d < 0 || d > maxStabilization || d%time.Second != 0 {
-		p.fail(key, "must be a Go duration in whole seconds from 0s to %s (e.g. 0s, 90s, 5m)", config.FormatDuration(maxStabilization))
-		return 0, false
-	}
-	return int32(d / time.Second), true
-}
-
 // fallback parses fallback-replicas and fallback-after.
 func (p *parser) fallback(b bounds) (int32, time.Duration) {
 	var replicas int32
@@ -776,7 +409,7 @@ func (p *parser) fallback(b bounds) (int32, time.Duration) {
 		v, _ := p.get(KeyFallbackAfter)
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 || d > maxFallbackAfter {
-			p.fail(KeyFallbackAfter, "must be a Go duration > 0s and <= %s (e.g. 90s, 5m)", config.FormatDuration(maxFallbackAfter))
+			p.fail(KeyFallbackAfter, "must be a Go duration > 0s and <= %s (e.g. 90s, 5m)", duration.Format(maxFallbackAfter))
 		} else {
 			after = d
 		}
@@ -788,109 +421,6 @@ func (p *parser) fallback(b bounds) (int32, time.Duration) {
 		return 0, 0
 	}
 	return replicas, after
-}
-
-// cleanDecodeError strips the decoder's wrapping so that the message says
-// what is wrong with the user's YAML, not how it was decoded.
-func cleanDecodeError(err error) string {
-	msg := err.Error()
-	for _, prefix := range []string{
-		"error converting YAML to JSON: ",
-		"error unmarshaling JSON: ",
-		"while decoding JSON: ",
-		"json: ",
-		"yaml: ",
-	} {
-		msg = strings.TrimPrefix(msg, prefix)
-	}
-	return msg
-}
-
-// unjoin splits an errors.Join result into its parts.
-func unjoin(err error) []error {
-	var joined interface{ Unwrap() []error }
-	if errors.As(err, &joined) {
-		return joined.Unwrap()
-	}
-	return []error{err}
-}
-
-// unknownKeys warns about every key under the prefix that is not known, with
-// a suggestion when a known key is close.
-func unknownKeys(ann map[string]string) []string {
-	var unknown []string
-	for k := range ann {
-		if strings.HasPrefix(k, Prefix) && !slices.Contains(keys, k) {
-			unknown = append(unknown, k)
-		}
-	}
-	sort.Strings(unknown)
-	var out []string
-	for _, k := range unknown {
-		// A key with control characters or invalid UTF-8 is shown quoted,
-		// so that it cannot forge a log line.
-		shown := k
-		if q := strconv.QuoteToGraphic(k); q != `"`+k+`"` {
-			shown = q
-		}
-		if s := suggest(k); s != "" {
-			out = append(out, fmt.Sprintf("%s: unknown annotation (did you mean %s?)", shown, s))
-		} else {
-			out = append(out, fmt.Sprintf("%s: unknown annotation, ignored", shown))
-		}
-	}
-	return out
-}
-
-// suggest returns the known key closest to k, if within edit distance 2.
-func suggest(k string) string {
-	name := strings.ToLower(strings.TrimPrefix(k, Prefix))
-	best, bestDist := "", 3
-	for _, known := range keys {
-		kn := strings.TrimPrefix(known, Prefix)
-		if d := editDistance(name, kn, bestDist); d < bestDist {
-			best, bestDist = known, d
-		}
-	}
-	return best
-}
-
-// editDistance is the Levenshtein distance between a and b in runes, or
-// limit when it is at least limit.
-func editDistance(a, b string, limit int) int {
-	ra, rb := []rune(a), []rune(b)
-	if abs(len(ra)-len(rb)) >= limit {
-		return limit
-	}
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		rowMin := cur[0]
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-			rowMin = min(rowMin, cur[j])
-		}
-		if rowMin >= limit {
-			return limit
-		}
-		prev, cur = cur, prev
-	}
-	return min(prev[len(rb)], limit)
-}
-
-func abs(n int) int {
-	if n < 0 {
-		return -n
-	}
-	return n
 }
 
 // jsonString decodes a JSON string; ok is false for any other JSON value.

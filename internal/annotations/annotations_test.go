@@ -363,7 +363,9 @@ func TestParseErrors(t *testing.T) {
 		{"prometheus negative target", valid("prometheus-query", "q", "prometheus-target-average-value", "-1"),
 			[]string{`spinscale.dev/prometheus-target-average-value: "-1": must be a quantity > 0`}},
 		{"tolerance above 1", valid("tolerance", "1.5"), []string{`spinscale.dev/tolerance: "1.5": must be a decimal from 0 to 1`}},
-		{"tolerance-up negative", valid("tolerance-up", "-0.1"), []string{`spinscale.dev/tolerance-up: "-0.1"`, "0 to 1"}},
+		{"tolerance-up negative", valid("tolerance-up", "-0.1"), []string{`spinscale.dev/tolerance-up: "-0.1": must be a decimal of 0 or more`}},
+		{"tolerance-up infinite", valid("tolerance-up", "+Inf"), []string{`spinscale.dev/tolerance-up: "+Inf": must be a decimal of 0 or more`}},
+		{"tolerance-down above 1", valid("tolerance-down", "1.5"), []string{`spinscale.dev/tolerance-down: "1.5": must be a decimal from 0 to 1`}},
 		{"tolerance-down NaN", valid("tolerance-down", "NaN"), []string{`spinscale.dev/tolerance-down: "NaN"`}},
 		{"tolerance percent", valid("tolerance", "10%"), []string{`spinscale.dev/tolerance: "10%"`}},
 		{"stabilization not a duration", valid("scale-down-stabilization", "300"),
@@ -380,15 +382,15 @@ func TestParseErrors(t *testing.T) {
 		{"behavior a list", valid("behavior", "[1]"), []string{`spinscale.dev/behavior: "[1]"`}},
 		{"behavior wrong type", valid("behavior", "scaleDown: {stabilizationWindowSeconds: 5m}"), []string{`spinscale.dev/behavior`, "stabilizationWindowSeconds"}},
 		{"behavior window out of range", valid("behavior", "scaleDown: {stabilizationWindowSeconds: 3601}"),
-			[]string{"spinscale.dev/behavior: scaleDown.stabilizationWindowSeconds: 3601 is out of range: allowed 0 to 3600"}},
+			[]string{`spinscale.dev/behavior: scaleDown.stabilizationWindowSeconds: "3601": out of range: allowed 0 to 3600`}},
 		{"behavior bad policy", valid("behavior", "scaleUp: {policies: [{type: Pod, value: 1, periodSeconds: 15}]}"),
-			[]string{`spinscale.dev/behavior: scaleUp.policies[0].type: "Pod" is not supported: allowed Pods, Percent`}},
+			[]string{`spinscale.dev/behavior: scaleUp.policies[0].type: "Pod": not supported: allowed Pods, Percent`}},
 		{"behavior tolerance and tolerance", valid("tolerance", "0.2", "behavior", "scaleDown: {tolerance: 0.05}"),
 			[]string{`spinscale.dev/tolerance: "0.2": contradicts spinscale.dev/behavior scaleDown.tolerance (0.05)`}},
 		{"behavior tolerance and tolerance-up", valid("tolerance-up", "0.2", "behavior", "scaleUp: {tolerance: 0.05}"),
 			[]string{`spinscale.dev/tolerance-up: "0.2": contradicts spinscale.dev/behavior scaleUp.tolerance (0.05)`}},
-		{"behavior tolerance above 1", valid("behavior", "scaleUp: {tolerance: 1.5}"),
-			[]string{"spinscale.dev/behavior: scaleUp.tolerance: 1.5 is out of range: allowed 0 to 1"}},
+		{"behavior scale-down tolerance above 1", valid("behavior", "scaleDown: {tolerance: 1.5}"),
+			[]string{`spinscale.dev/behavior: scaleDown.tolerance: "1.5": out of range: allowed 0 to 1`}},
 		{"behavior extreme exponent", valid("behavior", `scaleDown: {tolerance: "1e-2147483647"}`),
 			[]string{"spinscale.dev/behavior", "exponent below 100"}},
 		{"target extreme negative exponent", valid("prometheus-query", "q", "prometheus-target-value", "1e-2147483647"),
@@ -641,6 +643,7 @@ func TestParseToleranceDoesNotSelectBehaviorPath(t *testing.T) {
 		{"tolerance zero", []string{"tolerance", "0"}, recommender.Tolerances{Up: 0, Down: 0}},
 		{"tolerance-up", []string{"tolerance-up", "0.05"}, recommender.Tolerances{Up: 0.05, Down: 0.1}},
 		{"tolerance-down", []string{"tolerance-down", "1"}, recommender.Tolerances{Up: 0.1, Down: 1}},
+		{"tolerance-up above 1 (KEP-4951)", []string{"tolerance-up", "2.5"}, recommender.Tolerances{Up: 2.5, Down: 0.1}},
 		{"more specific wins", []string{"tolerance", "0.3", "tolerance-down", "0.01"}, recommender.Tolerances{Up: 0.3, Down: 0.01}},
 	}
 	for _, tt := range tests {
@@ -783,4 +786,112 @@ func mustQuantity(t *testing.T, s string) resource.Quantity {
 	q, err := resource.ParseQuantity(s)
 	require.NoError(t, err)
 	return q
+}
+
+// TestParseBehaviorErrorsAreStructured: a problem inside the behavior is
+// reported with its path and its value as fields of the FieldError, not only
+// as text.
+func TestParseBehaviorErrorsAreStructured(t *testing.T) {
+	tests := []struct {
+		name     string
+		behavior string
+		want     FieldError
+	}{
+		{"window out of range", "scaleDown: {stabilizationWindowSeconds: 3601}",
+			FieldError{Key: KeyBehavior, Path: "scaleDown.stabilizationWindowSeconds", Value: "3601", Message: "out of range: allowed 0 to 3600"}},
+		{"unknown select policy", "scaleDown: {selectPolicy: Fastest}",
+			FieldError{Key: KeyBehavior, Path: "scaleDown.selectPolicy", Value: "Fastest", Message: "not supported: allowed Max, Min, Disabled"}},
+		{"policy value zero", "scaleUp: {policies: [{type: Pods, value: 0, periodSeconds: 15}]}",
+			FieldError{Key: KeyBehavior, Path: "scaleUp.policies[0].value", Value: "0", Message: "must be greater than zero"}},
+		{"no policy: nothing to quote", "scaleUp: {policies: []}",
+			FieldError{Key: KeyBehavior, Path: "scaleUp.policies", Message: "must specify at least one policy"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse(valid("behavior", tt.behavior), defaults)
+			var perr *Error
+			require.ErrorAs(t, err, &perr)
+			assert.Equal(t, []FieldError{tt.want}, perr.Fields)
+		})
+	}
+}
+
+func TestIsKey(t *testing.T) {
+	tests := []struct {
+		key  string
+		want bool
+	}{
+		{KeyEnabled, true},
+		{KeyFallbackAfter, true},
+		{"spinscale.dev/max-replica", false},
+		{"max-replicas", false},
+		{"example.com/max-replicas", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key, func(t *testing.T) {
+			assert.Equal(t, tt.want, IsKey(tt.key))
+		})
+	}
+	for _, k := range Keys() {
+		assert.True(t, IsKey(k), k)
+	}
+}
+
+func TestUsesResourceMetrics(t *testing.T) {
+	tests := []struct {
+		name string
+		ann  map[string]string
+		want bool
+	}{
+		{"cpu utilization", valid(), true},
+		{"memory average value", valid("target-cpu-utilization", "", "target-memory-average-value", "128Mi"), true},
+		{"prometheus only", valid("target-cpu-utilization", "", "prometheus-query", "sum(rate(x[1m]))", "prometheus-target-value", "10"), false},
+		{"cpu and prometheus", valid("prometheus-query", "sum(rate(x[1m]))", "prometheus-target-value", "10"), true},
+		{"invalid: not decided", valid("max-replicas", "none"), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// An empty value in valid() means "remove the key".
+			for k, v := range tt.ann {
+				if v == "" {
+					delete(tt.ann, k)
+				}
+			}
+			app, _ := Parse(tt.ann, defaults)
+			assert.Equal(t, tt.want, app.UsesResourceMetrics())
+		})
+	}
+}
+
+// TestParseToleranceUpAboveOne: HPA's scale-up tolerance is any
+// non-negative quantity (KEP-4951), set by tolerance-up or by the
+// behavior's scaleUp.tolerance; the scale-down side stays at most 1.
+func TestParseToleranceUpAboveOne(t *testing.T) {
+	tests := []struct {
+		name string
+		kv   []string
+		want recommender.Tolerances
+	}{
+		{"tolerance-up", []string{"tolerance-up", "1.5"}, recommender.Tolerances{Up: 1.5, Down: 0.1}},
+		{"behavior scaleUp.tolerance", []string{"behavior", "scaleUp: {tolerance: 1.5}"}, recommender.Tolerances{Up: 1.5, Down: 0.1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			app, err := Parse(valid(tt.kv...), defaults)
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, app.Spec.Tolerance)
+
+			// 2 pods at 120% of a 50% target: a ratio of 2.4, inside
+			// [0.9, 2.5], so the app holds where tolerance 0.1 doubles it.
+			in := recommender.Input{SpecReplicas: 2, StatusReplicas: 2, Metrics: []recommender.Observation{{PerPod: true}}}
+			for _, name := range []string{"a", "b"} {
+				in.Pods = append(in.Pods, recommender.Pod{Name: name, Phase: corev1.PodRunning, HasReadyCondition: true, Ready: true,
+					StartTime: time.Unix(0, 0), ReadyTransition: time.Unix(0, 0), CPU: recommender.Request{Milli: 1000}})
+				in.Metrics[0].Samples = append(in.Metrics[0].Samples, recommender.Sample{Pod: name, Value: 1200})
+			}
+			d, _ := recommender.Decide(&app.Spec, &in, recommender.State{Initialized: true}, time.Unix(3600, 0))
+			assert.Equal(t, int32(2), d.DesiredReplicas)
+			assert.Equal(t, recommender.StageTolerance, d.LimitedBy)
+		})
+	}
 }

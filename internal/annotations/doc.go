@@ -10,6 +10,14 @@
 //
 // The package is pure data in, data out: it works on a map of strings and a
 // Defaults value, so the controller, `autoscaler simulate` and the tests share
-// it. It must not import client-go, internal/config, a logger or the clock;
-// the wiring code fills Defaults from the global configuration.
+// it. It imports only the engine (internal/recommender, whose Spec it
+// builds) and the leaf internal/duration. It must not import client-go, a
+// logger, the clock or internal/config: the global configuration depends on
+// this package (config.Config.AppDefaults fills Defaults), not the other way
+// round, so that parsing is a function of the annotations and a handful of
+// defaults, which tests and fuzzing supply without a configuration.
+//
+// The key registry (Prefix, the Key constants, Keys, IsKey) is the one place
+// that knows the keys; callers use it, or the parsed App
+// (App.UsesResourceMetrics), instead of reading raw keys themselves.
 package annotations

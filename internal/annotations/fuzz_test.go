@@ -2,6 +2,7 @@ package annotations
 
 import (
 	"errors"
+	"math"
 	"strings"
 	"testing"
 
@@ -84,11 +85,13 @@ func checkSpec(t *testing.T, s recommender.Spec) {
 			require.Equal(t, strings.TrimSpace(m.Query), m.Query)
 		}
 	}
-	for _, tol := range []float64{s.Tolerance.Up, s.Tolerance.Down} {
-		require.GreaterOrEqual(t, tol, 0.0)
-		require.LessOrEqual(t, tol, 1.0)
-	}
-	require.NoError(t, recommender.ValidateBehavior(s.Behavior))
+	// The scale-up tolerance has no upper bound, as in HPA; the scale-down
+	// one is at most 1.
+	require.GreaterOrEqual(t, s.Tolerance.Up, 0.0)
+	require.False(t, math.IsInf(s.Tolerance.Up, 0))
+	require.GreaterOrEqual(t, s.Tolerance.Down, 0.0)
+	require.LessOrEqual(t, s.Tolerance.Down, 1.0)
+	require.Empty(t, recommender.ValidateBehavior(s.Behavior))
 	if s.FallbackReplicas != 0 {
 		require.GreaterOrEqual(t, s.FallbackReplicas, s.MinReplicas)
 		require.LessOrEqual(t, s.FallbackReplicas, s.MaxReplicas)

@@ -145,40 +145,26 @@ func (p *parser) metricEntry(i int, raw json.RawMessage, seen map[string]int) (r
 		p.failAt(KeyMetrics, at(""), "", "requires a target: set %s or %s", fieldTargetValue, fieldTargetAverageValue)
 		ok = false
 	}
-	for _, t := range []struct {
-		field  string
-		raw    json.RawMessage
-		set    bool
-		target recommender.TargetType
-	}{
-		{fieldTargetValue, rawValue, hasValue, recommender.TargetValue},
-		{fieldTargetAverageValue, rawAverage, hasAverage, recommender.TargetAverageValue},
+	for _, t := range []queryTarget{
+		{fieldTargetValue, recommender.TargetValue, quantityText(rawValue), hasValue},
+		{fieldTargetAverageValue, recommender.TargetAverageValue, quantityText(rawAverage), hasAverage},
 	} {
-		if !t.set {
-			continue
-		}
-		text, valid := quantityText(t.raw)
-		milli, inRange := parseTarget(text)
-		if !valid || !inRange {
-			p.failAt(KeyMetrics, at(t.field), text, "%s", targetAllowed("400, 0.5, 1k"))
+		if t.set && !setTarget(&ms, t) {
+			p.failAt(KeyMetrics, at(t.name), t.text, "%s", queryTargetAllowed)
 			ok = false
-			continue
 		}
-		ms.Target, ms.TargetMilli = t.target, milli
 	}
 	return ms, ok
 }
 
-// quantityText returns a target written as a YAML string or number as text;
-// valid is false for any other kind of value.
-func quantityText(raw json.RawMessage) (string, bool) {
+// quantityText returns a target written as a YAML string or number as text.
+// Any other JSON value is returned as written, which no quantity is, so that
+// the error quotes it.
+func quantityText(raw json.RawMessage) string {
 	if s, ok := jsonString(raw); ok {
-		return strings.TrimSpace(s), true
+		return strings.TrimSpace(s)
 	}
-	if len(raw) > 0 && (raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9') {
-		return string(raw), true
-	}
-	return string(raw), false
+	return string(raw)
 }
 
 // rawText is the value to quote in an error: the string if it was one, the

@@ -15,6 +15,9 @@ import (
 	"github.com/go-viper/mapstructure/v2"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/spinscale/spinscale/internal/annotations"
+	"github.com/spinscale/spinscale/internal/duration"
 )
 
 // Profiles select the scaling algorithm.
@@ -203,6 +206,19 @@ func Default() Config {
 	}
 }
 
+// AppDefaults are the settings an app's spec starts from before its
+// annotations apply: the controller, the simulator and the converter parse
+// annotations against them. The configuration depends on the annotation
+// parser for this, not the other way round, so that the parser stays a
+// function of the annotations and these few values.
+func (c Config) AppDefaults() annotations.Defaults {
+	return annotations.Defaults{
+		Profile: c.Profile, Tolerance: c.Tolerance, DownscaleStabilization: c.DownscaleStabilization,
+		CPUInitializationPeriod: c.CPUInitializationPeriod, InitialReadinessDelay: c.InitialReadinessDelay,
+		MaxSampleAge: c.MaxSampleAge, ScaleUpLimitFactor: c.ScaleUpLimitFactor, ScaleUpLimitMinimum: c.ScaleUpLimitMinimum,
+	}
+}
+
 // Validate checks every field and returns all problems at once, joined with
 // errors.Join, so an operator can fix a configuration in one go rather than
 // one error per restart. Each message names the key path, the offending
@@ -275,15 +291,15 @@ func (l LeaderElection) validate(v *validator) {
 	// client-go once leader election starts.
 	if l.LeaseDuration <= l.RenewDeadline {
 		v.addf("leaderElection.leaseDuration: %q must be greater than leaderElection.renewDeadline (%q)",
-			FormatDuration(l.LeaseDuration), FormatDuration(l.RenewDeadline))
+			duration.Format(l.LeaseDuration), duration.Format(l.RenewDeadline))
 	}
 	if minRenew := time.Duration(leaderElectionJitterFactor * float64(l.RetryPeriod)); l.RenewDeadline <= minRenew {
 		v.addf("leaderElection.renewDeadline: %q must be greater than leaderElection.retryPeriod (%q) times %s, i.e. more than %s",
-			FormatDuration(l.RenewDeadline), FormatDuration(l.RetryPeriod),
-			formatFloat(leaderElectionJitterFactor), FormatDuration(minRenew))
+			duration.Format(l.RenewDeadline), duration.Format(l.RetryPeriod),
+			formatFloat(leaderElectionJitterFactor), duration.Format(minRenew))
 	}
 	if l.RetryPeriod <= 0 {
-		v.addf("leaderElection.retryPeriod: %q is out of range: allowed more than 0s", FormatDuration(l.RetryPeriod))
+		v.addf("leaderElection.retryPeriod: %q is out of range: allowed more than 0s", duration.Format(l.RetryPeriod))
 	}
 }
 
@@ -309,7 +325,7 @@ func (v *validator) oneOf(key, val string, allowed ...string) {
 
 func (v *validator) durationRange(key string, d, lo, hi time.Duration) {
 	if !inRange(d, lo, hi) {
-		v.addf("%s: %q is out of range: allowed %s to %s", key, FormatDuration(d), FormatDuration(lo), FormatDuration(hi))
+		v.addf("%s: %q is out of range: allowed %s to %s", key, duration.Format(d), duration.Format(lo), duration.Format(hi))
 	}
 }
 
@@ -317,7 +333,7 @@ func (v *validator) durationRange(key string, d, lo, hi time.Duration) {
 // feature it bounds useless, so zero is rejected rather than meaning "off".
 func (v *validator) positiveDuration(key string, d, hi time.Duration) {
 	if d <= 0 || d > hi {
-		v.addf("%s: %q is out of range: allowed more than 0s up to %s", key, FormatDuration(d), FormatDuration(hi))
+		v.addf("%s: %q is out of range: allowed more than 0s up to %s", key, duration.Format(d), duration.Format(hi))
 	}
 }
 
@@ -357,19 +373,6 @@ func inRange[T cmp.Ordered](x, lo, hi T) bool {
 
 func formatFloat(f float64) string {
 	return strconv.FormatFloat(f, 'g', -1, 64)
-}
-
-// FormatDuration writes a duration as people do: 5m, 1h30m, 90s (not
-// 5m0s).
-func FormatDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }
 
 // Decode overlays m on a copy of base and returns the result; keys missing
@@ -441,7 +444,7 @@ func flatten(out map[string]any, prefix string, v reflect.Value) {
 		fv := v.Field(i)
 		switch {
 		case fv.Type() == durationType:
-			out[key] = FormatDuration(time.Duration(fv.Int()))
+			out[key] = duration.Format(time.Duration(fv.Int()))
 		case fv.Kind() == reflect.Struct:
 			flatten(out, key+".", fv)
 		default:

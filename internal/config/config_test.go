@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/spinscale/spinscale/internal/annotations"
 )
 
 func TestDefaultValidates(t *testing.T) {
@@ -316,24 +318,27 @@ func TestMapRoundTrip(t *testing.T) {
 	assert.Equal(t, Default(), got)
 }
 
-func TestFormatDuration(t *testing.T) {
-	tests := map[time.Duration]string{
-		0:                       "0s",
-		500 * time.Millisecond:  "500ms",
-		10 * time.Minute:        "10m",
-		time.Hour:               "1h",
-		90 * time.Minute:        "1h30m",
-		time.Hour + time.Second: "1h0m1s",
-		-time.Second:            "-1s",
-		90 * time.Second:        "1m30s",
-		24 * time.Hour:          "24h",
-	}
-	for d, want := range tests {
-		t.Run(want, func(t *testing.T) {
-			assert.Equal(t, want, FormatDuration(d))
-			parsed, err := time.ParseDuration(want)
-			require.NoError(t, err)
-			assert.Equal(t, d, parsed)
-		})
-	}
+// TestAppDefaults: every setting an app's spec starts from comes from its
+// own key (values differ from each other and from the defaults, so a
+// crossed or forgotten field shows).
+func TestAppDefaults(t *testing.T) {
+	c := Default()
+	c.Profile = ProfileSpinscale
+	c.Tolerance = 0.25
+	c.DownscaleStabilization = 7 * time.Minute
+	c.CPUInitializationPeriod = 3 * time.Minute
+	c.InitialReadinessDelay = 45 * time.Second
+	c.MaxSampleAge = 90 * time.Second
+	c.ScaleUpLimitFactor = 3
+	c.ScaleUpLimitMinimum = 6
+	assert.Equal(t, annotations.Defaults{
+		Profile:                 "spinscale",
+		Tolerance:               0.25,
+		DownscaleStabilization:  7 * time.Minute,
+		CPUInitializationPeriod: 3 * time.Minute,
+		InitialReadinessDelay:   45 * time.Second,
+		MaxSampleAge:            90 * time.Second,
+		ScaleUpLimitFactor:      3,
+		ScaleUpLimitMinimum:     6,
+	}, c.AppDefaults())
 }

@@ -388,7 +388,7 @@ func (c *Controller) observe(d *appsv1.Deployment, a *app, spec *recommender.Spe
 			// A Prometheus metric is named by the annotation that holds its
 			// query, so the user knows what to fix; the failure is its
 			// tick-stable summary (a parse error in full, the kind otherwise).
-			label, class := mv.Name, errorClass(mv.Error)
+			label, class := mv.Name, recommender.Cause(dec.Metrics[i].Err)
 			if sourceOf(spec, mv.Name) == recommender.SourcePrometheus {
 				label = annotations.KeyMetrics + "[" + mv.Name + "]"
 				if mv.Name == "default" {
@@ -425,15 +425,6 @@ func (c *Controller) observe(d *appsv1.Deployment, a *app, spec *recommender.Spe
 	}
 	log.Debug("decided", zap.Int32("currentReplicas", dec.CurrentReplicas), zap.Int32("desiredReplicas", dec.DesiredReplicas),
 		zap.String("limitedBy", string(dec.LimitedBy)), zap.Bool("dryRun", dryRun), zap.String("reason", dec.Reason()))
-}
-
-// errorClass shortens a metric error to its stable first clause, so that a
-// Warning is not re-emitted because a count in the message changed.
-func errorClass(msg string) string {
-	if i := strings.Index(msg, ":"); i > 0 {
-		return msg[:i]
-	}
-	return msg
 }
 
 func sourceOf(spec *recommender.Spec, name string) recommender.SourceType {

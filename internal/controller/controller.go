@@ -77,7 +77,7 @@ func New(opts Options) (*Controller, error) {
 	cfg := opts.Config
 	c := &Controller{
 		opts: opts, cfg: cfg, log: opts.Logger, clock: opts.Clock,
-		defaults: annotations.DefaultsFrom(&cfg),
+		defaults: cfg.AppDefaults(),
 		apps:     map[types.NamespacedName]*app{},
 	}
 	namespaces := cfg.Namespaces

@@ -176,7 +176,7 @@ func decode(obj map[string]any, out any, kind string) ([]string, error) {
 // built-in defaults.
 func validated(r Result) Result {
 	c := config.Default()
-	_, err := annotations.Parse(r.Annotations, annotations.DefaultsFrom(&c))
+	_, err := annotations.Parse(r.Annotations, c.AppDefaults())
 	if err != nil {
 		r.Invalid = err
 		r.warnf("the converted annotations are incomplete, Spinscale would refuse them as they stand: %v", err)

@@ -32,7 +32,7 @@ func readFile(t *testing.T, name string) []byte {
 func parse(t *testing.T, ann map[string]string) annotations.App {
 	t.Helper()
 	c := config.Default()
-	app, err := annotations.Parse(ann, annotations.DefaultsFrom(&c))
+	app, err := annotations.Parse(ann, c.AppDefaults())
 	require.NoError(t, err)
 	require.True(t, app.Enabled)
 	require.Empty(t, app.Warnings, "no unknown keys")
@@ -506,6 +506,6 @@ func TestConvertedBehaviorValidatesLikeTheAPIServer(t *testing.T) {
 		Behavior: b,
 	}})
 	app := parse(t, r.Annotations)
-	require.NoError(t, recommender.ValidateBehavior(app.Spec.Behavior))
+	require.Empty(t, recommender.ValidateBehavior(app.Spec.Behavior))
 	assert.InDelta(t, 0.05, app.Spec.Tolerance.Down, 1e-9, "the behavior's scaleDown tolerance")
 }

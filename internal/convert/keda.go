@@ -13,7 +13,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/spinscale/spinscale/internal/annotations"
-	"github.com/spinscale/spinscale/internal/config"
+	"github.com/spinscale/spinscale/internal/duration"
 )
 
 // ScaledObject is the part of a KEDA keda.sh/v1alpha1 ScaledObject that
@@ -363,9 +363,9 @@ func kedaFallback(r *Result, spec ScaledObjectSpec) {
 	}
 	threshold := max32(f.FailureThreshold, 1)
 	after := time.Duration(threshold) * interval
-	r.Annotations[annotations.KeyFallbackAfter] = config.FormatDuration(after)
+	r.Annotations[annotations.KeyFallbackAfter] = duration.Format(after)
 	r.notef("spec.fallback: failureThreshold %d × pollingInterval %s is fallback-after %s (Spinscale counts time, not failed polls)",
-		threshold, config.FormatDuration(interval), config.FormatDuration(after))
+		threshold, duration.Format(interval), duration.Format(after))
 }
 
 func max32(a, b int32) int32 {

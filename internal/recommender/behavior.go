@@ -1,11 +1,12 @@
 package recommender
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/utils/ptr"
 )
 
 // The autoscaling/v2 defaults for a behavior's unset fields
@@ -49,9 +50,7 @@ func resolveRules(r *autoscalingv2.HPAScalingRules, window time.Duration, polici
 	if r.StabilizationWindowSeconds != nil {
 		out.window = time.Duration(*r.StabilizationWindowSeconds) * time.Second
 	}
-	if r.SelectPolicy != nil {
-		out.selectP = *r.SelectPolicy
-	}
+	out.selectP = ptr.Deref(r.SelectPolicy, out.selectP)
 	if r.Policies != nil {
 		out.policies = r.Policies
 	}
@@ -94,46 +93,50 @@ func longestPeriod(policies []autoscalingv2.HPAScalingPolicy) int32 {
 
 // ValidateBehavior applies the API server's validation of a behavior after
 // defaulting, returning every problem; field paths are relative to the
-// behavior ("scaleUp.policies[0].value").
-func ValidateBehavior(b *autoscalingv2.HorizontalPodAutoscalerBehavior) error {
+// behavior ("scaleUp.policies[0].value") and each detail says what is
+// allowed.
+func ValidateBehavior(b *autoscalingv2.HorizontalPodAutoscalerBehavior) field.ErrorList {
 	if b == nil {
 		return nil
 	}
-	var errs []error
-	check := func(name string, r *autoscalingv2.HPAScalingRules) {
-		if r == nil {
-			return
-		}
-		if w := r.StabilizationWindowSeconds; w != nil && (*w < 0 || *w > MaxStabilizationWindowSeconds) {
-			errs = append(errs, fmt.Errorf("%s.stabilizationWindowSeconds: %d is out of range: allowed 0 to %d", name, *w, MaxStabilizationWindowSeconds))
-		}
-		if s := r.SelectPolicy; s != nil {
-			switch *s {
-			case autoscalingv2.MaxChangePolicySelect, autoscalingv2.MinChangePolicySelect, autoscalingv2.DisabledPolicySelect:
-			default:
-				errs = append(errs, fmt.Errorf("%s.selectPolicy: %q is not supported: allowed Max, Min, Disabled", name, *s))
-			}
-		}
-		if r.Policies != nil && len(r.Policies) == 0 {
-			errs = append(errs, fmt.Errorf("%s.policies: must specify at least one policy", name))
-		}
-		for i, p := range r.Policies {
-			path := fmt.Sprintf("%s.policies[%d]", name, i)
-			if p.Type != autoscalingv2.PodsScalingPolicy && p.Type != autoscalingv2.PercentScalingPolicy {
-				errs = append(errs, fmt.Errorf("%s.type: %q is not supported: allowed Pods, Percent", path, p.Type))
-			}
-			if p.Value <= 0 {
-				errs = append(errs, fmt.Errorf("%s.value: %d must be greater than zero", path, p.Value))
-			}
-			if p.PeriodSeconds <= 0 || p.PeriodSeconds > MaxPeriodSeconds {
-				errs = append(errs, fmt.Errorf("%s.periodSeconds: %d is out of range: allowed 1 to %d", path, p.PeriodSeconds, MaxPeriodSeconds))
-			}
-		}
-		if r.Tolerance != nil && r.Tolerance.Sign() < 0 {
-			errs = append(errs, fmt.Errorf("%s.tolerance: %s must be non-negative", name, r.Tolerance.String()))
+	errs := validateRules(b.ScaleUp, field.NewPath("scaleUp"))
+	return append(errs, validateRules(b.ScaleDown, field.NewPath("scaleDown"))...)
+}
+
+func validateRules(r *autoscalingv2.HPAScalingRules, path *field.Path) field.ErrorList {
+	if r == nil {
+		return nil
+	}
+	var errs field.ErrorList
+	if w := r.StabilizationWindowSeconds; w != nil && (*w < 0 || *w > MaxStabilizationWindowSeconds) {
+		errs = append(errs, field.Invalid(path.Child("stabilizationWindowSeconds"), *w,
+			fmt.Sprintf("out of range: allowed 0 to %d", MaxStabilizationWindowSeconds)))
+	}
+	if s := r.SelectPolicy; s != nil {
+		switch *s {
+		case autoscalingv2.MaxChangePolicySelect, autoscalingv2.MinChangePolicySelect, autoscalingv2.DisabledPolicySelect:
+		default:
+			errs = append(errs, field.Invalid(path.Child("selectPolicy"), string(*s), "not supported: allowed Max, Min, Disabled"))
 		}
 	}
-	check("scaleUp", b.ScaleUp)
-	check("scaleDown", b.ScaleDown)
-	return errors.Join(errs...)
+	if r.Policies != nil && len(r.Policies) == 0 {
+		errs = append(errs, field.Required(path.Child("policies"), "must specify at least one policy"))
+	}
+	for i, p := range r.Policies {
+		at := path.Child("policies").Index(i)
+		if p.Type != autoscalingv2.PodsScalingPolicy && p.Type != autoscalingv2.PercentScalingPolicy {
+			errs = append(errs, field.Invalid(at.Child("type"), string(p.Type), "not supported: allowed Pods, Percent"))
+		}
+		if p.Value <= 0 {
+			errs = append(errs, field.Invalid(at.Child("value"), p.Value, "must be greater than zero"))
+		}
+		if p.PeriodSeconds <= 0 || p.PeriodSeconds > MaxPeriodSeconds {
+			errs = append(errs, field.Invalid(at.Child("periodSeconds"), p.PeriodSeconds,
+				fmt.Sprintf("out of range: allowed 1 to %d", MaxPeriodSeconds)))
+		}
+	}
+	if r.Tolerance != nil && r.Tolerance.Sign() < 0 {
+		errs = append(errs, field.Invalid(path.Child("tolerance"), r.Tolerance.String(), "must be non-negative"))
+	}
+	return errs
 }

@@ -1,33 +1,12 @@
 package recommender
 
 import (
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/resource"
-)
-
-// Errors that classify why a metric gave no proposal. A failed metric never
-// lets the app scale down.
-var (
-	// ErrNoData: the source returned nothing usable for the app's pods.
-	ErrNoData = errors.New("no data")
-	// ErrStale: every sample is older than maxSampleAge.
-	ErrStale = errors.New("stale data")
-	// ErrAllZero: every pod reports exactly zero usage, which Spin pods do
-	// when the node's shim lacks cgroup accounting, not when they are idle.
-	ErrAllZero = errors.New("every pod reports zero usage")
-	// ErrNoPods: the selector matches no pod.
-	ErrNoPods = errors.New("no pods match the selector")
-	// ErrNoReadyPods: a value target needs ready pods to scale against.
-	ErrNoReadyPods = errors.New("no ready pods")
-	// ErrMissingRequest: a utilization target needs every container's request.
-	ErrMissingRequest = errors.New("missing request")
-	// ErrInvalidTarget: the metric's target is not positive.
-	ErrInvalidTarget = errors.New("invalid target")
 )
 
 // Action is what the decision does to the replica count.

@@ -46,7 +46,7 @@ func FuzzDecide(f *testing.F) {
 		spec := baseSpec()
 		spec.MinReplicas = int32(r.u8()%5) + 1
 		spec.MaxReplicas = spec.MinReplicas + int32(r.u8()%50)
-		spec.Tolerance = Tolerances{Up: float64(r.u8()%100) / 100, Down: float64(r.u8()%100) / 100}
+		spec.Tolerance = Tolerances{Up: float64(r.u8()) / 100, Down: float64(r.u8()%100) / 100} // up may exceed 1
 		if r.u8()%2 == 1 {
 			spec.Behavior = &autoscalingv2.HorizontalPodAutoscalerBehavior{ScaleDown: rulesOf(int32(r.u8()%5), int32(r.u8()%60), int32(r.u8()%120), int32(r.u8()%60), int32(r.u8()%120))}
 		}

@@ -98,50 +98,49 @@ func periodStart(current int32, st *State, now time.Time, period int32) int32 {
 	return current - changeInPeriod(st.ScaleUpEvents, now, period) + changeInPeriod(st.ScaleDownEvents, now, period)
 }
 
-// scaleUpLimit is calculateScaleUpLimitWithScalingRules. Percent rounds up
-// so that a small app can always grow; Max picks the most permissive policy.
+// scaleUpLimit is calculateScaleUpLimitWithScalingRules.
 func scaleUpLimit(current int32, st *State, r rules, now time.Time) int32 {
-	if r.selectP == autoscalingv2.DisabledPolicySelect {
-		return current
-	}
-	result, pick := int32(math.MinInt32), func(a, b int32) int32 { return max(a, b) }
-	if r.selectP == autoscalingv2.MinChangePolicySelect {
-		result, pick = math.MaxInt32, func(a, b int32) int32 { return min(a, b) }
-	}
-	for _, p := range r.policies {
-		start := periodStart(current, st, now, p.PeriodSeconds)
-		var proposed int32
-		switch p.Type {
-		case autoscalingv2.PodsScalingPolicy:
-			proposed = clampInt32(int64(start) + int64(p.Value))
-		case autoscalingv2.PercentScalingPolicy:
-			proposed = ceilInt32(float64(start) * (1 + float64(p.Value)/100))
-		}
-		result = pick(result, proposed)
-	}
-	return result
+	return policyLimit(current, st, r, now, true)
 }
 
-// scaleDownLimit is calculateScaleDownLimitWithBehaviors. Percent truncates;
-// Max picks the most permissive (lowest) policy.
+// scaleDownLimit is calculateScaleDownLimitWithBehaviors.
 func scaleDownLimit(current int32, st *State, r rules, now time.Time) int32 {
+	return policyLimit(current, st, r, now, false)
+}
+
+// policyLimit is the limit the rate policies of one direction set: each
+// policy's limit from the count at the start of its period, then the most
+// permissive of them with selectPolicy Max (the highest limit up, the lowest
+// down) or the least permissive with Min. Disabled holds the current count.
+func policyLimit(current int32, st *State, r rules, now time.Time, up bool) int32 {
 	if r.selectP == autoscalingv2.DisabledPolicySelect {
 		return current
 	}
-	result, pick := int32(math.MaxInt32), func(a, b int32) int32 { return min(a, b) }
-	if r.selectP == autoscalingv2.MinChangePolicySelect {
-		result, pick = math.MinInt32, func(a, b int32) int32 { return max(a, b) }
+	highest := (r.selectP != autoscalingv2.MinChangePolicySelect) == up
+	result := int32(math.MaxInt32)
+	if highest {
+		result = math.MinInt32
 	}
 	for _, p := range r.policies {
 		start := periodStart(current, st, now, p.PeriodSeconds)
-		var proposed int32
-		switch p.Type {
-		case autoscalingv2.PodsScalingPolicy:
-			proposed = clampInt32(int64(start) - int64(p.Value))
-		case autoscalingv2.PercentScalingPolicy:
-			proposed = clampInt32(int64(float64(start) * (1 - float64(p.Value)/100)))
+		var limit int32
+		switch {
+		case p.Type == autoscalingv2.PodsScalingPolicy && up:
+			limit = clampInt32(int64(start) + int64(p.Value))
+		case p.Type == autoscalingv2.PodsScalingPolicy:
+			limit = clampInt32(int64(start) - int64(p.Value))
+		case p.Type == autoscalingv2.PercentScalingPolicy && up:
+			// Rounds up, so that a small app can always grow.
+			limit = ceilInt32(float64(start) * (1 + float64(p.Value)/100))
+		case p.Type == autoscalingv2.PercentScalingPolicy:
+			// Truncates, as HPA does.
+			limit = clampInt32(int64(float64(start) * (1 - float64(p.Value)/100)))
 		}
-		result = pick(result, proposed)
+		if highest {
+			result = max(result, limit)
+		} else {
+			result = min(result, limit)
+		}
 	}
 	return result
 }
@@ -149,7 +148,7 @@ func scaleDownLimit(current int32, st *State, r rules, now time.Time) int32 {
 // record appends the raw recommendation and forgets those no window can
 // reach any more.
 func record(recs []TimedRecommendation, desired int32, now time.Time, keep time.Duration) []TimedRecommendation {
-	return append(keepSince(recs, now.Add(-keep)), TimedRecommendation{Replicas: desired, At: now})
+	return since(recs, now.Add(-keep), TimedRecommendation{Replicas: desired, At: now})
 }
 
 // clampInt32 saturates at the int32 range: a policy value near MaxInt32

@@ -5,8 +5,10 @@ import (
 )
 
 // Decide computes the decision for one app. It is pure: the result depends
-// only on its arguments. The returned State replaces st (its slices may share
-// st's backing arrays). It never panics on any input.
+// only on its arguments, and it changes none of them, st's entries
+// included, so deciding twice from one State gives the same decision and the
+// same new State. The returned State replaces st. It never panics on any
+// input.
 func Decide(spec *Spec, in *Input, st State, now time.Time) (Decision, State) {
 	current := in.SpecReplicas
 	d := Decision{
@@ -16,11 +18,16 @@ func Decide(spec *Spec, in *Input, st State, now time.Time) (Decision, State) {
 		LimitedBy:       StageNone,
 		Behavior:        spec.usesPolicies(),
 	}
+	st.own()
+	// seeded is true on the decision that seeds the history: there is no
+	// earlier decision to compare this one's load with.
+	seeded := false
 	// First sight: seed the history with the current count, so that no
 	// scale-down happens before a full scale-down window has been observed.
 	if !st.Initialized {
+		seeded = true
 		st.Initialized = true
-		st.Recommendations = append(st.Recommendations[:0], TimedRecommendation{Replicas: current, At: now})
+		st.Recommendations = since(nil, now, TimedRecommendation{Replicas: current, At: now})
 		st.SeededAt = now
 	}
 	if current <= 0 {
@@ -67,8 +74,9 @@ func Decide(spec *Spec, in *Input, st State, now time.Time) (Decision, State) {
 		// spans the gap read low, so the app is treated as newly seen and
 		// not scaled down until one scale-down window of fresh data.
 		st.FailingSince = time.Time{}
-		st.Recommendations = append(st.Recommendations, TimedRecommendation{Replicas: current, At: now})
+		st.Recommendations = since(st.Recommendations, time.Time{}, TimedRecommendation{Replicas: current, At: now})
 		st.SeededAt = now
+		seeded = true
 	}
 	// A failed metric might have asked for more: it blocks a scale-down but
 	// not a scale-up.
@@ -88,7 +96,7 @@ func Decide(spec *Spec, in *Input, st State, now time.Time) (Decision, State) {
 	} else {
 		rec := proposal
 		if spec.Profile == ProfileSpinscale {
-			rec = tunedRecommend(spec, &st, &d, current, proposal, now)
+			rec = tunedRecommend(spec, &st, &d, current, proposal, now, seeded)
 		}
 		up, down := scaleUpRules(spec).window, scaleDownRules(spec).window
 		d.Stabilized = behaviorStabilize(st.Recommendations, current, rec, now, up, down)

@@ -23,20 +23,19 @@ type podSet struct {
 }
 
 // lookup matches samples to pods by name. Duplicate samples for one pod keep
-// the last, as a map would. Stale samples are dropped and counted.
-func lookup(pods []Pod, samples []Sample, now time.Time, maxAge time.Duration) (ps podSet, stale int) {
+// the last, as a map would. Stale samples are dropped and counted. sampleOf
+// has one element per pod; the caller provides it so that a small app's
+// index can live on its stack.
+func lookup(pods []Pod, samples []Sample, now time.Time, maxAge time.Duration, sampleOf []int) (ps podSet, stale int) {
 	ps.samples = samples
-	ps.sampleOf = make([]int, len(pods))
+	ps.sampleOf = sampleOf
 	for i := range ps.sampleOf {
 		ps.sampleOf[i] = -1
-	}
-	fresh := func(s *Sample) bool {
-		return maxAge <= 0 || s.Timestamp.IsZero() || now.Sub(s.Timestamp) <= maxAge
 	}
 	// Small apps are the common case: a linear scan beats building a map.
 	if len(pods)*len(samples) <= 256 {
 		for j := range samples {
-			if !fresh(&samples[j]) {
+			if isStale(samples[j].Timestamp, now, maxAge) {
 				stale++
 				continue
 			}
@@ -60,7 +59,7 @@ func lookup(pods []Pod, samples []Sample, now time.Time, maxAge time.Duration) (
 	}
 	extraIndex := map[string]int{}
 	for j := range samples {
-		if !fresh(&samples[j]) {
+		if isStale(samples[j].Timestamp, now, maxAge) {
 			stale++
 			continue
 		}
@@ -76,6 +75,12 @@ func lookup(pods []Pod, samples []Sample, now time.Time, maxAge time.Duration) (
 		ps.extra = append(ps.extra, j)
 	}
 	return ps, stale
+}
+
+// isStale reports whether a sample taken at ts is older than maxAge at now.
+// A zero timestamp means "now" and a zero maxAge disables the check.
+func isStale(ts, now time.Time, maxAge time.Duration) bool {
+	return maxAge > 0 && !ts.IsZero() && now.Sub(ts) > maxAge
 }
 
 func appendUnique(extra []int, samples []Sample, j int) []int {
@@ -154,7 +159,15 @@ func computePerPod(spec *Spec, ms *MetricSpec, in *Input, obs *Observation, now 
 	if ms.Source == SourceResource {
 		resourceName = ms.Resource
 	}
-	ps, stale := lookup(in.Pods, obs.Samples, now, spec.MaxSampleAge)
+	// Most apps have a few pods: their index needs no allocation.
+	var small [16]int
+	var sampleOf []int
+	if len(in.Pods) <= len(small) {
+		sampleOf = small[:len(in.Pods)]
+	} else {
+		sampleOf = make([]int, len(in.Pods))
+	}
+	ps, stale := lookup(in.Pods, obs.Samples, now, spec.MaxSampleAge, sampleOf)
 	r.StalePods = stale
 
 	classes := make([]podClass, len(in.Pods))
@@ -224,7 +237,7 @@ func utilizationProposal(ms *MetricSpec, in *Input, ps *podSet, classes []podCla
 	// ignored ones.
 	for i := range in.Pods {
 		if req := in.Pods[i].request(ms.Resource); req.MissingIn != "" {
-			r.Err = fmt.Errorf("%w for %s in container %s of pod %s", ErrMissingRequest, ms.Resource, req.MissingIn, in.Pods[i].Name)
+			r.Err = &MissingRequestError{Resource: ms.Resource, Container: req.MissingIn, Pod: in.Pods[i].Name}
 			return
 		}
 	}
@@ -246,20 +259,8 @@ func utilizationProposal(ms *MetricSpec, in *Input, ps *podSet, classes []podCla
 	// Utilization is a whole percent before the ratio is formed.
 	utilization := int32(usage * 100 / requests)
 	ratio := float64(utilization) / float64(ms.TargetUtilization)
-	r.Utilization, r.CurrentMilli, r.Ratio = utilization, usage/int64(entries), ratio
-	r.load = ratio * float64(c.ready)
-
-	scaleUpWithUnready := c.unready > 0 && ratio > 1
-	if tuned && ratio > 1 {
-		r.Proposal = leaveOut(current, ratio, c.ready, tol, r)
-		return
-	}
-	if !scaleUpWithUnready && c.missing == 0 {
-		if tol.within(ratio) {
-			r.Proposal, r.WithinTolerance = current, true
-			return
-		}
-		r.Proposal = ceilInt32(ratio * float64(c.ready))
+	r.Utilization, r.CurrentMilli = utilization, usage/int64(entries)
+	if firstPass(current, ratio, c, tol, tuned, r) {
 		return
 	}
 
@@ -277,7 +278,7 @@ func utilizationProposal(ms *MetricSpec, in *Input, ps *podSet, classes []podCla
 		case classes[i] == classMissing && ratio > 1:
 			requests += req
 			count++
-		case classes[i] == classUnready && scaleUpWithUnready:
+		case classes[i] == classUnready && ratio > 1:
 			requests += req
 			count++
 		}
@@ -304,36 +305,43 @@ func averageProposal(ms *MetricSpec, in *Input, ps *podSet, classes []podClass, 
 	}
 	average := total / int64(used)
 	ratio := float64(average) / float64(ms.TargetMilli)
-	r.CurrentMilli, r.Ratio = average, ratio
-	r.load = ratio * float64(c.ready)
-
-	scaleUpWithUnready := c.unready > 0 && ratio > 1
-	if tuned && ratio > 1 {
-		r.Proposal = leaveOut(current, ratio, c.ready, tol, r)
-		return
-	}
-	if !scaleUpWithUnready && c.missing == 0 {
-		if tol.within(ratio) {
-			r.Proposal, r.WithinTolerance = current, true
-			return
-		}
-		r.Proposal = ceilInt32(ratio * float64(c.ready))
+	r.CurrentMilli = average
+	if firstPass(current, ratio, c, tol, tuned, r) {
 		return
 	}
 	// Missing pods count as exactly the target on a scale-down and 0 on a
 	// scale-up; unready pods as 0 on a scale-up.
 	count := used
-	if ratio < 1 {
+	switch {
+	case ratio < 1:
 		total = addSaturating(total, int64(c.missing)*ms.TargetMilli)
 		count += c.missing
-	} else if ratio > 1 {
-		count += c.missing
-	}
-	if scaleUpWithUnready {
-		count += c.unready
+	case ratio > 1:
+		count += c.missing + c.unready
 	}
 	newRatio := float64(total/int64(count)) / float64(ms.TargetMilli)
 	r.Proposal = settle(current, ratio, newRatio, count, tol, r)
+}
+
+// firstPass records the usage ratio of the ready pods and, when it settles
+// the proposal, sets it and returns true. It settles it when every pod was
+// counted (no pod without a sample, and no unready pod on a scale-up), and
+// on the spinscale profile's scale-up (leaveOut). Otherwise the caller
+// re-computes with the conservative assumptions for the pods left out.
+func firstPass(current int32, ratio float64, c perPodCounts, tol Tolerances, tuned bool, r *MetricResult) bool {
+	r.Ratio = ratio
+	r.load = ratio * float64(c.ready)
+	switch {
+	case tuned && ratio > 1:
+		r.Proposal = leaveOut(current, ratio, c.ready, tol, r)
+	case c.missing > 0 || (c.unready > 0 && ratio > 1):
+		return false
+	case tol.within(ratio):
+		r.Proposal, r.WithinTolerance = current, true
+	default:
+		r.Proposal = ceilInt32(ratio * float64(c.ready))
+	}
+	return true
 }
 
 // leaveOut is the spinscale profile's scale-up with pods that have no
@@ -374,7 +382,7 @@ func computeValue(spec *Spec, ms *MetricSpec, in *Input, obs *Observation, now t
 		fresh := 0
 		for i := range obs.Samples {
 			s := &obs.Samples[i]
-			if spec.MaxSampleAge > 0 && !s.Timestamp.IsZero() && now.Sub(s.Timestamp) > spec.MaxSampleAge {
+			if isStale(s.Timestamp, now, spec.MaxSampleAge) {
 				r.StalePods++
 				continue
 			}
@@ -389,7 +397,7 @@ func computeValue(spec *Spec, ms *MetricSpec, in *Input, obs *Observation, now t
 			}
 			return
 		}
-	} else if spec.MaxSampleAge > 0 && !obs.Timestamp.IsZero() && now.Sub(obs.Timestamp) > spec.MaxSampleAge {
+	} else if isStale(obs.Timestamp, now, spec.MaxSampleAge) {
 		r.Err = fmt.Errorf("%w: sample from %s is older than %s", ErrStale, obs.Timestamp.UTC().Format(time.RFC3339), spec.MaxSampleAge)
 		return
 	}
@@ -462,7 +470,15 @@ func externalAverage(statusReplicas int32, value, target int64, tol Tolerances, 
 	r.Proposal = ceilInt32(float64(value) / float64(target))
 }
 
-// ceilInt32 rounds up and saturates at the int32 range.
+// CeilReplicas rounds a load, in pods' worth, up to whole pods, and
+// saturates at the int32 range. Such a load is computed from floats, and
+// their noise is forgiven: (0.1 + 0.2) × 10 pods' worth needs 3 pods, not 4.
+func CeilReplicas(pods float64) int32 {
+	return ceilInt32(pods - 1e-9)
+}
+
+// ceilInt32 rounds up exactly, as HPA does (ratio × pods at 1.1 × 10 reads
+// 11.000000000000002 and gives 12), and saturates at the int32 range.
 func ceilInt32(f float64) int32 {
 	c := math.Ceil(f)
 	switch {

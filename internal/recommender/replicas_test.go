@@ -243,3 +243,26 @@ func TestTolerance(t *testing.T) {
 		})
 	}
 }
+
+func TestCeilReplicas(t *testing.T) {
+	// 0.1 + 0.2 is 0.30000000000000004 at run time.
+	tenth, fifth := 0.1, 0.2
+	tests := []struct {
+		name string
+		pods float64
+		want int32
+	}{
+		{"whole", 4, 4},
+		{"a fraction more needs one pod more", 4.01, 5},
+		{"float noise above a whole number is forgiven", (tenth + fifth) * 10, 3},
+		{"zero", 0, 0},
+		{"negative", -3, 0},
+		{"NaN", math.NaN(), 0},
+		{"saturates", 1e12, math.MaxInt32},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, CeilReplicas(tt.pods))
+		})
+	}
+}

@@ -68,7 +68,9 @@ var (
 // tunedRecommend turns the largest metric proposal into the spinscale
 // profile's recommendation: the projection of a rising load, or the
 // scale-up policies' limit on a burst. It records the load estimate in st.
-func tunedRecommend(spec *Spec, st *State, d *Decision, current, proposal int32, now time.Time) int32 {
+// On the decision that seeded the history (seeded) it keeps the proposal:
+// see the comment below.
+func tunedRecommend(spec *Spec, st *State, d *Decision, current, proposal int32, now time.Time, seeded bool) int32 {
 	load, ratio := 0.0, 0.0
 	for i := range d.Metrics {
 		// max would spread a NaN to every metric: skip non-finite values.
@@ -78,18 +80,25 @@ func tunedRecommend(spec *Spec, st *State, d *Decision, current, proposal int32,
 	}
 	rec := proposal
 	t := spec.Tuning
-	// The estimates of the trend span, oldest first; the new one joins them
-	// at the end.
-	span := keepSince(st.Loads, now.Add(-trendSpan))
+	// The estimates of the trend span, oldest first, then the new one.
+	st.Loads = since(st.Loads, now.Add(-trendSpan), TimedLoad{Pods: load, At: now})
+	span := st.Loads[:len(st.Loads)-1]
+	// A start is not a burst. Right after the controller starts or fails
+	// over, or the app's data returns after every metric failed, nothing
+	// says how the load got where it is: a high ratio is the load as it has
+	// been for a while as much as a burst, and there is no rise to project.
+	// The decision takes HPA's proposal; the estimate just recorded lets the
+	// next one tell a burst or a ramp.
+	if seeded {
+		return proposal
+	}
 	// The projection sizes a scale-up the metrics already ask for; it
 	// never starts one, and a rise within the tolerance band is noise.
 	if t.Lookahead > 0 && proposal > current && len(span) > 0 {
 		old := span[0]
 		if now.After(old.At) && load > old.Pods*(1+spec.Tolerance.Up) && steadyRise(span, load) {
 			slope := (load - old.Pods) / now.Sub(old.At).Seconds()
-			// The epsilon keeps float noise (12 + 2.0000000000000004) from
-			// rounding up a whole pod.
-			if projected := ceilInt32(load + slope*t.Lookahead.Seconds() - 1e-9); projected > rec {
+			if projected := CeilReplicas(load + slope*t.Lookahead.Seconds()); projected > rec {
 				rec = projected
 				d.Projected = projected
 			}
@@ -103,7 +112,6 @@ func tunedRecommend(spec *Spec, st *State, d *Decision, current, proposal int32,
 		peak = max(peak, l.Pods)
 	}
 	rising := load > peak*(1+spec.Tolerance.Up)
-	st.Loads = append(span, TimedLoad{Pods: load, At: now})
 	if t.BurstThreshold > 0 && ratio >= t.BurstThreshold && rising {
 		limit := scaleUpLimit(current, st, scaleUpRules(spec), now)
 		if limit > rec {

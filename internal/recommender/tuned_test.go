@@ -248,3 +248,44 @@ func TestTunedReasonQuotesTheHeldRecommendation(t *testing.T) {
 	assert.Equal(t, StageStabilization, d.LimitedBy)
 	assert.Contains(t, d.Reason(), "recommendation 14 held at 10")
 }
+
+// TestTunedStartIsNotABurst: 2 pods at 90% of a 50% target (ratio 1.8,
+// above the burst threshold). On the first decision after a start, or
+// right after the data returns from a total outage, nothing says the load
+// just rose: the profile takes HPA's proposal, ceil(1.8 × 2) = 4, not the
+// burst's max(2 + 4, 2 × 200%) = 6. The same load measured again on the
+// next decision is no burst either; a higher one is.
+func TestTunedStartIsNotABurst(t *testing.T) {
+	spec := tunedSpec(cpuUtil(50))
+	tests := []struct {
+		name  string
+		state func(t *testing.T) State
+	}{
+		{"first sight", func(*testing.T) State { return State{} }},
+		{"data back after a total outage", func(t *testing.T) State {
+			in := cpuInput(2, 900)
+			in.Metrics = []Observation{{Err: ErrNoData}}
+			d, st := Decide(&spec, &in, settled(), ago(time.Minute))
+			require.Equal(t, StageMissingMetrics, d.LimitedBy)
+			return st
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := cpuInput(2, 900)
+			d, st := Decide(&spec, &in, tt.state(t), t0)
+			assert.Equal(t, int32(4), d.DesiredReplicas, "HPA's answer")
+			assert.False(t, d.Burst)
+			assert.Zero(t, d.Projected)
+
+			in = cpuInput(2, 900)
+			d, _ = Decide(&spec, &in, st, t0.Add(15*time.Second))
+			assert.False(t, d.Burst, "a load measured before is no burst")
+
+			in = cpuInput(2, 1000) // 100%: ratio 2, a load not seen before
+			d, _ = Decide(&spec, &in, st, t0.Add(15*time.Second))
+			assert.True(t, d.Burst, "a higher load after the first decision is a burst")
+			assert.Equal(t, int32(6), d.DesiredReplicas)
+		})
+	}
+}

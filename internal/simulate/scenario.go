@@ -260,7 +260,7 @@ func (c *checker) annotations(v any, cfg config.Config) (annotations.App, bool) 
 			return annotations.App{}, false
 		}
 	}
-	app, err := annotations.Parse(ann, annotations.DefaultsFrom(&cfg))
+	app, err := annotations.Parse(ann, cfg.AppDefaults())
 	if err != nil {
 		// Each part names its annotation key.
 		for _, e := range unjoin(err) {

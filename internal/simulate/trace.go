@@ -146,7 +146,7 @@ func loadTrace(top map[string]any, opts Options) (*Scenario, error) {
 		if !ok {
 			perPod = ts.Workload.TargetLoadPerPod
 		}
-		n := max(ts.Spec.MinReplicas, ceilCount(ts.loadAt(0)/perPod))
+		n := max(ts.Spec.MinReplicas, recommender.CeilReplicas(ts.loadAt(0)/perPod))
 		ts.Workload.InitialReplicas = min(n, ts.Spec.MaxReplicas)
 	}
 	return &Scenario{Spec: ts.Spec, Warnings: ts.Warnings, Trace: ts}, nil
@@ -522,18 +522,5 @@ func (ts *TraceScenario) loadAt(t float64) float64 {
 // oracleAt is the oracle's pod count for a load: max(min, ceil(load /
 // targetLoadPerPod)).
 func (ts *TraceScenario) oracleAt(load float64) int32 {
-	return max(ts.Spec.MinReplicas, ceilCount(load/ts.Workload.TargetLoadPerPod))
-}
-
-// ceilCount rounds a pod count up, forgiving floating-point noise (399.99…
-// pods of load at 100 per pod is 4 pods, not 5), and saturates.
-func ceilCount(f float64) int32 {
-	c := math.Ceil(f - 1e-9)
-	switch {
-	case math.IsNaN(c) || c <= 0:
-		return 0
-	case c >= math.MaxInt32:
-		return math.MaxInt32
-	}
-	return int32(c)
+	return max(ts.Spec.MinReplicas, recommender.CeilReplicas(load/ts.Workload.TargetLoadPerPod))
 }

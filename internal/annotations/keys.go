@@ -1,0 +1,85 @@
+package annotations
+
+import (
+	"slices"
+
+	"github.com/spinscale/spinscale/internal/recommender"
+)
+
+// This file is the key registry: every annotation key Spinscale reads.
+
+// Prefix is the annotation prefix every Spinscale key lives under.
+const Prefix = "spinscale.dev/"
+
+// The annotation keys, in full. They are the product contract (DESIGN.md §3):
+// never rename one.
+const (
+	KeyEnabled                      = Prefix + "enabled"
+	KeyMinReplicas                  = Prefix + "min-replicas"
+	KeyMaxReplicas                  = Prefix + "max-replicas"
+	KeyTargetCPUUtilization         = Prefix + "target-cpu-utilization"
+	KeyTargetMemoryUtilization      = Prefix + "target-memory-utilization"
+	KeyTargetCPUAverageValue        = Prefix + "target-cpu-average-value"
+	KeyTargetMemoryAverageValue     = Prefix + "target-memory-average-value"
+	KeyPrometheusQuery              = Prefix + "prometheus-query"
+	KeyPrometheusTargetAverageValue = Prefix + "prometheus-target-average-value"
+	KeyPrometheusTargetValue        = Prefix + "prometheus-target-value"
+	KeyMetrics                      = Prefix + "metrics"
+	KeyTolerance                    = Prefix + "tolerance"
+	KeyToleranceUp                  = Prefix + "tolerance-up"
+	KeyToleranceDown                = Prefix + "tolerance-down"
+	KeyScaleUpStabilization         = Prefix + "scale-up-stabilization"
+	KeyScaleDownStabilization       = Prefix + "scale-down-stabilization"
+	KeyBehavior                     = Prefix + "behavior"
+	KeyProfile                      = Prefix + "profile"
+	KeyBurstThreshold               = Prefix + "burst-threshold"
+	KeyLookahead                    = Prefix + "lookahead"
+	KeyDropWindow                   = Prefix + "drop-window"
+	KeyDropThreshold                = Prefix + "drop-threshold"
+	KeyDryRun                       = Prefix + "dry-run"
+	KeyPaused                       = Prefix + "paused"
+	KeyFallbackReplicas             = Prefix + "fallback-replicas"
+	KeyFallbackAfter                = Prefix + "fallback-after"
+)
+
+// keys lists every known key in documentation order.
+var keys = []string{
+	KeyEnabled,
+	KeyMinReplicas,
+	KeyMaxReplicas,
+	KeyTargetCPUUtilization,
+	KeyTargetMemoryUtilization,
+	KeyTargetCPUAverageValue,
+	KeyTargetMemoryAverageValue,
+	KeyPrometheusQuery,
+	KeyPrometheusTargetAverageValue,
+	KeyPrometheusTargetValue,
+	KeyMetrics,
+	KeyTolerance,
+	KeyToleranceUp,
+	KeyToleranceDown,
+	KeyScaleUpStabilization,
+	KeyScaleDownStabilization,
+	KeyBehavior,
+	KeyProfile,
+	KeyBurstThreshold,
+	KeyLookahead,
+	KeyDropWindow,
+	KeyDropThreshold,
+	KeyDryRun,
+	KeyPaused,
+	KeyFallbackReplicas,
+	KeyFallbackAfter,
+}
+
+// Keys returns every known annotation key (with the prefix), in the order
+// the documentation lists them.
+func Keys() []string { return slices.Clone(keys) }
+
+// IsKey reports whether k is one of the known keys, prefix included. A key
+// under Prefix that is not known is a typo or a key of a newer release: Parse
+// warns about it.
+func IsKey(k string) bool { return slices.Contains(keys, k) }
+
+// Profiles are the values the profile annotation accepts.
+var Profiles = []recommender.Profile{recommender.ProfileHPA, recommender.ProfileSpinscale}

@@ -132,7 +132,9 @@ var exampleWants = map[string][]wantStep{
 		{at: 30, current: 5, desired: 5, action: "none", limitedBy: "missing-metrics",
 			metrics: []wantMetric{{name: "cpu", typ: "resource", target: 50, missing: 5, err: "stale"}}},
 		{at: 45, current: 5, desired: 5, action: "none", limitedBy: "missing-metrics",
-			metrics: []wantMetric{{name: "cpu", typ: "resource", target: 50, missing: 5, err: "no data"}}},
+			// As in the controller: metrics.k8s.io's snapshot has no sample
+			// for any pod, so the metric fails before its pods are counted.
+			metrics: []wantMetric{{name: "cpu", typ: "resource", target: 50, err: "no data: metrics.k8s.io has no cpu sample for the app's 5 pods"}}},
 	},
 	// A single Prometheus value against a per-pod target: ceil(total /
 	// target), tolerance against status replicas.
@@ -146,7 +148,7 @@ var exampleWants = map[string][]wantStep{
 			metrics: []wantMetric{{name: "default", typ: "value", current: 420, target: 400,
 				averageValue: f64(420), value: f64(2100), proposal: 5}}},
 		{at: 45, current: 5, desired: 5, action: "none", limitedBy: "missing-metrics",
-			metrics: []wantMetric{{name: "default", target: 400, err: "empty result"}}},
+			metrics: []wantMetric{{name: "default", target: 400, err: `no data: query "sum(rate(spin_http_requests_total{app=\"shop\"}[1m]))": empty result`}}},
 		{at: 60, current: 5, desired: 5, action: "none", limitedBy: "stabilization", recommendation: 0, stabilized: 5,
 			metrics: []wantMetric{{name: "default", typ: "value", current: 0, target: 400,
 				averageValue: f64(0), value: f64(0), proposal: 0}}},

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -109,7 +110,9 @@ func buildConfig(path string, flags *pflag.FlagSet, environ []string) (config.Co
 	if err != nil {
 		return config.Config{}, err
 	}
-	if err := cfg.Validate(); err != nil {
+	// The files the Prometheus settings name are read here too, so that an
+	// unreadable token is reported with every other problem.
+	if err := errors.Join(cfg.Validate(), cfg.Prometheus.CheckFiles()); err != nil {
 		return config.Config{}, fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	return cfg, nil

@@ -80,10 +80,16 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	if err := serve(ctx, cfg, *kubeconfig, *once, *output == "json", stdout, log); err != nil {
 		log.Error("controller stopped", zap.Error(err))
+		if errors.Is(err, errInvalidConfig) {
+			return exitUsage
+		}
 		return exitFailure
 	}
 	return exitOK
 }
+
+// errInvalidConfig marks a configuration error found after loadConfig.
+var errInvalidConfig = errors.New("invalid configuration")
 
 func serve(ctx context.Context, cfg config.Config, kubeconfig string, once, jsonOut bool, stdout io.Writer, log *zap.Logger) error {
 	restCfg, namespace, err := clientConfig(kubeconfig)
@@ -123,7 +129,10 @@ func serve(ctx context.Context, cfg config.Config, kubeconfig string, once, json
 	if cfg.Prometheus.Address != "" {
 		prom, err := metrics.NewPrometheus(cfg.Prometheus, log.Named("prometheus"))
 		if err != nil {
-			return fmt.Errorf("prometheus source: %w", err)
+			// loadConfig checked the settings and read their files: only a
+			// file changed since can fail here, and that is still a
+			// configuration error.
+			return fmt.Errorf("%w: prometheus source: %w", errInvalidConfig, err)
 		}
 		prom.Metrics = metrics.NewPrometheusMetrics(reg)
 		queries = prom

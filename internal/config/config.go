@@ -2,9 +2,12 @@ package config
 
 import (
 	"cmp"
+	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"maps"
+	"net/http"
 	"net/url"
 	"reflect"
 	"slices"
@@ -13,6 +16,7 @@ import (
 	"time"
 
 	"github.com/go-viper/mapstructure/v2"
+	promconfig "github.com/prometheus/common/config"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
 
@@ -222,7 +226,8 @@ func (c Config) AppDefaults() annotations.Defaults {
 // Validate checks every field and returns all problems at once, joined with
 // errors.Join, so an operator can fix a configuration in one go rather than
 // one error per restart. Each message names the key path, the offending
-// value and what is allowed. It returns nil when c is valid.
+// value and what is allowed. It returns nil when c is valid. It reads no
+// file: CheckFiles reads the files the settings name.
 func (c Config) Validate() error {
 	var v validator
 
@@ -230,7 +235,7 @@ func (c Config) Validate() error {
 	v.durationRange("interval", c.Interval, time.Second, 10*time.Minute)
 	// Against an invalid interval, only the interval is reported.
 	if c.Poll != 0 && inRange(c.Interval, time.Second, 10*time.Minute) && !inRange(c.Poll, 100*time.Millisecond, c.Interval) {
-		v.addf("poll: %q is out of range: allowed 0 (decide on the interval only), or 100ms up to the interval (%s)", FormatDuration(c.Poll), FormatDuration(c.Interval))
+		v.addf("poll: %q is out of range: allowed 0 (decide on the interval only), or 100ms up to the interval (%s)", duration.Format(c.Poll), duration.Format(c.Interval))
 	}
 	for i, ns := range c.Namespaces {
 		v.dns1123Label(fmt.Sprintf("namespaces[%d]", i), ns)
@@ -258,7 +263,16 @@ func (c Config) Validate() error {
 	return errors.Join(v.errs...)
 }
 
+// Validate checks the Prometheus settings alone, by the rules of
+// Config.Validate.
+func (p Prometheus) Validate() error {
+	var v validator
+	p.validate(&v)
+	return errors.Join(v.errs...)
+}
+
 func (p Prometheus) validate(v *validator) {
+	before := len(v.errs)
 	if p.Address != "" {
 		u, err := url.Parse(p.Address)
 		switch {
@@ -269,14 +283,114 @@ func (p Prometheus) validate(v *validator) {
 		}
 	}
 	v.positiveDuration("prometheus.timeout", p.Timeout, time.Minute)
+	if p.BearerTokenFile != "" && (p.BasicAuth.Username != "" || p.BasicAuth.PasswordFile != "") {
+		v.addf("prometheus.bearerTokenFile: %q is set together with prometheus.basicAuth: set one or the other, not both", p.BearerTokenFile)
+	}
 	v.bothOrNeither("prometheus.basicAuth.username", p.BasicAuth.Username,
 		"prometheus.basicAuth.passwordFile", p.BasicAuth.PasswordFile)
 	v.bothOrNeither("prometheus.tls.certFile", p.TLS.CertFile,
 		"prometheus.tls.keyFile", p.TLS.KeyFile)
+	for _, name := range slices.Sorted(maps.Keys(p.Headers)) {
+		canonical := http.CanonicalHeaderKey(name)
+		if _, reserved := promconfig.ReservedHeaders[canonical]; reserved && canonical != "Host" {
+			v.addf("prometheus.headers.%s: %s is set by the client itself: use bearerTokenFile or basicAuth for credentials", name, canonical)
+		}
+	}
 	if p.PodLabel == "" {
 		v.addf("prometheus.podLabel: %q is empty: a label name is required", p.PodLabel)
 	}
 	v.intRange("prometheus.concurrency", p.Concurrency, 1, 256)
+	if len(v.errs) > before {
+		return
+	}
+	// The client library's own rules, on the settings as it receives them:
+	// the checks above name Spinscale's keys, so this only catches a
+	// mapping that the library would refuse.
+	hc, _ := p.HTTPClient()
+	if err := hc.Validate(); err != nil {
+		v.addf("prometheus: %v", err)
+	}
+}
+
+// HTTPClient maps the connection settings onto the configuration of
+// prometheus/common's HTTP client, and the options it takes besides: a Host
+// header is the client's host option, not a header it may send.
+func (p Prometheus) HTTPClient() (promconfig.HTTPClientConfig, []promconfig.HTTPClientOption) {
+	hc := promconfig.HTTPClientConfig{
+		TLSConfig: promconfig.TLSConfig{
+			CAFile:             p.TLS.CAFile,
+			CertFile:           p.TLS.CertFile,
+			KeyFile:            p.TLS.KeyFile,
+			InsecureSkipVerify: p.TLS.InsecureSkipVerify,
+			MinVersion:         promconfig.TLSVersion(tls.VersionTLS12),
+		},
+		// As Go's default client: redirects followed (credentials are not
+		// sent to another host), HTTP/2 when the server offers it, and the
+		// proxy of HTTPS_PROXY and NO_PROXY.
+		FollowRedirects: true,
+		EnableHTTP2:     true,
+		ProxyConfig:     promconfig.ProxyConfig{ProxyFromEnvironment: true},
+	}
+	if p.BearerTokenFile != "" {
+		hc.Authorization = &promconfig.Authorization{Type: "Bearer", CredentialsFile: p.BearerTokenFile}
+	}
+	if p.BasicAuth.Username != "" || p.BasicAuth.PasswordFile != "" {
+		hc.BasicAuth = &promconfig.BasicAuth{Username: p.BasicAuth.Username, PasswordFile: p.BasicAuth.PasswordFile}
+	}
+	var opts []promconfig.HTTPClientOption
+	for _, name := range slices.Sorted(maps.Keys(p.Headers)) {
+		if http.CanonicalHeaderKey(name) == "Host" {
+			opts = append(opts, promconfig.WithHost(p.Headers[name]))
+			continue
+		}
+		if hc.HTTPHeaders == nil {
+			hc.HTTPHeaders = &promconfig.Headers{Headers: map[string]promconfig.Header{}}
+		}
+		hc.HTTPHeaders.Headers[http.CanonicalHeaderKey(name)] = promconfig.Header{Values: []string{p.Headers[name]}}
+	}
+	return hc, opts
+}
+
+// CheckFiles reads the files the Prometheus settings name, as the client
+// does when it starts, and returns every problem at once, each naming its
+// key and file. It reads nothing when the source is disabled (no address)
+// or the settings are invalid, which Validate reports.
+func (p Prometheus) CheckFiles() error {
+	if p.Address == "" {
+		return nil
+	}
+	var v validator
+	if p.validate(&v); len(v.errs) > 0 {
+		return nil
+	}
+	for _, f := range []struct{ key, path string }{
+		{"prometheus.bearerTokenFile", p.BearerTokenFile},
+		{"prometheus.basicAuth.passwordFile", p.BasicAuth.PasswordFile},
+	} {
+		if f.path == "" {
+			continue
+		}
+		// The client's own reader: it trims surrounding whitespace, as
+		// Prometheus does with its *_file settings.
+		secret, err := promconfig.NewFileSecret(f.path).Fetch(context.Background())
+		switch {
+		case err != nil:
+			v.addf("%s: %w", f.key, err)
+		case secret == "":
+			v.addf("%s: %s is empty", f.key, f.path)
+		}
+	}
+	if p.TLS.CAFile != "" {
+		if _, err := promconfig.NewTLSConfig(&promconfig.TLSConfig{CAFile: p.TLS.CAFile}); err != nil {
+			v.addf("prometheus.tls.caFile: %w", err)
+		}
+	}
+	if p.TLS.CertFile != "" {
+		if _, err := promconfig.NewTLSConfig(&promconfig.TLSConfig{CertFile: p.TLS.CertFile, KeyFile: p.TLS.KeyFile}); err != nil {
+			v.addf("prometheus.tls.certFile, prometheus.tls.keyFile: %w", err)
+		}
+	}
+	return errors.Join(v.errs...)
 }
 
 func (l LeaderElection) validate(v *validator) {

@@ -2,6 +2,8 @@ package config
 
 import (
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -57,6 +59,16 @@ func TestValidateRejects(t *testing.T) {
 		{"prometheus timeout too long", func(c *Config) { c.Prometheus.Timeout = 2 * time.Minute }, []string{"prometheus.timeout", `"2m"`}},
 		{"basicAuth username only", func(c *Config) { c.Prometheus.BasicAuth.Username = "bob" }, []string{"prometheus.basicAuth.passwordFile", "prometheus.basicAuth.username", `"bob"`, "both or neither"}},
 		{"basicAuth passwordFile only", func(c *Config) { c.Prometheus.BasicAuth.PasswordFile = "/pw" }, []string{"prometheus.basicAuth.username", `"/pw"`}},
+		{"bearer token and basic auth", func(c *Config) {
+			c.Prometheus.BearerTokenFile = "/token"
+			c.Prometheus.BasicAuth = BasicAuth{Username: "u", PasswordFile: "/pw"}
+		}, []string{"prometheus.bearerTokenFile", `"/token"`, "prometheus.basicAuth", "not both"}},
+		{"bearer token and a lone basic auth password", func(c *Config) {
+			c.Prometheus.BearerTokenFile = "/token"
+			c.Prometheus.BasicAuth.PasswordFile = "/pw"
+		}, []string{"prometheus.bearerTokenFile", "not both", "prometheus.basicAuth.username"}},
+		{"credentials in headers", func(c *Config) { c.Prometheus.Headers = map[string]string{"authorization": "Bearer x"} },
+			[]string{"prometheus.headers.authorization", "Authorization is set by the client itself"}},
 		{"tls cert only", func(c *Config) { c.Prometheus.TLS.CertFile = "/c" }, []string{"prometheus.tls.keyFile", "prometheus.tls.certFile", `"/c"`}},
 		{"tls key only", func(c *Config) { c.Prometheus.TLS.KeyFile = "/k" }, []string{"prometheus.tls.certFile", `"/k"`}},
 		{"empty podLabel", func(c *Config) { c.Prometheus.PodLabel = "" }, []string{"prometheus.podLabel", `""`}},
@@ -102,6 +114,11 @@ func TestValidateAccepts(t *testing.T) {
 			c.Prometheus.Address = "https://prometheus.monitoring.svc:9090/prefix"
 			c.Prometheus.BasicAuth = BasicAuth{Username: "u", PasswordFile: "/pw"}
 			c.Prometheus.TLS = TLS{CAFile: "/ca", CertFile: "/c", KeyFile: "/k"}
+		}},
+		{"bearer token over https with a Host header", func(c *Config) {
+			c.Prometheus.Address = "https://prometheus.monitoring.svc:9090"
+			c.Prometheus.BearerTokenFile = "/token"
+			c.Prometheus.Headers = map[string]string{"host": "prometheus.example.com", "x-scope-orgid": "tenant-1"}
 		}},
 		{"lease namespace", func(c *Config) { c.LeaderElection.Namespace = "spinscale-system" }},
 		{"decisions on the interval only", func(c *Config) { c.Poll = 0 }},
@@ -341,4 +358,98 @@ func TestAppDefaults(t *testing.T) {
 		ScaleUpLimitFactor:      3,
 		ScaleUpLimitMinimum:     6,
 	}, c.AppDefaults())
+}
+
+// TestValidateReportsPrometheusWithTheRest: the Prometheus settings are
+// checked with the others, so that one run names every problem.
+func TestValidateReportsPrometheusWithTheRest(t *testing.T) {
+	c := Default()
+	c.Interval = 0
+	c.Prometheus.Address = "http://prometheus:9090"
+	c.Prometheus.BearerTokenFile = "/token"
+	c.Prometheus.BasicAuth = BasicAuth{Username: "u", PasswordFile: "/pw"}
+	err := c.Validate()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `interval: "0s"`)
+	assert.Contains(t, err.Error(), "prometheus.bearerTokenFile")
+	assert.Len(t, strings.Split(err.Error(), "\n"), 2, "one line per problem")
+}
+
+func TestPrometheusHTTPClient(t *testing.T) {
+	p := Default().Prometheus
+	p.Address = "https://prometheus:9090"
+	p.BasicAuth = BasicAuth{Username: "spinscale", PasswordFile: "/pw"}
+	p.TLS = TLS{CAFile: "/ca", CertFile: "/c", KeyFile: "/k", InsecureSkipVerify: true}
+	p.Headers = map[string]string{"x-scope-orgid": "tenant-1", "Host": "p.example.com"}
+	hc, opts := p.HTTPClient()
+	require.NotNil(t, hc.BasicAuth)
+	assert.Equal(t, "spinscale", hc.BasicAuth.Username)
+	assert.Equal(t, "/pw", hc.BasicAuth.PasswordFile)
+	assert.Nil(t, hc.Authorization)
+	assert.Equal(t, "/ca", hc.TLSConfig.CAFile)
+	assert.Equal(t, "/c", hc.TLSConfig.CertFile)
+	assert.Equal(t, "/k", hc.TLSConfig.KeyFile)
+	assert.True(t, hc.TLSConfig.InsecureSkipVerify)
+	require.NotNil(t, hc.HTTPHeaders)
+	assert.Equal(t, []string{"tenant-1"}, hc.HTTPHeaders.Headers["X-Scope-Orgid"].Values)
+	assert.NotContains(t, hc.HTTPHeaders.Headers, "Host", "Host is the client's host option")
+	assert.Len(t, opts, 1)
+
+	p.BasicAuth = BasicAuth{}
+	p.BearerTokenFile = "/token"
+	hc, _ = p.HTTPClient()
+	require.NotNil(t, hc.Authorization)
+	assert.Equal(t, "Bearer", hc.Authorization.Type)
+	assert.Equal(t, "/token", hc.Authorization.CredentialsFile)
+	assert.Nil(t, hc.BasicAuth)
+}
+
+func TestPrometheusCheckFiles(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		path := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(path, []byte(content), 0o600))
+		return path
+	}
+	token := write("token", "s3cret\n")
+	empty := write("empty", " \n")
+	notPEM := write("not.pem", "hello")
+	missing := filepath.Join(dir, "missing")
+	enabled := Default().Prometheus
+	enabled.Address = "http://prometheus:9090"
+
+	for _, tc := range []struct {
+		name   string
+		change func(*Prometheus)
+		want   []string // substrings; none: no error
+	}{
+		{"no files", func(*Prometheus) {}, nil},
+		{"a readable token", func(p *Prometheus) { p.BearerTokenFile = token }, nil},
+		{"disabled source: nothing is read", func(p *Prometheus) { p.Address, p.BearerTokenFile = "", missing }, nil},
+		{"invalid settings: left to Validate", func(p *Prometheus) { p.Timeout, p.BearerTokenFile = 0, missing }, nil},
+		{"missing token file", func(p *Prometheus) { p.BearerTokenFile = missing }, []string{"prometheus.bearerTokenFile: ", missing}},
+		{"empty token file", func(p *Prometheus) { p.BearerTokenFile = empty }, []string{"prometheus.bearerTokenFile: " + empty + " is empty"}},
+		{"missing password file", func(p *Prometheus) { p.BasicAuth = BasicAuth{Username: "u", PasswordFile: missing} },
+			[]string{"prometheus.basicAuth.passwordFile: ", missing}},
+		{"missing CA", func(p *Prometheus) { p.TLS.CAFile = missing }, []string{"prometheus.tls.caFile: ", missing}},
+		{"CA not PEM", func(p *Prometheus) { p.TLS.CAFile = notPEM }, []string{"prometheus.tls.caFile: ", notPEM}},
+		{"bad key pair", func(p *Prometheus) { p.TLS.CertFile, p.TLS.KeyFile = notPEM, notPEM },
+			[]string{"prometheus.tls.certFile, prometheus.tls.keyFile: ", notPEM}},
+		{"every problem at once", func(p *Prometheus) { p.BearerTokenFile, p.TLS.CAFile = empty, notPEM },
+			[]string{"prometheus.bearerTokenFile", "prometheus.tls.caFile"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := enabled
+			tc.change(&p)
+			err := p.CheckFiles()
+			if tc.want == nil {
+				assert.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			for _, w := range tc.want {
+				assert.Contains(t, err.Error(), w)
+			}
+		})
+	}
 }

@@ -407,6 +407,35 @@ func TestPrometheusAuthAndHeaders(t *testing.T) {
 		assert.Equal(t, "Bearer second-token", f.headers[1].Get("Authorization"))
 		assert.Equal(t, "tenant-1", f.headers[0].Get("X-Scope-OrgID"))
 	})
+	t.Run("a token that cannot be read again fails the query, naming the setting", func(t *testing.T) {
+		f := newFakeProm()
+		srv := httptest.NewServer(f)
+		defer srv.Close()
+		rotating := filepath.Join(dir, "rotating")
+		require.NoError(t, os.WriteFile(rotating, []byte("first\n"), 0o600))
+		p := newSource(t, config.Prometheus{Address: srv.URL, BearerTokenFile: rotating})
+		require.NoError(t, queryOne(t, p, "up").Err)
+		require.NoError(t, os.Remove(rotating))
+		obs := queryOne(t, p, "up")
+		var qe *QueryError
+		require.ErrorAs(t, obs.Err, &qe)
+		assert.Equal(t, KindUnavailable, qe.Kind)
+		assert.Contains(t, qe.Error(), "prometheus.bearerTokenFile: ")
+		assert.Contains(t, qe.Error(), rotating)
+		assert.ErrorIs(t, obs.Err, os.ErrNotExist)
+		assert.Len(t, f.headers, 1, "the request is not sent without its credentials")
+	})
+	t.Run("a Host header sets the request's host", func(t *testing.T) {
+		var host atomic.Value
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			host.Store(r.Host)
+			_, _ = w.Write([]byte(vector(sample("", "1"))))
+		}))
+		defer srv.Close()
+		p := newSource(t, config.Prometheus{Address: srv.URL, Headers: map[string]string{"host": "prometheus.example.com"}})
+		require.NoError(t, queryOne(t, p, "up").Err)
+		assert.Equal(t, "prometheus.example.com", host.Load())
+	})
 	t.Run("basic auth from a password file", func(t *testing.T) {
 		f := newFakeProm()
 		srv := httptest.NewServer(f)
@@ -461,6 +490,33 @@ func TestPrometheusTLS(t *testing.T) {
 	}
 }
 
+// TestPrometheusClientCertificateReload: a client certificate replaced on
+// disk is used by the next query, without a restart.
+func TestPrometheusClientCertificateReload(t *testing.T) {
+	dir := t.TempDir()
+	trusted, trustedKey := newCA(t)
+	other, otherKey := newCA(t)
+	goodCert, goodKey := writeLeaf(t, dir, "good", trusted, trustedKey)
+	certFile, keyFile := writeLeaf(t, dir, "client", other, otherKey)
+
+	srv := httptest.NewUnstartedServer(newFakeProm())
+	pool := x509.NewCertPool()
+	pool.AddCert(trusted)
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the first, refused handshake is expected
+	srv.TLS = &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool, MinVersion: tls.VersionTLS12}
+	srv.StartTLS()
+	defer srv.Close()
+
+	p := newSource(t, config.Prometheus{Address: srv.URL, TLS: config.TLS{InsecureSkipVerify: true, CertFile: certFile, KeyFile: keyFile}})
+	require.Error(t, queryOne(t, p, "up").Err, "a certificate from an unknown CA is refused")
+	for src, dst := range map[string]string{goodCert: certFile, goodKey: keyFile} {
+		b, err := os.ReadFile(src)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(dst, b, 0o600))
+	}
+	assert.NoError(t, queryOne(t, p, "up").Err, "the rotated certificate is used")
+}
+
 func TestNewPrometheusErrors(t *testing.T) {
 	dir := t.TempDir()
 	empty := filepath.Join(dir, "empty")
@@ -474,21 +530,21 @@ func TestNewPrometheusErrors(t *testing.T) {
 		change func(*config.Prometheus)
 		want   string
 	}{
-		{"empty address", func(c *config.Prometheus) { c.Address = "" }, "prometheus.address"},
+		{"empty address", func(c *config.Prometheus) { c.Address = "" }, "prometheus.address: required"},
 		{"relative address", func(c *config.Prometheus) { c.Address = "prometheus:9090" }, "not an absolute http or https URL"},
 		{"zero timeout", func(c *config.Prometheus) { c.Timeout = 0 }, "prometheus.timeout"},
 		{"no pod label", func(c *config.Prometheus) { c.PodLabel = "" }, "prometheus.podLabel"},
 		{"no concurrency", func(c *config.Prometheus) { c.Concurrency = 0 }, "prometheus.concurrency"},
-		{"missing token file", func(c *config.Prometheus) { c.BearerTokenFile = missing }, "prometheus.bearerTokenFile: read " + missing},
+		{"missing token file", func(c *config.Prometheus) { c.BearerTokenFile = missing }, "prometheus.bearerTokenFile: unable to read file " + missing},
 		{"empty token file", func(c *config.Prometheus) { c.BearerTokenFile = empty }, "is empty"},
 		{"bearer and basic auth", func(c *config.Prometheus) {
 			c.BearerTokenFile, c.BasicAuth = empty, config.BasicAuth{Username: "u", PasswordFile: empty}
 		}, "not both"},
-		{"username without password", func(c *config.Prometheus) { c.BasicAuth.Username = "u" }, "go together"},
+		{"username without password", func(c *config.Prometheus) { c.BasicAuth.Username = "u" }, "set both or neither"},
 		{"missing password file", func(c *config.Prometheus) { c.BasicAuth = config.BasicAuth{Username: "u", PasswordFile: missing} }, "prometheus.basicAuth.passwordFile"},
 		{"missing CA", func(c *config.Prometheus) { c.TLS.CAFile = missing }, "prometheus.tls.caFile"},
-		{"CA not PEM", func(c *config.Prometheus) { c.TLS.CAFile = notPEM }, "no PEM certificate"},
-		{"certificate without key", func(c *config.Prometheus) { c.TLS.CertFile = notPEM }, "go together"},
+		{"CA not PEM", func(c *config.Prometheus) { c.TLS.CAFile = notPEM }, "prometheus.tls.caFile: unable to use specified CA cert file " + notPEM},
+		{"certificate without key", func(c *config.Prometheus) { c.TLS.CertFile = notPEM }, "set both or neither"},
 		{"bad key pair", func(c *config.Prometheus) { c.TLS.CertFile, c.TLS.KeyFile = notPEM, notPEM }, "prometheus.tls.certFile"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -107,15 +107,16 @@ func (m MetricsServer) Snapshot(ctx context.Context, namespaces []string) *Resou
 		}
 		for i := range list.Items {
 			pm := &list.Items[i]
-			snap.pods[types.NamespacedName{Namespace: pm.Namespace, Name: pm.Name}] = podUsage(pm)
+			snap.pods[types.NamespacedName{Namespace: pm.Namespace, Name: pm.Name}] = PodUsageOf(pm)
 		}
 	}
 	return snap
 }
 
-// podUsage sums container usage the way HPA does: a resource is present for
-// the pod only when every container reports it.
-func podUsage(pm *metricsv1beta1.PodMetrics) PodUsage {
+// PodUsageOf sums container usage the way HPA does: a resource is present
+// for the pod only when every container reports it, and a pod without
+// containers has none. Simulate builds its pods' usage with it too.
+func PodUsageOf(pm *metricsv1beta1.PodMetrics) PodUsage {
 	u := PodUsage{
 		HasCPU: len(pm.Containers) > 0, HasMemory: len(pm.Containers) > 0,
 		Timestamp: pm.Timestamp.Time, Window: pm.Window.Duration,

@@ -22,5 +22,7 @@
 // The package is a pure transformation from scenario bytes to decisions and
 // their rendering: it reads no clock and no environment, and no files itself
 // (the caller passes the scenario's bytes, a reader for the trace files it
-// names, and the writers). It must not import client-go or the controller.
+// names, and the writers). Its observations are built by internal/metrics'
+// mappings, the ones the controller's sources use; it never uses a source
+// itself, and must not import the controller.
 package simulate

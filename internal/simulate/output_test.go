@@ -49,7 +49,7 @@ steps:
 	assert.Equal(t, 50.0, cpu["target"])
 	assert.NotContains(t, cpu, "error")
 	rps := metrics[1].(map[string]any)
-	assert.Equal(t, "prometheus: bad gateway", rps["error"])
+	assert.Equal(t, `prometheus unavailable: query "sum(rate(requests[1m]))": bad gateway`, rps["error"], "the live source's message")
 	assert.Equal(t, 100.0, rps["target"])
 	for _, k := range []string{"current", "value", "proposal", "ratio"} {
 		assert.NotContains(t, rps, k, "a failed metric has no %s", k)

@@ -9,12 +9,17 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"go.yaml.in/yaml/v3"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
 
 	"github.com/spinscale/spinscale/internal/annotations"
 	"github.com/spinscale/spinscale/internal/config"
+	"github.com/spinscale/spinscale/internal/metrics"
 	"github.com/spinscale/spinscale/internal/recommender"
 )
 
@@ -137,7 +142,7 @@ func LoadWith(data []byte, opts Options) (*Scenario, error) {
 		c.addf("state.replicas", "required when steps[0] does not set replicas: the app's spec.replicas before the first step")
 	}
 	if appOK {
-		c.observations(steps, &sc.Spec)
+		c.observations(steps, &sc.Spec, model.LabelName(cfg.Prometheus.PodLabel))
 	}
 	if len(c.problems) > 0 {
 		return nil, &Error{Problems: c.problems}
@@ -360,18 +365,41 @@ func shift(st recommender.State, d time.Duration) recommender.State {
 // observations, which need the app's spec.
 type stepIn struct {
 	Step
-	path  string
-	pods  []podIn
-	prom  map[string]recommender.Observation
+	path string
+	// usage is each pod's, as metrics.k8s.io reports it.
+	usage map[types.NamespacedName]metrics.PodUsage
+	prom  map[string]queryResult
 	order []string // prom keys, sorted
 }
 
-// podIn is a pod's resource usage: a resource is present iff every
-// container reported it.
-type podIn struct {
-	usage      map[corev1.ResourceName]int64
-	sampleTime time.Time
-	window     time.Duration
+// queryResult is a step's answer to one Prometheus query, before it is
+// mapped as the Prometheus source maps what the client returns.
+type queryResult struct {
+	// value is a single value; perPod one value per pod (sorted by pod);
+	// err a failed query. None of them: an empty result.
+	value  *float64
+	perPod []podValue
+	err    error
+}
+
+type podValue struct {
+	pod   string
+	value float64
+}
+
+// modelValue is the result as the Prometheus client decodes it: a series
+// without labels for a single value (what sum(...) returns), one series
+// per pod labelled podLabel, or an empty vector.
+func (r queryResult) modelValue(podLabel model.LabelName, at time.Time) model.Value {
+	ts := model.TimeFromUnixNano(at.UnixNano())
+	if r.value != nil {
+		return model.Vector{{Metric: model.Metric{}, Value: model.SampleValue(*r.value), Timestamp: ts}}
+	}
+	v := make(model.Vector, 0, len(r.perPod))
+	for _, p := range r.perPod {
+		v = append(v, &model.Sample{Metric: model.Metric{podLabel: model.LabelValue(p.pod)}, Value: model.SampleValue(p.value), Timestamp: ts})
+	}
+	return v
 }
 
 var phases = []string{"Pending", "Running", "Succeeded", "Failed", "Unknown"}
@@ -462,26 +490,26 @@ func (c *checker) pods(s *stepIn, v any) {
 		ready := c.optSeconds(field(p, "readySecondsAgo"), m["readySecondsAgo"], longAgo)
 		pod.StartTime = s.Time.Add(-started)
 		pod.ReadyTransition = s.Time.Add(-ready)
-		in := podIn{
-			sampleTime: s.Time.Add(-c.optSeconds(field(p, "metricsAgeSeconds"), m["metricsAgeSeconds"], 0)),
-			window:     c.optSeconds(field(p, "metricsWindowSeconds"), m["metricsWindowSeconds"], defaultMetricsWindow),
+		pm := metricsv1beta1.PodMetrics{
+			Timestamp: metav1.NewTime(s.Time.Add(-c.optSeconds(field(p, "metricsAgeSeconds"), m["metricsAgeSeconds"], 0))),
+			Window:    metav1.Duration{Duration: c.optSeconds(field(p, "metricsWindowSeconds"), m["metricsWindowSeconds"], defaultMetricsWindow)},
 		}
-		pod.CPU, pod.Memory, in.usage = c.containers(field(p, "containers"), m["containers"])
+		pod.CPU, pod.Memory, pm.Containers = c.containers(field(p, "containers"), m["containers"])
 		s.Pods = append(s.Pods, pod)
-		s.pods = append(s.pods, in)
+		if s.usage == nil {
+			s.usage = map[types.NamespacedName]metrics.PodUsage{}
+		}
+		s.usage[types.NamespacedName{Name: pod.Name}] = metrics.PodUsageOf(&pm)
 	}
 }
 
 var resourceNames = []string{string(corev1.ResourceCPU), string(corev1.ResourceMemory)}
 
-// containers sums requests and usage over a pod's containers. A container
-// without a request names itself in MissingIn; a pod has usage for a
-// resource only if every container reported it, as metrics-server leaves out
-// a pod with a missing container.
-func (c *checker) containers(path string, v any) (cpu, mem recommender.Request, usage map[corev1.ResourceName]int64) {
+// containers sums requests over a pod's containers, and returns their usage
+// as metrics-server reports it. A container without a request names itself
+// in MissingIn.
+func (c *checker) containers(path string, v any) (cpu, mem recommender.Request, usage []metricsv1beta1.ContainerMetrics) {
 	items := c.list(path, v)
-	usage = map[corev1.ResourceName]int64{}
-	reported := map[corev1.ResourceName]int{}
 	names := map[string]bool{}
 	for i, item := range items {
 		p := index(path, i)
@@ -510,15 +538,11 @@ func (c *checker) containers(path string, v any) (cpu, mem recommender.Request, 
 				r.into.MissingIn = name
 			}
 		}
+		cm := metricsv1beta1.ContainerMetrics{Name: name, Usage: corev1.ResourceList{}}
 		for r, q := range c.resources(field(p, "usage"), m["usage"]) {
-			usage[r] += q
-			reported[r]++
+			cm.Usage[r] = *resource.NewMilliQuantity(q, resource.DecimalSI)
 		}
-	}
-	for r := range usage {
-		if reported[r] != len(items) {
-			delete(usage, r)
-		}
+		usage = append(usage, cm)
 	}
 	return cpu, mem, usage
 }
@@ -544,10 +568,10 @@ func (c *checker) resources(path string, v any) map[corev1.ResourceName]int64 {
 }
 
 // prometheus reads the step's query results by metric name: a number is a
-// single value, {pod: number} per-pod values, {error: "…"} or null a failed
-// query.
+// single value, {pod: number} per-pod values, {error: "…"} a failed query,
+// null an empty result.
 func (c *checker) prometheus(s *stepIn, v any) {
-	s.prom = map[string]recommender.Observation{}
+	s.prom = map[string]queryResult{}
 	if v == nil {
 		return
 	}
@@ -561,11 +585,11 @@ func (c *checker) prometheus(s *stepIn, v any) {
 		p := field(base, name)
 		switch val := m[name].(type) {
 		case nil:
-			s.prom[name] = recommender.Observation{Err: errors.New("prometheus: empty result")}
+			s.prom[name] = queryResult{}
 		default:
 			if f, isNum := toFloat(val); isNum {
 				if c.finite(p, f) {
-					s.prom[name] = recommender.Observation{Value: milli(f), Timestamp: s.Time}
+					s.prom[name] = queryResult{value: &f}
 				}
 				continue
 			}
@@ -583,11 +607,11 @@ func (c *checker) prometheus(s *stepIn, v any) {
 					if msg == "" {
 						msg = "query failed"
 					}
-					s.prom[name] = recommender.Observation{Err: errors.New("prometheus: " + msg)}
+					s.prom[name] = queryResult{err: errors.New(msg)}
 					continue
 				}
 			}
-			obs := recommender.Observation{PerPod: true, Samples: []recommender.Sample{}}
+			r := queryResult{perPod: []podValue{}}
 			for _, pod := range sortedKeys(pods) {
 				pp := key(p, pod)
 				f, isNum := toFloat(pods[pod])
@@ -596,18 +620,20 @@ func (c *checker) prometheus(s *stepIn, v any) {
 					continue
 				}
 				if c.finite(pp, f) {
-					obs.Samples = append(obs.Samples, recommender.Sample{Pod: pod, Value: milli(f), Timestamp: s.Time})
+					r.perPod = append(r.perPod, podValue{pod: pod, value: f})
 				}
 			}
-			s.prom[name] = obs
+			s.prom[name] = r
 		}
 	}
 }
 
 // observations builds each step's metric observations in the order of the
-// spec's metrics, and rejects Prometheus results for metrics the app does not
-// have (a typo would otherwise silently read as "no result").
-func (c *checker) observations(steps []stepIn, spec *recommender.Spec) {
+// spec's metrics, with the controller's sources' own mappings: pod usage
+// through a metrics.ResourceSnapshot, query results through
+// metrics.QueryObservation. It rejects Prometheus results for metrics the
+// app does not have (a typo would otherwise silently read as "no result").
+func (c *checker) observations(steps []stepIn, spec *recommender.Spec, podLabel model.LabelName) {
 	var promNames []string
 	for _, ms := range spec.Metrics {
 		if ms.Source == recommender.SourcePrometheus {
@@ -625,34 +651,26 @@ func (c *checker) observations(steps []stepIn, spec *recommender.Spec) {
 				c.addf(field(field(s.path, "prometheus"), name), "the app has no Prometheus metric of this name (its Prometheus metrics: %s)", have)
 			}
 		}
+		snap := metrics.NewResourceSnapshot(s.usage, nil)
 		s.Metrics = make([]recommender.Observation, len(spec.Metrics))
 		for j, ms := range spec.Metrics {
 			if ms.Source == recommender.SourceResource {
-				s.Metrics[j] = resourceObservation(s, ms.Resource)
+				s.Metrics[j] = snap.Observation("", s.Pods, ms.Resource)
 				continue
 			}
-			obs, ok := s.prom[ms.Name]
+			r, ok := s.prom[ms.Name]
 			if !ok {
-				obs = recommender.Observation{Err: fmt.Errorf("no result for metric %s in this step", ms.Name)}
+				// As the controller, for a query that did not run.
+				s.Metrics[j] = recommender.Observation{Err: fmt.Errorf("%w: no result for metric %s in this step", recommender.ErrNoData, ms.Name)}
+				continue
 			}
-			s.Metrics[j] = obs
+			var v model.Value
+			if r.err == nil {
+				v = r.modelValue(podLabel, s.Time)
+			}
+			s.Metrics[j] = metrics.QueryObservation(ms.Query, podLabel, v, r.err)
 		}
 	}
-}
-
-// resourceObservation is what metrics.k8s.io would return for the step: a
-// sample for each pod that reported the resource. No such pod means no
-// samples, which the engine reports as a failed metric.
-func resourceObservation(s *stepIn, r corev1.ResourceName) recommender.Observation {
-	obs := recommender.Observation{PerPod: true, Samples: []recommender.Sample{}}
-	for i, in := range s.pods {
-		if v, ok := in.usage[r]; ok {
-			obs.Samples = append(obs.Samples, recommender.Sample{
-				Pod: s.Pods[i].Name, Value: v, Timestamp: in.sampleTime, Window: in.window,
-			})
-		}
-	}
-	return obs
 }
 
 // checker walks the generic YAML tree and accumulates problems, each
@@ -920,15 +938,3 @@ func describe(v any) string {
 func fmtNum(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 
 func seconds(f float64) time.Duration { return time.Duration(math.Round(f * float64(time.Second))) }
-
-// milli converts a Prometheus value to the engine's milli-units.
-func milli(f float64) int64 {
-	m := math.Round(f * 1000)
-	switch {
-	case m >= math.MaxInt64:
-		return math.MaxInt64
-	case m <= math.MinInt64:
-		return math.MinInt64
-	}
-	return int64(m)
-}

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/spinscale/spinscale/internal/metrics"
 	"github.com/spinscale/spinscale/internal/recommender"
 )
 
@@ -282,8 +283,9 @@ steps:
 	assert.Equal(t, recommender.Observation{PerPod: true, Samples: []recommender.Sample{
 		{Pod: "both", Value: 50, Timestamp: now.Add(-5 * time.Second), Window: time.Minute},
 	}}, s.Metrics[0], "cpu: summed over containers")
-	assert.Equal(t, recommender.Observation{PerPod: true, Samples: []recommender.Sample{}}, s.Metrics[1],
-		"memory: one container did not report it, so the pod has no sample")
+	assert.Empty(t, s.Metrics[1].Samples, "memory: one container did not report it, so the pod has no sample")
+	assert.ErrorIs(t, s.Metrics[1].Err, recommender.ErrNoData)
+	assert.EqualError(t, s.Metrics[1].Err, "no data: metrics.k8s.io has no memory sample for the app's 3 pods", "as the controller's source says it")
 }
 
 func TestPrometheusResults(t *testing.T) {
@@ -306,17 +308,30 @@ steps:
 	obs := func(i int) recommender.Observation { return sc.Steps[i].Metrics[0] }
 	assert.Equal(t, int64(1234568), obs(0).Value)
 	assert.False(t, obs(0).PerPod)
-	assert.Equal(t, sc.Steps[0].Time, obs(0).Timestamp)
+	assert.True(t, sc.Steps[0].Time.Equal(obs(0).Timestamp), "timestamp %v", obs(0).Timestamp)
 	assert.NoError(t, obs(1).Err, "a scalar 0 is data")
 	assert.Equal(t, int64(0), obs(1).Value)
 	assert.True(t, obs(2).PerPod)
-	assert.Equal(t, []recommender.Sample{
-		{Pod: "a", Value: 300000, Timestamp: sc.Steps[2].Time},
-		{Pod: "not-a-pod", Value: 100500, Timestamp: sc.Steps[2].Time},
-	}, obs(2).Samples, "keys that are not pods are passed through")
-	assert.EqualError(t, obs(3).Err, "prometheus: timeout")
-	assert.EqualError(t, obs(4).Err, "prometheus: empty result")
-	assert.EqualError(t, obs(5).Err, "no result for metric default in this step")
+	require.Len(t, obs(2).Samples, 2)
+	for i, want := range []recommender.Sample{{Pod: "a", Value: 300000}, {Pod: "not-a-pod", Value: 100500}} {
+		got := obs(2).Samples[i]
+		assert.Equal(t, want.Pod, got.Pod, "keys that are not pods are passed through")
+		assert.Equal(t, want.Value, got.Value)
+		assert.True(t, sc.Steps[2].Time.Equal(got.Timestamp), "timestamp %v", got.Timestamp)
+	}
+
+	// Failures read as the Prometheus source reports them.
+	const q = `query "sum(rate(requests[1m]))"`
+	var qe *metrics.QueryError
+	require.ErrorAs(t, obs(3).Err, &qe)
+	assert.Equal(t, metrics.KindUnavailable, qe.Kind)
+	assert.EqualError(t, obs(3).Err, "prometheus unavailable: "+q+": timeout")
+	require.ErrorAs(t, obs(4).Err, &qe)
+	assert.Equal(t, metrics.KindEmpty, qe.Kind)
+	assert.EqualError(t, obs(4).Err, "no data: "+q+": empty result")
+	assert.ErrorIs(t, obs(4).Err, recommender.ErrNoData)
+	assert.EqualError(t, obs(5).Err, "no data: no result for metric default in this step")
+	assert.ErrorIs(t, obs(5).Err, recommender.ErrNoData, "a query without a result is no data, as in the controller")
 }
 
 // TestExtremeQuantitiesAreRefusedQuickly: apimachinery takes minutes to parse

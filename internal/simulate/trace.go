@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/common/model"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/spinscale/spinscale/internal/annotations"
@@ -51,6 +52,9 @@ type TraceScenario struct {
 	Trace []TracePoint
 	// Warnings are non-fatal remarks.
 	Warnings []string
+	// podLabel is config.prometheus.podLabel: the label of per-pod query
+	// results.
+	podLabel model.LabelName
 }
 
 // Workload models one pod of the app.
@@ -117,8 +121,8 @@ func loadTrace(top map[string]any, opts Options) (*Scenario, error) {
 			}
 		}
 	}
-	ts := &TraceScenario{}
 	cfg := c.config(top["config"])
+	ts := &TraceScenario{podLabel: model.LabelName(cfg.Prometheus.PodLabel)}
 	app, appOK := c.annotations(top["annotations"], cfg)
 	if appOK {
 		ts.Spec = app.Spec

@@ -6,8 +6,12 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/common/model"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 
+	"github.com/spinscale/spinscale/internal/metrics"
 	"github.com/spinscale/spinscale/internal/recommender"
 )
 
@@ -192,7 +196,7 @@ func (ts *TraceScenario) Simulate() *TraceResult {
 				StatusReplicas: int32(len(pods)),
 				Pods:           ts.observePods(pods, t),
 			}
-			in.Metrics = ts.observeMetrics(pods, s, res, windowOf(cum, pre, s-res, s))
+			in.Metrics = ts.observeMetrics(pods, in.Pods, s, res, windowOf(cum, pre, s-res, s))
 			d, next := recommender.Decide(&ts.Spec, &in, st, now)
 			st = recommender.Commit(&ts.Spec, next, &d, now)
 			out.Ticks = append(out.Ticks, Tick{
@@ -211,7 +215,7 @@ func (ts *TraceScenario) Simulate() *TraceResult {
 				}
 				prevDir = dir
 				if dir > 0 && sum.FirstScaleUpSeconds == nil {
-					sum.FirstScaleUpSeconds = ptrFloat(float64(t))
+					sum.FirstScaleUpSeconds = ptr.To(float64(t))
 				}
 			}
 			pods, nextPod = ts.apply(pods, nextPod, d.DesiredReplicas, t)
@@ -311,30 +315,39 @@ func (ts *TraceScenario) observePods(pods []simPod, t int64) []recommender.Pod {
 }
 
 // observeMetrics is what the metric sources return from the samples
-// produced at s (window [s−res, s) averaged into avg): a sample for each
-// existing pod Ready all that window.
-func (ts *TraceScenario) observeMetrics(pods []simPod, s, res int64, avg series) []recommender.Observation {
+// produced at s (window [s−res, s) averaged into avg), mapped by the
+// controller's own code: each existing pod Ready all that window has a
+// sample in metrics.k8s.io's snapshot and a series in a per-pod query
+// result.
+func (ts *TraceScenario) observeMetrics(pods []simPod, observed []recommender.Pod, s, res int64, avg series) []recommender.Observation {
 	stamp := at(s)
-	window := time.Duration(res) * time.Second
-	perPod := func(value int64) recommender.Observation {
-		obs := recommender.Observation{PerPod: true, Samples: []recommender.Sample{}}
-		for i := range pods {
-			if pods[i].ready <= s-res {
-				obs.Samples = append(obs.Samples, recommender.Sample{Pod: pods[i].name, Value: value, Timestamp: stamp, Window: window})
-			}
+	var sampled []string
+	for i := range pods {
+		if pods[i].ready <= s-res {
+			sampled = append(sampled, pods[i].name)
 		}
-		return obs
 	}
+	ts0 := model.TimeFromUnixNano(stamp.UnixNano())
 	out := make([]recommender.Observation, len(ts.Spec.Metrics))
 	for i, ms := range ts.Spec.Metrics {
 		switch {
 		case ms.Source == recommender.SourceResource:
 			// Only cpu passes validation. Whole millicores, rounded up.
-			out[i] = perPod(int64(math.Ceil(avg.usage - 1e-9)))
+			cpu := int64(math.Ceil(avg.usage - 1e-9))
+			usage := make(map[types.NamespacedName]metrics.PodUsage, len(sampled))
+			for _, name := range sampled {
+				usage[types.NamespacedName{Name: name}] = metrics.PodUsage{CPU: cpu, HasCPU: true, Timestamp: stamp, Window: time.Duration(res) * time.Second}
+			}
+			out[i] = metrics.NewResourceSnapshot(usage, nil).Observation("", observed, ms.Resource)
 		case ts.Sim.PrometheusResult == PrometheusPerPod:
-			out[i] = perPod(milli(avg.share))
+			v := make(model.Vector, len(sampled))
+			for j, name := range sampled {
+				v[j] = &model.Sample{Metric: model.Metric{ts.podLabel: model.LabelValue(name)}, Value: model.SampleValue(avg.share), Timestamp: ts0}
+			}
+			out[i] = metrics.QueryObservation(ms.Query, ts.podLabel, v, nil)
 		default:
-			out[i] = recommender.Observation{Value: milli(avg.total), Timestamp: stamp}
+			v := model.Vector{{Metric: model.Metric{}, Value: model.SampleValue(avg.total), Timestamp: ts0}}
+			out[i] = metrics.QueryObservation(ms.Query, ts.podLabel, v, nil)
 		}
 	}
 	return out
@@ -414,7 +427,7 @@ func oracleFigures(tl []Second) OracleFigures {
 		}
 		prevDir = dir
 		if dir > 0 && f.FirstScaleUpSeconds == nil {
-			f.FirstScaleUpSeconds = ptrFloat(float64(tl[i].T))
+			f.FirstScaleUpSeconds = ptr.To(float64(tl[i].T))
 		}
 	}
 	return f
@@ -444,5 +457,3 @@ func floorDiv(a, b int64) int64 {
 }
 
 func round6(f float64) float64 { return math.Round(f*1e6) / 1e6 }
-
-func ptrFloat(f float64) *float64 { return &f }

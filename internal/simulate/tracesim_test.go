@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"k8s.io/utils/ptr"
 
 	"github.com/spinscale/spinscale/internal/recommender"
 )
@@ -116,7 +117,7 @@ func TestTraceStepSaturatedPrometheus(t *testing.T) {
 	require.NotNil(t, s.FirstScaleUpSeconds)
 	assert.Equal(t, 45.0, *s.FirstScaleUpSeconds)
 
-	assert.Equal(t, OracleFigures{ScaleActions: 1, FirstScaleUpSeconds: ptrFloat(30)}, res.Oracle)
+	assert.Equal(t, OracleFigures{ScaleActions: 1, FirstScaleUpSeconds: ptr.To(30.0)}, res.Oracle)
 
 	// The timeline: one second each, pods counted from their decision,
 	// Ready after start-up.
@@ -290,7 +291,7 @@ trace:
 	// Ready above the oracle: 3 pods over [30, 40) before the scale-down
 	// at 40.
 	assert.Equal(t, 30.0, s.OverProvisionedPodSeconds)
-	assert.Equal(t, OracleFigures{ScaleActions: 3, Reversals: 2, FirstScaleUpSeconds: ptrFloat(10)}, res.Oracle)
+	assert.Equal(t, OracleFigures{ScaleActions: 3, Reversals: 2, FirstScaleUpSeconds: ptr.To(10.0)}, res.Oracle)
 }
 
 // TestScaleDownRemovesNotReadyPodsFirstThenTheYoungest pins the order in

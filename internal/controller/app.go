@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -17,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
 
 	"github.com/spinscale/spinscale/internal/actuator"
 	"github.com/spinscale/spinscale/internal/annotations"
@@ -33,46 +35,51 @@ type app struct {
 	parsed      annotations.App
 	parseErr    error
 	engine      recommender.State
+	// sched says when the app is next decided on.
+	sched schedule
 	// state and limitedBy are the values last exported for the app.
 	state, limitedBy string
 }
 
-// ensureParsed parses the annotations when they changed since last time.
+// ensureParsed parses the annotations when they changed since last time; a
+// change after the first parse is an edit, decided on at once.
 func (a *app) ensureParsed(ann map[string]string, d annotations.Defaults) {
 	if a.annotations != nil && maps.Equal(a.annotations, ann) {
 		return
+	}
+	if a.annotations != nil {
+		a.sched.edited = true
 	}
 	a.annotations = maps.Clone(ann)
 	a.parsed, a.parseErr = annotations.Parse(ann, d)
 }
 
-// tick decides for every managed app once.
+// tick is one pass of the loop: it reads the metric sources for the apps
+// that may be decided on now (schedule.go) and decides for those that are.
 func (c *Controller) tick(ctx context.Context, now time.Time) {
 	start := c.clock.Now()
 	deps := c.managed()
-	queries := c.parseAll(deps)
-	snap := c.resourceSnapshot(ctx, deps)
-	results := c.runQueries(ctx, queries)
+	c.parseAll(deps)
+	active := c.active(deps, now)
+	snap := c.resourceSnapshot(ctx, active)
+	results := c.runQueries(ctx, c.queriesOf(active))
 
-	work := make(chan *appsv1.Deployment)
-	var wg sync.WaitGroup
-	for range max(1, c.cfg.Workers) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for d := range work {
-				c.process(ctx, d, snap, results, now)
-			}
-		}()
+	var done atomic.Int64
+	workqueue.ParallelizeUntil(ctx, max(1, c.cfg.Workers), len(active), func(i int) {
+		c.process(ctx, active[i].d, active[i].a, snap, results, now)
+		done.Add(1)
+	})
+	if skipped := len(active) - int(done.Load()); skipped > 0 {
+		// The pass ran out of time (a slow API server, a huge cluster):
+		// the apps left wait for the next pass, with fresh data.
+		c.opts.Metrics.AppsSkipped.WithLabelValues("tick_deadline").Add(float64(skipped))
+		c.log.Warn("tick deadline passed; apps left for the next tick", zap.Int("skipped", skipped), zap.Int("apps", len(active)))
 	}
+
 	seen := make(map[types.NamespacedName]bool, len(deps))
 	for _, d := range deps {
 		seen[types.NamespacedName{Namespace: d.Namespace, Name: d.Name}] = true
-		work <- d
 	}
-	close(work)
-	wg.Wait()
-
 	c.mu.Lock()
 	for key := range c.apps {
 		if !seen[key] {
@@ -93,7 +100,30 @@ func (c *Controller) tick(ctx context.Context, now time.Time) {
 	c.opts.Metrics.Apps.Set(float64(len(deps)))
 	c.opts.Metrics.LastTick.Set(float64(c.clock.Now().Unix()))
 	c.lastTick.Store(c.clock.Now().UnixNano())
-	c.log.Debug("tick", zap.Int("apps", len(deps)), zap.Duration("took", took))
+	c.log.Debug("tick", zap.Int("apps", len(deps)), zap.Int("considered", len(active)), zap.Duration("took", took))
+}
+
+// candidate is an app that may be decided on in this pass.
+type candidate struct {
+	d *appsv1.Deployment
+	a *app
+}
+
+// active returns the apps that may be decided on at now: those whose
+// schedule is due, and those that react to fresh data, whose data must be
+// read to know.
+func (c *Controller) active(deps []*appsv1.Deployment, now time.Time) []candidate {
+	out := make([]candidate, 0, len(deps))
+	for _, d := range deps {
+		a := c.appFor(types.NamespacedName{Namespace: d.Namespace, Name: d.Name})
+		a.mu.Lock()
+		ok := a.sched.due(now) || a.parseErr == nil && a.parsed.Spec.ReactsToFreshData()
+		a.mu.Unlock()
+		if ok {
+			out = append(out, candidate{d, a})
+		}
+	}
+	return out
 }
 
 // appFor returns the controller's memory of an app, creating it.
@@ -108,25 +138,32 @@ func (c *Controller) appFor(key types.NamespacedName) *app {
 	return a
 }
 
-// parseAll brings every app's parsed spec up to date and returns the
-// distinct PromQL queries of the valid ones, so that each runs once per tick
-// however many apps share it.
-func (c *Controller) parseAll(deps []*appsv1.Deployment) []string {
-	seen := map[string]bool{}
-	var queries []string
+// parseAll brings every app's parsed spec up to date.
+func (c *Controller) parseAll(deps []*appsv1.Deployment) {
 	for _, d := range deps {
 		a := c.appFor(types.NamespacedName{Namespace: d.Namespace, Name: d.Name})
 		a.mu.Lock()
 		a.ensureParsed(d.Annotations, c.defaults)
-		if a.parseErr == nil {
-			for _, m := range a.parsed.Spec.Metrics {
+		a.mu.Unlock()
+	}
+}
+
+// queriesOf returns the distinct PromQL queries of the valid apps, so that
+// each runs once per pass however many apps share it.
+func (c *Controller) queriesOf(apps []candidate) []string {
+	seen := map[string]bool{}
+	var queries []string
+	for _, cand := range apps {
+		cand.a.mu.Lock()
+		if cand.a.parseErr == nil {
+			for _, m := range cand.a.parsed.Spec.Metrics {
 				if m.Source == recommender.SourcePrometheus && !seen[m.Query] {
 					seen[m.Query] = true
 					queries = append(queries, m.Query)
 				}
 			}
 		}
-		a.mu.Unlock()
+		cand.a.mu.Unlock()
 	}
 	sort.Strings(queries)
 	return queries
@@ -177,15 +214,17 @@ const maxNamespaceLists = 8
 
 // resourceSnapshot fetches pod usage once for the tick, only from the
 // namespaces of apps that scale on cpu or memory.
-func (c *Controller) resourceSnapshot(ctx context.Context, deps []*appsv1.Deployment) *metrics.ResourceSnapshot {
+func (c *Controller) resourceSnapshot(ctx context.Context, apps []candidate) *metrics.ResourceSnapshot {
 	if c.opts.Resources == nil || !c.cfg.MetricsServer.Enabled {
 		return metrics.NewResourceSnapshot(nil, map[string]error{"": errors.New("metrics.k8s.io source is disabled (metricsServer.enabled: false)")})
 	}
 	namespaces := map[string]bool{}
-	for _, d := range deps {
-		if usesResources(d.Annotations) {
-			namespaces[d.Namespace] = true
+	for _, cand := range apps {
+		cand.a.mu.Lock()
+		if cand.a.parseErr == nil && cand.a.parsed.UsesResourceMetrics() {
+			namespaces[cand.d.Namespace] = true
 		}
+		cand.a.mu.Unlock()
 	}
 	if len(namespaces) == 0 {
 		return metrics.NewResourceSnapshot(nil, nil)
@@ -208,18 +247,9 @@ func (c *Controller) resourceSnapshot(ctx context.Context, deps []*appsv1.Deploy
 	return snap
 }
 
-func usesResources(ann map[string]string) bool {
-	for _, k := range []string{"target-cpu-utilization", "target-memory-utilization", "target-cpu-average-value", "target-memory-average-value"} {
-		if _, ok := ann[annotations.Prefix+k]; ok {
-			return true
-		}
-	}
-	return false
-}
-
 // process decides for one app. A failure here is logged with the app's key
 // and never affects other apps.
-func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, snap *metrics.ResourceSnapshot, results map[string]recommender.Observation, now time.Time) {
+func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, a *app, snap *metrics.ResourceSnapshot, results map[string]recommender.Observation, now time.Time) {
 	key := types.NamespacedName{Namespace: d.Namespace, Name: d.Name}
 	log := c.log.With(zap.String("namespace", d.Namespace), zap.String("deployment", d.Name))
 	defer func() {
@@ -228,12 +258,16 @@ func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, snap *me
 		}
 	}()
 
-	a := c.appFor(key)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 
-	a.ensureParsed(d.Annotations, c.defaults)
+	// Apps without a decision to take are looked at on their interval only.
+	due := a.sched.due(now)
+	if !due && (a.parseErr != nil || c.conflicts.refusal(d) != "") {
+		return
+	}
 	if a.parseErr != nil {
+		a.sched.decided(now, c.cfg.Interval, true, 0)
 		if c.opts.Events.Warning(d, key, actuator.ReasonInvalidConfig, "invalid annotations, app left untouched: "+a.parseErr.Error()) {
 			log.Warn("invalid annotations; app left untouched", zap.Error(a.parseErr))
 		}
@@ -250,6 +284,7 @@ func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, snap *me
 		c.opts.Events.Clear(key, actuator.ReasonUnknownAnnotation)
 	}
 	if why := c.conflicts.refusal(d); why != "" {
+		a.sched.decided(now, c.cfg.Interval, true, 0)
 		if c.opts.Events.Warning(d, key, actuator.ReasonRefused, "not scaling: "+why) {
 			log.Warn("refusing to scale", zap.String("reason", why))
 		}
@@ -261,6 +296,12 @@ func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, snap *me
 
 	spec := &a.parsed.Spec
 	in := c.input(d, spec, snap, results)
+	fresh := spec.ReactsToFreshData()
+	seen := fingerprint(in.Metrics)
+	if !due && (!fresh || seen == a.sched.seen) {
+		return
+	}
+	a.sched.decided(now, c.cfg.Interval, !fresh, seen)
 	dec, st := recommender.Decide(spec, &in, a.engine, now)
 	a.engine = st
 	dryRun := c.cfg.DryRun || a.parsed.DryRun
@@ -275,6 +316,13 @@ func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, snap *me
 	if dec.DesiredReplicas == dec.CurrentReplicas {
 		return
 	}
+	if ctx.Err() != nil {
+		// The pass is past its deadline: a write now would fail and raise a
+		// Warning for nothing. The app is decided on again next pass.
+		a.sched.edited = true
+		c.opts.Metrics.AppsSkipped.WithLabelValues("tick_deadline").Inc()
+		return
+	}
 	err := c.opts.Scaler.Scale(ctx, d.Namespace, d.Name, dec.CurrentReplicas, dec.DesiredReplicas)
 	switch {
 	case err == nil:
@@ -286,6 +334,7 @@ func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, snap *me
 			zap.String("limitedBy", string(dec.LimitedBy)), zap.String("reason", dec.Reason()))
 	case errors.Is(err, actuator.ErrConflict), errors.Is(err, actuator.ErrNotFound):
 		c.opts.Metrics.ScaleWrites.WithLabelValues("conflict").Inc()
+		a.sched.edited = true
 		log.Info("not scaled; deciding again next tick", zap.Error(err))
 	default:
 		c.opts.Metrics.ScaleWrites.WithLabelValues("error").Inc()

@@ -214,14 +214,19 @@ func (c *Controller) Run(ctx context.Context) error {
 	return nil
 }
 
-// loop ticks at once, then every interval. A tick runs to completion (bounded
-// by a deadline of one interval) before the next starts, so ticks never
-// overlap; a late tick is recorded as lag.
+// loop ticks at once, then every poll (every interval when poll is 0): each
+// tick decides for the apps that are due (schedule.go). A tick runs to
+// completion (bounded by a deadline of one interval) before the next
+// starts, so ticks never overlap; a late tick is recorded as lag.
 func (c *Controller) loop(ctx context.Context) {
 	c.started.Store(c.clock.Now().UnixNano())
 	c.leading.Store(true)
 	defer c.leading.Store(false)
-	ticker := c.clock.NewTicker(c.cfg.Interval)
+	period := c.cfg.Poll
+	if period <= 0 {
+		period = c.cfg.Interval
+	}
+	ticker := c.clock.NewTicker(period)
 	defer ticker.Stop()
 	scheduled := c.clock.Now()
 	for {

@@ -41,6 +41,8 @@ type fakeUsage struct {
 	err      error
 	calls    int
 	pods     []string
+	// stamp is the samples' timestamp; zero means t0.
+	stamp time.Time
 }
 
 func (f *fakeUsage) Snapshot(_ context.Context, namespaces []string) *metrics.ResourceSnapshot {
@@ -49,8 +51,12 @@ func (f *fakeUsage) Snapshot(_ context.Context, namespaces []string) *metrics.Re
 		return metrics.NewResourceSnapshot(nil, map[string]error{"": f.err})
 	}
 	pods := map[types.NamespacedName]metrics.PodUsage{}
+	stamp := f.stamp
+	if stamp.IsZero() {
+		stamp = t0
+	}
 	for _, p := range f.pods {
-		pods[types.NamespacedName{Namespace: "apps", Name: p}] = metrics.PodUsage{CPU: f.cpuMilli, HasCPU: true, Timestamp: t0, Window: 15 * time.Second}
+		pods[types.NamespacedName{Namespace: "apps", Name: p}] = metrics.PodUsage{CPU: f.cpuMilli, HasCPU: true, Timestamp: stamp, Window: 15 * time.Second}
 	}
 	return metrics.NewResourceSnapshot(pods, nil)
 }

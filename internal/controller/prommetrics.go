@@ -19,6 +19,7 @@ type Metrics struct {
 	Leader         prometheus.Gauge
 	Decisions      *prometheus.CounterVec
 	ScaleWrites    *prometheus.CounterVec
+	AppsSkipped    *prometheus.CounterVec
 	SourceErrors   *prometheus.CounterVec
 	AppReplicas    *prometheus.GaugeVec
 	AppDesired     *prometheus.GaugeVec
@@ -45,6 +46,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Decisions by action and by the rule that limited them."}, []string{"action", "limited_by"}),
 		ScaleWrites: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spinscale_scale_writes_total",
 			Help: "Writes to deployments/scale by result (ok, conflict, error)."}, []string{"result"}),
+		AppsSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spinscale_apps_skipped_total",
+			Help: "Apps left undecided or unwritten in a tick, by reason (tick_deadline: the tick ran out of time; they are decided on in the next)."}, []string{"reason"}),
 		SourceErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spinscale_source_errors_total",
 			Help: "Failed metric fetches and failed metrics by source."}, []string{"source"}),
 		AppReplicas: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "spinscale_app_replicas",
@@ -62,7 +65,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "1 for the app's state: ok, degraded (a metric failed), invalid (bad annotations), refused (another autoscaler owns it), dry_run."},
 			append(app, "state")),
 	}
-	reg.MustRegister(m.TickDuration, m.TickLag, m.LastTick, m.Apps, m.Leader, m.Decisions, m.ScaleWrites, m.SourceErrors,
+	reg.MustRegister(m.TickDuration, m.TickLag, m.LastTick, m.Apps, m.Leader, m.Decisions, m.ScaleWrites, m.AppsSkipped, m.SourceErrors,
 		m.AppReplicas, m.AppDesired, m.AppMetricValue, m.AppTarget, m.AppLimitedBy, m.AppState)
 	return m
 }

@@ -1,0 +1,150 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/spinscale/spinscale/internal/actuator"
+	"github.com/spinscale/spinscale/internal/annotations"
+	"github.com/spinscale/spinscale/internal/config"
+	"github.com/spinscale/spinscale/internal/recommender"
+)
+
+func TestScheduleKeepsHPAsFixedSync(t *testing.T) {
+	var s schedule
+	require.True(t, s.due(t0), "an app never decided on is due")
+	s.decided(t0, 15*time.Second, true, 1)
+	assert.False(t, s.due(t0.Add(14*time.Second)))
+	assert.True(t, s.due(t0.Add(15*time.Second)))
+	// A decision that came 1.5 s late keeps the phase of the sync.
+	s.decided(t0.Add(16500*time.Millisecond), 15*time.Second, true, 1)
+	assert.False(t, s.due(t0.Add(29*time.Second)))
+	assert.True(t, s.due(t0.Add(30*time.Second)))
+}
+
+func TestScheduleOfFreshDataCountsFromTheLastDecision(t *testing.T) {
+	var s schedule
+	s.decided(t0, 15*time.Second, false, 1)
+	s.decided(t0.Add(4*time.Second), 15*time.Second, false, 2)
+	assert.False(t, s.due(t0.Add(18*time.Second)), "at most an interval since the last decision, not since the first")
+	assert.True(t, s.due(t0.Add(19*time.Second)))
+}
+
+func TestAnEditIsDueAtOnce(t *testing.T) {
+	a := &app{}
+	a.ensureParsed(cpuApp, annotations.Defaults{})
+	a.sched.decided(t0, 15*time.Second, true, 0)
+	a.ensureParsed(cpuApp, annotations.Defaults{})
+	assert.False(t, a.sched.due(t0.Add(time.Second)), "the same annotations are no edit")
+	edited := map[string]string{"spinscale.dev/max-replicas": "20"}
+	for k, v := range cpuApp {
+		if _, ok := edited[k]; !ok {
+			edited[k] = v
+		}
+	}
+	a.ensureParsed(edited, annotations.Defaults{})
+	assert.True(t, a.sched.due(t0.Add(time.Second)), "an edit is decided on at once")
+	a.sched.decided(t0.Add(time.Second), 15*time.Second, true, 0)
+	assert.False(t, a.sched.due(t0.Add(2*time.Second)))
+}
+
+func TestFingerprintChangesWithNewSamplesOnly(t *testing.T) {
+	perPod := func(stamp time.Time, pods ...string) recommender.Observation {
+		o := recommender.Observation{PerPod: true}
+		for _, p := range pods {
+			o.Samples = append(o.Samples, recommender.Sample{Pod: p, Value: 50, Timestamp: stamp})
+		}
+		return o
+	}
+	base := fingerprint([]recommender.Observation{perPod(t0, "a", "b")})
+	assert.Equal(t, base, fingerprint([]recommender.Observation{perPod(t0, "b", "a")}), "the order of the pods does not matter")
+	assert.NotEqual(t, base, fingerprint([]recommender.Observation{perPod(t0.Add(15*time.Second), "a", "b")}), "a newer scrape is new data")
+	assert.NotEqual(t, base, fingerprint([]recommender.Observation{perPod(t0, "a", "b", "c")}), "a new pod's first sample is new data")
+
+	scalar := func(v int64, stamp time.Time) []recommender.Observation {
+		return []recommender.Observation{{Value: v, Timestamp: stamp}}
+	}
+	assert.Equal(t, fingerprint(scalar(1200, t0)), fingerprint(scalar(1200, t0.Add(time.Second))),
+		"a query result is stamped with the query's time: only its value tells new data")
+	assert.NotEqual(t, fingerprint(scalar(1200, t0)), fingerprint(scalar(1300, t0)))
+
+	failed := func(msg string) []recommender.Observation {
+		return []recommender.Observation{{Err: errors.New(msg)}, {Err: recommender.ErrNoData}}
+	}
+	assert.Equal(t, fingerprint(failed("timeout after 5s (3 pods)")), fingerprint(failed("timeout after 5s (4 pods)")), "a failure that persists is no new data")
+	assert.NotEqual(t, fingerprint(failed("timeout")), fingerprint(append(scalar(0, t0), recommender.Observation{Err: recommender.ErrNoData})))
+}
+
+// TestDecisionsFollowFreshData: the spinscale profile decides as soon as a
+// new sample lands, and at least once an interval; the hpa profile keeps
+// its sync, however fresh the data. Only apps that may be decided on cause
+// a read of the sources.
+func TestDecisionsFollowFreshData(t *testing.T) {
+	for _, tc := range []struct {
+		profile string
+		// decided says whether each pass decided on the app; reads how many
+		// metrics.k8s.io snapshots were taken by then.
+		decided []bool
+		reads   []int
+	}{
+		{config.ProfileSpinscale, []bool{true, false, true, false, true}, []int{1, 2, 3, 4, 5}},
+		{config.ProfileHPA, []bool{true, false, false, false, true}, []int{1, 1, 1, 1, 2}},
+	} {
+		t.Run(tc.profile, func(t *testing.T) {
+			pods, names := podsFor("shop", 2)
+			h := newHarness(t, func(c *config.Config) { c.Profile = tc.profile }, append(pods, deployment("shop", 2, cpuApp))...)
+			h.usage.pods, h.usage.cpuMilli = names, 50 // at the target: hold
+			steps := []struct {
+				after time.Duration
+				stamp time.Time
+			}{
+				{0, t0},                                     // first sight
+				{time.Second, t0},                           // nothing new
+				{time.Second, t0.Add(2 * time.Second)},      // a new scrape
+				{time.Second, t0.Add(2 * time.Second)},      // nothing new
+				{15 * time.Second, t0.Add(2 * time.Second)}, // nothing new for an interval
+			}
+			for i, st := range steps {
+				h.clock.Step(st.after)
+				h.usage.stamp = st.stamp
+				now := h.clock.Now()
+				h.ctl.tick(context.Background(), now)
+				a := h.ctl.apps[types.NamespacedName{Namespace: "apps", Name: "shop"}]
+				require.NotNil(t, a)
+				assert.Equal(t, tc.decided[i], a.sched.last.Equal(now), "pass %d decided", i)
+				assert.Equal(t, tc.reads[i], h.usage.calls, "snapshots after pass %d", i)
+			}
+			assert.Empty(t, h.writes(), "at the target, nothing to write")
+		})
+	}
+}
+
+// TestALateTickSkipsItsAppsQuietly: apps still queued when the tick's
+// deadline has passed are left for the next tick: no write that would fail,
+// no RescaleFailed Warning, counted as skipped.
+func TestALateTickSkipsItsAppsQuietly(t *testing.T) {
+	pods, names := podsFor("shop", 2)
+	h := newHarness(t, nil, append(pods, deployment("shop", 2, cpuApp))...)
+	h.usage.pods, h.usage.cpuMilli = names, 100 // 2 → 4 is due
+	ctx, cancel := context.WithDeadline(context.Background(), t0.Add(-time.Second))
+	defer cancel()
+	h.ctl.tick(ctx, h.clock.Now())
+	assert.Empty(t, h.writes())
+	for _, e := range h.events() {
+		assert.NotContains(t, e, actuator.ReasonRescaleFailed)
+	}
+	var m dto.Metric
+	require.NoError(t, h.ctl.opts.Metrics.AppsSkipped.WithLabelValues("tick_deadline").Write(&m))
+	assert.Equal(t, 1.0, m.GetCounter().GetValue())
+
+	// The next tick, in time, scales the app.
+	h.ctl.tick(context.Background(), h.clock.Now())
+	assert.Len(t, h.writes(), 1)
+}

@@ -10,7 +10,7 @@ VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 
 LDFLAGS     := -s -w -X github.com/spinscale/spinscale/internal/version.Version=$(VERSION)
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(BIN)/staticcheck-$(STATICCHECK_VERSION)
-HELM_VERSION := v3.22.0
+HELM_VERSION := v3.21.4
 HELM        := $(BIN)/helm-$(HELM_VERSION)
 PROMTOOL    := $(BIN)/promtool
 IMAGE       ?= ghcr.io/spinscale/spinscale:$(VERSION)

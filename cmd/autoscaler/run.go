@@ -63,7 +63,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	path, _ := fs.GetString(flagConfig)
-	cfg, err := loadConfig(path, fs, nil)
+	cfg, err := loadConfig(path, fs)
 	if err != nil {
 		fmt.Fprintln(stderr, "run:", err)
 		return exitUsage

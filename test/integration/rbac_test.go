@@ -532,7 +532,7 @@ func TestHelmInstallUpgradeUninstall(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotEqual(t, before, d.Spec.Template.Annotations["checksum/config"], "a config change rolls the pods")
 
-	status := command(t, helm, "status", release, "--namespace", ns)
+	status := command(t, helm, "status", release, "--namespace", ns, "--color", "never")
 	assert.Contains(t, status, "STATUS: deployed")
 	assert.Contains(t, status, "REVISION: 3")
 

@@ -10,7 +10,8 @@ VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 
 LDFLAGS     := -s -w -X github.com/spinscale/spinscale/internal/version.Version=$(VERSION)
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(BIN)/staticcheck-$(STATICCHECK_VERSION)
-HELM_VERSION := v3.21.4
+HELM_VERSION := v4.3.2
+HELM_MODULE := helm.sh/helm/v4
 HELM        := $(BIN)/helm-$(HELM_VERSION)
 PROMTOOL    := $(BIN)/promtool
 IMAGE       ?= ghcr.io/spinscale/spinscale:$(VERSION)
@@ -101,7 +102,7 @@ $(STATICCHECK):
 
 $(HELM):
 	@mkdir -p $(BIN)
-	GOBIN=$(BIN) $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	GOBIN=$(BIN) $(GO) install $(HELM_MODULE)/cmd/helm@$(HELM_VERSION)
 	mv $(BIN)/helm $@
 
 # promtool: the system's, else extracted from Debian's prometheus package

@@ -19,15 +19,20 @@ mkdir -p "$OUT"
 rm -f "$OUT"/*.yaml
 
 # helm separates documents with "---" followed by "# Source: <chart>/templates/<file>".
+# Empty lines are held until a non-empty line follows in the same document:
+# Helm 4 ends every document with one and Helm 3 did not, and the manifests
+# should not depend on which rendered them.
 printf '%s\n' "$rendered" | awk -v out="$OUT" -v header="$HEADER" '
-	/^---$/ { next }
+	/^---$/ { blanks = 0; next }
 	/^# Source: / {
+		blanks = 0
 		f = $3; sub(/^[^\/]*\/templates\//, "", f); file = out "/" f
 		if (file in seen) print "---" > file
 		else { seen[file] = 1; print header > file; order[++n] = f }
 		next
 	}
-	file != "" { print > file }
+	file != "" && /^$/ { blanks++; next }
+	file != "" { for (; blanks > 0; blanks--) print "" > file; print > file }
 	END { for (i = 1; i <= n; i++) print order[i] > out "/.files" }
 '
 

@@ -22,9 +22,10 @@ const (
 	flagSet    = "set"
 )
 
-// envPrefix prefixes every environment variable that overrides a key: the
-// key path upper-cased with dots replaced by underscores, as viper's
-// AutomaticEnv would do (prometheus.address -> SPINSCALE_PROMETHEUS_ADDRESS).
+// Environment variables override keys by name: envPrefix, "_", and the key
+// path upper-cased with dots replaced by underscores
+// (prometheus.address -> SPINSCALE_PROMETHEUS_ADDRESS,
+// leaderElection.enabled -> SPINSCALE_LEADERELECTION_ENABLED).
 const envPrefix = "SPINSCALE"
 
 var envKeyReplacer = strings.NewReplacer(".", "_")
@@ -47,35 +48,21 @@ func registerConfigFlags(fs *pflag.FlagSet) {
 // loadConfig builds the effective configuration from, in increasing
 // precedence: config.Default(), the YAML file at path (skipped when path is
 // empty; a missing file is an error because it was asked for explicitly),
-// SPINSCALE_* variables in environ (os.Environ() when nil), and the flags
-// registered by registerConfigFlags (flags may be nil). The result is
+// SPINSCALE_* environment variables (an empty one counts as unset), and the
+// flags registered by registerConfigFlags (flags may be nil). The result is
 // validated, and all problems are reported at once.
-//
-// viper's AutomaticEnv is deliberately not used: it reads the process
-// environment directly and cannot be pointed at environ, which would make the
-// function impossible to test in isolation. Instead every key known from
-// config.Default() is looked up in environ under the name AutomaticEnv would
-// use, with the same rule that an empty variable counts as unset. Unknown
-// SPINSCALE_* variables are ignored, not rejected: Kubernetes injects
-// SPINSCALE_SERVICE_HOST and friends whenever a Service named spinscale exists.
-func loadConfig(path string, flags *pflag.FlagSet, environ []string) (config.Config, error) {
-	cfg, err := buildConfig(path, flags, environ)
+func loadConfig(path string, flags *pflag.FlagSet) (config.Config, error) {
+	cfg, err := buildConfig(path, flags)
 	if err != nil {
 		return config.Config{}, fmt.Errorf("load config: %w", err)
 	}
 	return cfg, nil
 }
 
-func buildConfig(path string, flags *pflag.FlagSet, environ []string) (config.Config, error) {
-	defaults := config.Default().Map()
-	// Sorted so that the overrides, and hence any error, are deterministic.
-	keys := slices.Sorted(maps.Keys(defaults))
-
-	v := viper.New()
-	// Registering every key makes AllSettings return the full tree, and
-	// keeps this layer in step with config.Default by construction.
-	for _, key := range keys {
-		v.SetDefault(key, defaults[key])
+func buildConfig(path string, flags *pflag.FlagSet) (config.Config, error) {
+	v, keys, err := newViper()
+	if err != nil {
+		return config.Config{}, err
 	}
 
 	if path != "" {
@@ -89,47 +76,71 @@ func buildConfig(path string, flags *pflag.FlagSet, environ []string) (config.Co
 		}
 	}
 
-	// Environment and flags both go to viper's override layer (Set); the
-	// order of the calls below gives flags precedence over the environment.
-	if environ == nil {
-		environ = os.Environ()
-	}
-	env := envMap(environ)
-	for _, key := range keys {
-		name := envPrefix + "_" + strings.ToUpper(envKeyReplacer.Replace(key))
-		if val := env[name]; val != "" {
-			v.Set(key, val)
-		}
-	}
-
+	// Flags go to viper's override layer (Set), which beats the environment.
 	if err := applyFlags(v, flags); err != nil {
 		return config.Config{}, err
 	}
 
 	cfg, err := config.Decode(config.Default(), v.AllSettings())
 	if err != nil {
-		return config.Config{}, err
+		return config.Config{}, withEnvOverrides(keys, err)
 	}
 	// The files the Prometheus settings name are read here too, so that an
 	// unreadable token is reported with every other problem.
 	if err := errors.Join(cfg.Validate(), cfg.Prometheus.CheckFiles()); err != nil {
-		return config.Config{}, fmt.Errorf("invalid configuration:\n%w", err)
+		return config.Config{}, withEnvOverrides(keys, fmt.Errorf("invalid configuration:\n%w", err))
 	}
 	return cfg, nil
 }
 
-// envMap indexes environ ("NAME=value" entries) by name, keeping only the
-// variables with our prefix. Like the process environment, the last entry for
-// a name wins.
-func envMap(environ []string) map[string]string {
-	env := make(map[string]string)
-	for _, entry := range environ {
-		name, val, ok := strings.Cut(entry, "=")
-		if ok && strings.HasPrefix(name, envPrefix+"_") {
-			env[name] = val
+// newViper returns a viper holding every key of config.Default() as a default
+// and bound to its environment variable, and those keys, sorted.
+//
+// Registering every key makes AllSettings return the full tree, and keeps
+// this layer in step with config.Default by construction. Each key is bound
+// with BindEnv rather than AutomaticEnv, which would also let a variable named
+// after a section (SPINSCALE_PROMETHEUS) hide every key of that section in the
+// file, and would read variables for keys found only in the file (header
+// names). Other SPINSCALE_* variables are ignored, not rejected: Kubernetes
+// injects SPINSCALE_SERVICE_HOST and friends whenever a Service named
+// spinscale exists.
+func newViper() (*viper.Viper, []string, error) {
+	defaults := config.Default().Map()
+	// Sorted so that anything derived from the keys is deterministic.
+	keys := slices.Sorted(maps.Keys(defaults))
+	v := viper.New()
+	v.SetEnvPrefix(envPrefix)
+	v.SetEnvKeyReplacer(envKeyReplacer)
+	for _, key := range keys {
+		v.SetDefault(key, defaults[key])
+		if err := v.BindEnv(key); err != nil {
+			return nil, nil, fmt.Errorf("bind %s to %s: %w", key, envVar(key), err)
 		}
 	}
-	return env
+	return v, keys, nil
+}
+
+// envVar is the name of the environment variable that overrides key, as
+// viper derives it from envPrefix and envKeyReplacer. It serves only to name
+// the variable in errors; a test checks viper reads the same name.
+func envVar(key string) string {
+	return envPrefix + "_" + strings.ToUpper(envKeyReplacer.Replace(key))
+}
+
+// withEnvOverrides adds to err the environment variables that overrode keys:
+// Decode and Validate name only the key path, which an operator who set the
+// value through the environment would not find in any file.
+func withEnvOverrides(keys []string, err error) error {
+	var set []string
+	for _, key := range keys {
+		if name := envVar(key); os.Getenv(name) != "" {
+			set = append(set, name)
+		}
+	}
+	if len(set) == 0 {
+		return err
+	}
+	return fmt.Errorf("%w\n(overridden by environment variables %s)", err, strings.Join(set, ", "))
 }
 
 // applyFlags sets the keys overridden by the flags of registerConfigFlags that

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,13 +20,11 @@ import (
 // shippedConfig is the config.yaml at the repository root.
 const shippedConfig = "../../config.yaml"
 
-// noEnv is a non-nil empty environment, so tests never see the process's.
-var noEnv = []string{}
-
 // TestShippedConfigEqualsDefaults keeps config.yaml and config.Default in
 // sync: the file documents the defaults, so it must not drift from them.
 func TestShippedConfigEqualsDefaults(t *testing.T) {
-	got, err := loadConfig(shippedConfig, nil, noEnv)
+	setEnv(t)
+	got, err := loadConfig(shippedConfig, nil)
 	require.NoError(t, err)
 	assert.Equal(t, config.Default(), got)
 }
@@ -61,7 +60,8 @@ func TestShippedConfigListsEveryKey(t *testing.T) {
 }
 
 func TestLoadConfigWithoutFileIsDefault(t *testing.T) {
-	got, err := loadConfig("", nil, noEnv)
+	setEnv(t)
+	got, err := loadConfig("", nil)
 	require.NoError(t, err)
 	assert.Equal(t, config.Default(), got)
 }
@@ -79,6 +79,7 @@ leaderElection:
 `)
 	env := []string{
 		"SPINSCALE_INTERVAL=30s",
+		"SPINSCALE_PROMETHEUS=x", // a section, not a key: ignored, and hides none of its keys
 		"SPINSCALE_PROMETHEUS_ADDRESS=http://p:9090",
 		"SPINSCALE_WORKERS=3",
 		"SPINSCALE_MAXSAMPLEAGE=1m",
@@ -98,7 +99,6 @@ leaderElection:
 	}{
 		{
 			name: "file overrides defaults",
-			env:  noEnv,
 			want: func(c *config.Config) {
 				c.Interval = 20 * time.Second
 				c.Workers = 2
@@ -138,7 +138,6 @@ leaderElection:
 		},
 		{
 			name:  "set overrides dry-run",
-			env:   noEnv,
 			flags: []string{"--dry-run", "--set", "dryRun=false"},
 			want: func(c *config.Config) {
 				c.Interval = 20 * time.Second
@@ -150,7 +149,6 @@ leaderElection:
 		},
 		{
 			name:  "set fills a map",
-			env:   noEnv,
 			flags: []string{"--set", "prometheus.headers.X-Scope-OrgID=tenant"},
 			want: func(c *config.Config) {
 				c.Interval = 20 * time.Second
@@ -165,7 +163,8 @@ leaderElection:
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := loadConfig(file, parseFlags(t, tt.flags...), tt.env)
+			setEnv(t, tt.env...)
+			got, err := loadConfig(file, parseFlags(t, tt.flags...))
 			require.NoError(t, err)
 			want := config.Default()
 			tt.want(&want)
@@ -211,7 +210,12 @@ func TestLoadConfigRejects(t *testing.T) {
 		{
 			name: "invalid env value",
 			env:  []string{"SPINSCALE_WORKERS=many"},
-			want: []string{"workers"},
+			want: []string{"'workers' cannot parse", "environment variables SPINSCALE_WORKERS"},
+		},
+		{
+			name: "env value out of range",
+			env:  []string{"SPINSCALE_INTERVAL=1h", "SPINSCALE_LOG_LEVEL=debug"},
+			want: []string{`interval: "1h" is out of range`, "environment variables SPINSCALE_INTERVAL, SPINSCALE_LOG_LEVEL"},
 		},
 		{
 			name:  "invalid value from flag",
@@ -235,11 +239,8 @@ func TestLoadConfigRejects(t *testing.T) {
 			if tt.file != "" {
 				path = writeConfig(t, tt.file)
 			}
-			env := tt.env
-			if env == nil {
-				env = noEnv
-			}
-			_, err := loadConfig(path, parseFlags(t, tt.flags...), env)
+			setEnv(t, tt.env...)
+			_, err := loadConfig(path, parseFlags(t, tt.flags...))
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), "load config: ")
 			for _, want := range tt.want {
@@ -251,17 +252,35 @@ func TestLoadConfigRejects(t *testing.T) {
 
 func TestLoadConfigMissingFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "absent.yaml")
-	_, err := loadConfig(path, nil, noEnv)
+	setEnv(t)
+	_, err := loadConfig(path, nil)
 	require.Error(t, err)
 	assert.ErrorIs(t, err, os.ErrNotExist)
 	assert.Contains(t, err.Error(), path)
 }
 
-func TestLoadConfigNilEnvironUsesProcessEnv(t *testing.T) {
-	t.Setenv("SPINSCALE_WORKERS", "5")
-	got, err := loadConfig("", nil, nil)
+// TestEnvVarIsViperName proves that every key is read from the variable
+// envVar names (the name errors quote), and that names follow DESIGN's
+// examples.
+func TestEnvVarIsViperName(t *testing.T) {
+	v, keys, err := newViper()
 	require.NoError(t, err)
-	assert.Equal(t, 5, got.Workers)
+	require.NotEmpty(t, keys)
+	for _, key := range keys {
+		t.Setenv(envVar(key), "from "+key)
+	}
+	for _, key := range keys {
+		assert.Equal(t, "from "+key, v.Get(key), "key %s, variable %s", key, envVar(key))
+	}
+
+	for key, want := range map[string]string{
+		"interval":               "SPINSCALE_INTERVAL",
+		"prometheus.address":     "SPINSCALE_PROMETHEUS_ADDRESS",
+		"leaderElection.enabled": "SPINSCALE_LEADERELECTION_ENABLED",
+		"prometheus.tls.caFile":  "SPINSCALE_PROMETHEUS_TLS_CAFILE",
+	} {
+		assert.Equal(t, want, envVar(key))
+	}
 }
 
 func TestRegisterConfigFlags(t *testing.T) {
@@ -276,6 +295,20 @@ func TestRegisterConfigFlags(t *testing.T) {
 	path, err := fs.GetString(flagConfig)
 	require.NoError(t, err)
 	assert.Equal(t, "/etc/spinscale/config.yaml", path)
+}
+
+// setEnv clears every variable that overrides a key, so tests never see the
+// process's, then sets env ("NAME=value" entries) for the test.
+func setEnv(t *testing.T, env ...string) {
+	t.Helper()
+	for key := range config.Default().Map() {
+		t.Setenv(envVar(key), "")
+	}
+	for _, entry := range env {
+		name, val, ok := strings.Cut(entry, "=")
+		require.True(t, ok, "env entry %q: want NAME=value", entry)
+		t.Setenv(name, val)
+	}
 }
 
 // parseFlags returns a FlagSet with the configuration flags parsed from args.

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -53,7 +52,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	registerConfigFlags(fs)
-	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)")
+	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster)")
 	once := fs.Bool("once", false, "run one tick, print or act, and exit")
 	output := fs.StringP("output", "o", "table", "dry-run output: table (like kubectl get hpa) or json (one object per app per tick)")
 	if code, ok := parseCommandFlags(fs, runUsage, args, stdout, stderr); !ok {
@@ -64,7 +63,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	path, _ := fs.GetString(flagConfig)
-	cfg, err := loadConfig(path, fs, nil)
+	cfg, err := loadConfig(path, fs)
 	if err != nil {
 		fmt.Fprintln(stderr, "run:", err)
 		return exitUsage
@@ -172,18 +171,15 @@ func serve(ctx context.Context, cfg config.Config, kubeconfig string, once, json
 	return ctl.Run(ctx)
 }
 
-// clientConfig loads in-cluster credentials, or the kubeconfig, and the
-// namespace the controller runs in (for its Lease).
+// clientConfig loads the client configuration and the namespace the
+// controller runs in (the default for its Lease) with clientcmd's deferred
+// loading, the same rules as kubectl's: the kubeconfig file when given (an
+// error if it is missing), else the files listed in $KUBECONFIG (merged, the
+// first to set a value wins), else ~/.kube/config; in-cluster credentials
+// only when none of those yields a configuration. The namespace is the
+// current context's when it sets one; else, in a cluster, $POD_NAMESPACE or
+// the ServiceAccount's; else "default".
 func clientConfig(kubeconfig string) (*rest.Config, string, error) {
-	if kubeconfig == "" {
-		if cfg, err := rest.InClusterConfig(); err == nil {
-			ns := "default"
-			if b, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace"); err == nil && len(b) > 0 {
-				ns = strings.TrimSpace(string(b))
-			}
-			return cfg, ns, nil
-		}
-	}
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	rules.ExplicitPath = kubeconfig
 	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{})
@@ -192,8 +188,8 @@ func clientConfig(kubeconfig string) (*rest.Config, string, error) {
 		return nil, "", fmt.Errorf("load kubeconfig: %w", err)
 	}
 	ns, _, err := cc.Namespace()
-	if err != nil || ns == "" {
-		ns = "default"
+	if err != nil {
+		return nil, "", fmt.Errorf("kubeconfig namespace: %w", err)
 	}
 	return cfg, ns, nil
 }

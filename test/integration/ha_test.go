@@ -59,7 +59,11 @@ func TestLeaderElectionHandsOver(t *testing.T) {
 	second := waitLeader(first)
 	handover := time.Since(killed)
 	t.Logf("leader %s killed; %s took over after %s", first, second, handover.Round(100*time.Millisecond))
-	assert.LessOrEqual(t, handover, 6*time.Second+2*time.Second+time.Second, "hand-over within the lease duration (6s) after the last renewal, plus a retry period and polling slack")
+	// Expected: at most the lease duration (6s) after the last renewal, plus
+	// one jittered retry period (up to 1.2 × 1s), plus request latency. The
+	// bound leaves room for a loaded machine and stays below the 15s the
+	// default lease duration would take, had the settings not applied.
+	assert.LessOrEqual(t, handover, 12*time.Second, "hand-over within the lease duration (6s) after the last renewal, plus a retry period and slack")
 
 	l.set(240)
 	waitReplicas(t, ns, "shop", 3*time.Minute, "the new leader scales to 5", func(r int32) bool { return r == 5 })

@@ -43,7 +43,10 @@ func TestSettlesLikeTheRealHPA(t *testing.T) {
 	apps := []string{"by-spinscale", "by-hpa"}
 	first := map[string]time.Duration{}
 	settled := map[string]time.Duration{}
-	err = wait.PollUntilContextTimeout(context.Background(), 500*time.Millisecond, 4*time.Minute, true, func(context.Context) (bool, error) {
+	// The HPA controller syncs every 15s and needs metrics of the new pods
+	// (10s resolution) before its second step; the bound leaves room for a
+	// loaded machine.
+	err = wait.PollUntilContextTimeout(context.Background(), 500*time.Millisecond, 6*time.Minute, true, func(context.Context) (bool, error) {
 		for _, app := range apps {
 			r := replicas(t, ns, app)
 			if _, ok := first[app]; !ok && r > 1 {

@@ -38,7 +38,7 @@ func TestDefaultProfileReleasesASharpDropEarly(t *testing.T) {
 	assert.Less(t, held, 4*time.Minute, "waited for the scale-down window after the drop")
 	assert.Less(t, held, 150*time.Second, "waited for the 150 s scale-down window after the drop")
 	assert.Equal(t, int32(4), first, "6 × (1 - 20%%) = 4.8, truncated: a gradual first step")
-	waitEvent(t, ns, "shop", "SpinscaleRescaled", "6 → 4", 10*time.Second)
+	waitEvent(t, ns, "shop", "SpinscaleRescaled", "6 → 4", 30*time.Second)
 	waitReplicas(t, ns, "shop", 2*time.Minute, "down to 2", func(r int32) bool { return r == 2 })
 	holdReplicas(t, ns, "shop", 2, 30*time.Second, "1 of 2 is no sharp drop: it waits for the window")
 	assert.Contains(t, p.output(), `"profile":"spinscale"`, "the start-up log names the default profile")

@@ -68,7 +68,7 @@ func TestPrometheusScalarQueryScalesToTotalOverTarget(t *testing.T) {
 	took := waitReplicas(t, ns, "shop", 2*time.Minute, "scale up to ceil(2000/400) = 5", func(r int32) bool { return r == 5 })
 	t.Logf("1 → 5 in %s", took.Round(time.Second))
 	holdReplicas(t, ns, "shop", 5, 15*time.Second, "2000 RPS on 5 pods is exactly the target")
-	ev := waitEvent(t, ns, "shop", "SpinscaleRescaled", "→ 5", 10*time.Second)
+	ev := waitEvent(t, ns, "shop", "SpinscaleRescaled", "→ 5", 30*time.Second)
 	assert.Contains(t, ev.Message, "default")
 }
 
@@ -144,11 +144,11 @@ func TestPrometheusOutageHoldsThenRecovers(t *testing.T) {
 	prom := startPrometheus(t, exp.target())
 	prom.waitRate(t, scalarRPS, 300, time.Minute)
 	p := startAutoscaler(t, ns, "--set", "prometheus.address="+prom.url(), "--set", "downscaleStabilization=20s")
-	waitLog(t, p, "recommendation 1 held at 4", 30*time.Second, "a decision asking for 1 replica, held by the window")
+	waitLog(t, p, "recommendation 1 held at 4", time.Minute, "a decision asking for 1 replica, held by the window")
 	require.Equal(t, int32(4), replicas(t, ns, "shop"), "the 20s window still holds the seeded count")
 
 	prom.stop(t)
-	ev := waitEvent(t, ns, "shop", "SpinscaleMetricsDegraded", "spinscale.dev/prometheus-query: prometheus unavailable", 30*time.Second)
+	ev := waitEvent(t, ns, "shop", "SpinscaleMetricsDegraded", "spinscale.dev/prometheus-query: prometheus unavailable", time.Minute)
 	assert.Equal(t, "Warning", ev.Type)
 	t.Logf("Warning: %s", ev.Message)
 	holdReplicas(t, ns, "shop", 4, 30*time.Second, "no scale-down while Prometheus is down, though the window has passed")
@@ -170,9 +170,10 @@ func TestPrometheusOutageHoldsThenRecovers(t *testing.T) {
 	t.Logf("scaled down %s after Prometheus had data again", scaled.Sub(back).Round(100*time.Millisecond))
 	// Right after the gap rate() reads over a window spanning it, so the
 	// engine treats the app as newly seen: decisions resume at once, but
-	// the scale-down waits one window (20s) of fresh data.
+	// the scale-down waits one window (20s) of fresh data, a tick or two
+	// more. The upper bound is twice the window, for a loaded machine.
 	assert.GreaterOrEqual(t, scaled.Sub(back), 17*time.Second, "no scale-down on the first readings after the outage")
-	assert.LessOrEqual(t, scaled.Sub(back), 28*time.Second, "scaled down once a window of fresh data had passed")
+	assert.LessOrEqual(t, scaled.Sub(back), 40*time.Second, "scaled down once a window of fresh data had passed")
 	ev = waitEvent(t, ns, "shop", "SpinscaleMetricsDegraded", "spinscale.dev/prometheus-query", time.Second)
 	assert.Equal(t, int32(1), ev.Count, "the outage is reported once, not on every tick")
 }
@@ -188,7 +189,7 @@ func TestPrometheusEmptyResultHolds(t *testing.T) {
 	prom := startPrometheus(t, exp.target())
 	prom.waitRate(t, scalarRPS, 100, time.Minute)
 	startAutoscaler(t, ns, "--set", "prometheus.address="+prom.url(), "--set", "downscaleStabilization=5s")
-	ev := waitEvent(t, ns, "shop", "SpinscaleMetricsDegraded", "spinscale.dev/prometheus-query: no data: empty result", 30*time.Second)
+	ev := waitEvent(t, ns, "shop", "SpinscaleMetricsDegraded", "spinscale.dev/prometheus-query: no data: empty result", time.Minute)
 	assert.Equal(t, "Warning", ev.Type)
 	holdReplicas(t, ns, "shop", 3, 20*time.Second, "an empty result never scales down (window 5s)")
 }
@@ -210,11 +211,11 @@ func TestPrometheusSyntaxErrorWarnsWithTheAnnotationKey(t *testing.T) {
 	prom := startPrometheus(t, exp.target())
 	prom.waitRate(t, scalarRPS, 5000, time.Minute)
 	startAutoscaler(t, ns, "--set", "prometheus.address="+prom.url(), "--set", "downscaleStabilization=5s")
-	ev := waitEvent(t, ns, "shop", "SpinscaleMetricsDegraded", "spinscale.dev/prometheus-query: invalid PromQL", 30*time.Second)
+	ev := waitEvent(t, ns, "shop", "SpinscaleMetricsDegraded", "spinscale.dev/prometheus-query: invalid PromQL", time.Minute)
 	assert.Equal(t, "Warning", ev.Type)
 	t.Logf("Warning: %s", ev.Message)
 	assert.Contains(t, ev.Message, "parse error")
-	ev2 := waitEvent(t, ns, "cart", "SpinscaleMetricsDegraded", "spinscale.dev/metrics[rps]: invalid PromQL", 30*time.Second)
+	ev2 := waitEvent(t, ns, "cart", "SpinscaleMetricsDegraded", "spinscale.dev/metrics[rps]: invalid PromQL", time.Minute)
 	assert.Contains(t, ev2.Message, "parse error")
 	holdReplicas(t, ns, "shop", 2, 12*time.Second, "a broken query leaves the app untouched")
 	assert.Equal(t, int32(2), replicas(t, ns, "cart"))
@@ -236,8 +237,8 @@ func TestPrometheusDownFallbackReplicas(t *testing.T) {
 	createDeployment(t, spinDeployment(ns, "high", 5, rpsAnnotations(1, 10, scalarRPS, fallback...)))
 	start := time.Now()
 	startAutoscaler(t, ns, "--set", "prometheus.address=http://"+closedAddress(t), "--set", "downscaleStabilization=5s")
-	waitEvent(t, ns, "low", "SpinscaleMetricsDegraded", "prometheus unavailable", 30*time.Second)
-	waitReplicas(t, ns, "low", time.Minute, "up to fallback-replicas", func(r int32) bool { return r == 3 })
+	waitEvent(t, ns, "low", "SpinscaleMetricsDegraded", "prometheus unavailable", time.Minute)
+	waitReplicas(t, ns, "low", 2*time.Minute, "up to fallback-replicas", func(r int32) bool { return r == 3 })
 	assert.GreaterOrEqual(t, time.Since(start), 6*time.Second, "not before fallback-after")
 	t.Logf("low: 1 → 3 after %s of failure", time.Since(start).Round(time.Second))
 	holdReplicas(t, ns, "high", 5, 10*time.Second, "fallback-replicas never scales down")

@@ -260,12 +260,12 @@ func TestRBAC(t *testing.T) {
 		"--set", "log.level=debug")
 
 	waitReplicas(t, ns, "shop", 3*time.Minute, "scale up to 6 under the shipped RBAC", func(r int32) bool { return r == 6 })
-	waitEvent(t, ns, "shop", "SpinscaleRescaled", "→ 6", 20*time.Second)
-	waitEvent(t, ns, "keda-app", "SpinscaleRefused", "KEDA ScaledObject keda-app", 20*time.Second)
-	waitEvent(t, ns, "spin-app", "SpinscaleRefused", "spec.enableAutoscaling false", 20*time.Second)
+	waitEvent(t, ns, "shop", "SpinscaleRescaled", "→ 6", time.Minute)
+	waitEvent(t, ns, "keda-app", "SpinscaleRefused", "KEDA ScaledObject keda-app", time.Minute)
+	waitEvent(t, ns, "spin-app", "SpinscaleRefused", "spec.enableAutoscaling false", time.Minute)
 	assert.Contains(t, command(t, kubectl, "get", "events", "-A", "--field-selector", "reason=SpinscaleRescaled"), "shop")
 	assert.Contains(t, command(t, kubectl, "-n", ns, "describe", "deployment", "spin-app"), "SpinscaleRefused")
-	waitEvent(t, ns, "bad-app", "SpinscaleInvalidAnnotations", `invalid annotations, app left untouched: spinscale.dev/max-replicas: "lots": must be an integer >= min-replicas (1) and <= 100000; spinscale.dev/tolerance: "2": must be a decimal from 0 to 1 (e.g. 0.1)`, 20*time.Second)
+	waitEvent(t, ns, "bad-app", "SpinscaleInvalidAnnotations", `invalid annotations, app left untouched: spinscale.dev/max-replicas: "lots": must be an integer >= min-replicas (1) and <= 100000; spinscale.dev/tolerance: "2": must be a decimal from 0 to 1 (e.g. 0.1)`, time.Minute)
 	// docs/troubleshooting.md, Read the Events and Missing metrics.
 	assert.Contains(t, command(t, kubectl, "-n", ns, "get", "events", "--field-selector", "involvedObject.name=shop"), "SpinscaleRescaled")
 	assert.Contains(t, command(t, kubectl, "top", "pods", "-n", ns), "shop-")
@@ -532,7 +532,7 @@ func TestHelmInstallUpgradeUninstall(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotEqual(t, before, d.Spec.Template.Annotations["checksum/config"], "a config change rolls the pods")
 
-	status := command(t, helm, "status", release, "--namespace", ns)
+	status := command(t, helm, "status", release, "--namespace", ns, "--color", "never")
 	assert.Contains(t, status, "STATUS: deployed")
 	assert.Contains(t, status, "REVISION: 3")
 

@@ -69,13 +69,17 @@ func TestHoldsWhileMetricsServerIsDownThenRecovers(t *testing.T) {
 	})
 	require.NoError(t, err, "metrics back at %v, scaled down at %v", back, scaled)
 	// The first fresh data is treated like a first sight: decisions resume
-	// within a tick, and the scale-down waits one window (10s).
+	// within a tick, and the scale-down waits one window (10s), about 12s
+	// after the data is back. The upper bound allows twice that for a loaded
+	// machine.
 	assert.GreaterOrEqual(t, scaled.Sub(back), 7*time.Second, "no scale-down on the first readings after the outage")
-	assert.LessOrEqual(t, scaled.Sub(back), 18*time.Second, "scaled down once a window of fresh data had passed")
+	assert.LessOrEqual(t, scaled.Sub(back), 28*time.Second, "scaled down once a window of fresh data had passed")
+	// Logged before the scale-down that was just observed; the wait only
+	// covers the output pipe.
 	assert.Eventually(t, func() bool {
 		return strings.Contains(p.output(), "held at 4 by the highest recommendation of the last 10s")
 	},
-		5*time.Second, 500*time.Millisecond, "decisions on fresh data resumed (held by the window, not by missing metrics)")
+		20*time.Second, 500*time.Millisecond, "decisions on fresh data resumed (held by the window, not by missing metrics)")
 }
 
 // A restart of kube-apiserver interrupts watches and requests; the

@@ -40,7 +40,7 @@ func TestScaleUpUnderLoad(t *testing.T) {
 	took := waitReplicas(t, ns, "shop", 3*time.Minute, "scale up to 6", func(r int32) bool { return r == 6 })
 	t.Logf("scaled 1 → 6 in %s", took.Round(time.Second))
 	holdReplicas(t, ns, "shop", 6, 20*time.Second, "settled at the load's replica count")
-	ev := waitEvent(t, ns, "shop", "SpinscaleRescaled", "→ 6", 10*time.Second)
+	ev := waitEvent(t, ns, "shop", "SpinscaleRescaled", "→ 6", 30*time.Second)
 	assert.Contains(t, ev.Message, "cpu:")
 }
 
@@ -114,10 +114,13 @@ func TestDryRunNeverWrites(t *testing.T) {
 	assert.Regexp(t, ns+`\s+shop\s+cpu: \d+%/50%\s+1\s+10\s+2\s+6\s+scale-up`, table)
 	assert.Contains(t, table, "capped at 6 by the scale-up rate limit")
 
+	// Several ticks, each of which would scale the app were it not a dry
+	// run, however long the start takes on a loaded machine.
 	p := startAutoscaler(t, ns, "--dry-run", "--output", "json")
-	time.Sleep(15 * time.Second)
+	decision := `"namespace":"` + ns + `","name":"shop"`
+	require.Eventually(t, func() bool { return strings.Count(p.output(), decision) >= 5 },
+		2*time.Minute, 500*time.Millisecond, "five dry-run decisions printed")
 	p.stop()
-	assert.Contains(t, p.output(), `"namespace":"`+ns+`","name":"shop"`)
 
 	after, err := cluster.client.AppsV1().Deployments(ns).Get(context.Background(), "shop", metav1.GetOptions{})
 	require.NoError(t, err)

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/types"
@@ -140,9 +139,7 @@ func TestALateTickSkipsItsAppsQuietly(t *testing.T) {
 	for _, e := range h.events() {
 		assert.NotContains(t, e, actuator.ReasonRescaleFailed)
 	}
-	var m dto.Metric
-	require.NoError(t, h.ctl.opts.Metrics.AppsSkipped.WithLabelValues("tick_deadline").Write(&m))
-	assert.Equal(t, 1.0, m.GetCounter().GetValue())
+	assert.Equal(t, 1.0, counterValue(t, h.ctl.opts.Metrics.AppsSkipped.WithLabelValues("tick_deadline")))
 
 	// The next tick, in time, scales the app.
 	h.ctl.tick(context.Background(), h.clock.Now())

@@ -1,0 +1,120 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/runtime"
+	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/spinscale/spinscale/internal/actuator"
+	"github.com/spinscale/spinscale/internal/config"
+)
+
+// mutations lists every action the controller sent to the API server other
+// than a read (get, list, watch), as "verb resource[/subresource]
+// namespace/name": the whole of what it wrote, as sample-controller's tests
+// check it.
+func (h *harness) mutations() []string {
+	var out []string
+	for _, a := range h.client.Actions() {
+		switch a.GetVerb() {
+		case "get", "list", "watch":
+			continue
+		}
+		res := a.GetResource().Resource
+		if sub := a.GetSubresource(); sub != "" {
+			res += "/" + sub
+		}
+		name := ""
+		if n, ok := a.(interface{ GetName() string }); ok {
+			name = n.GetName()
+		}
+		out = append(out, fmt.Sprintf("%s %s %s/%s", a.GetVerb(), res, a.GetNamespace(), name))
+	}
+	return out
+}
+
+func TestEveryWriteOfAScaleUpIsTheScalePatch(t *testing.T) {
+	pods, names := podsFor("shop", 2)
+	h := newHarness(t, nil, append(pods, deployment("shop", 2, cpuApp))...)
+	h.usage.pods, h.usage.cpuMilli = names, 100 // 2 → 4
+	h.ctl.Once(context.Background())
+	assert.Equal(t, []string{"patch deployments/scale apps/shop"}, h.mutations())
+}
+
+func TestDryRunWritesNothingAtAll(t *testing.T) {
+	pods, names := podsFor("shop", 2)
+	objs := append(pods, deployment("shop", 2, cpuApp))
+	h := newHarness(t, func(c *config.Config) { c.DryRun = true }, objs...)
+	h.usage.pods, h.usage.cpuMilli = names, 100
+	h.ctl.Once(context.Background())
+	h.ctl.Once(context.Background())
+	assert.Empty(t, h.mutations(), "no write of any kind to the API server")
+	// (Events are not sent either: in global dry-run cmd wires no event
+	// sink, which the dry-run integration test checks on a real cluster.)
+	assert.Contains(t, h.out.String(), "scale-up", "the decision is printed instead")
+}
+
+// A scale write that fails raises one Warning, however many ticks it keeps
+// failing, and is counted as an error; nothing else is written.
+func TestAFailingScaleWriteWarnsOnce(t *testing.T) {
+	pods, names := podsFor("shop", 2)
+	h := newHarness(t, nil, append(pods, deployment("shop", 2, cpuApp))...)
+	h.client.PrependReactor("patch", "deployments", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if a.GetSubresource() != "scale" {
+			return false, nil, nil
+		}
+		return true, nil, errors.New("etcdserver: request timed out")
+	})
+	h.usage.pods, h.usage.cpuMilli = names, 100
+	h.ctl.Once(context.Background())
+	h.clock.Step(h.ctl.cfg.Interval)
+	h.ctl.Once(context.Background())
+	assert.Equal(t, []string{"patch deployments/scale apps/shop", "patch deployments/scale apps/shop"}, h.mutations(), "tried again on the next tick")
+	ev := h.events()
+	require.Len(t, ev, 1, "one Warning for two failures")
+	assert.Contains(t, ev[0], "Warning "+actuator.ReasonRescaleFailed)
+	assert.Contains(t, ev[0], "request timed out")
+	assert.Equal(t, 2.0, counterValue(t, h.ctl.opts.Metrics.ScaleWrites.WithLabelValues("error")))
+}
+
+// panickyScaler panics for one app and scales the others.
+type panickyScaler struct {
+	actuator.Scaler
+	panicFor string
+}
+
+func (p panickyScaler) Scale(ctx context.Context, ns, name string, from, to int32) error {
+	if name == p.panicFor {
+		panic("scaler bug")
+	}
+	return p.Scaler.Scale(ctx, ns, name, from, to)
+}
+
+// An app whose processing panics is skipped for the tick: the others are
+// decided and written, and the tick completes.
+func TestAPanicInOneAppSparesTheOthers(t *testing.T) {
+	podsA, namesA := podsFor("shop", 2)
+	podsB, namesB := podsFor("cart", 2)
+	h := newHarness(t, nil, append(append(podsA, podsB...), deployment("shop", 2, cpuApp), deployment("cart", 2, cpuApp))...)
+	h.ctl.opts.Scaler = panickyScaler{Scaler: actuator.KubeScaler{Client: h.client}, panicFor: "shop"}
+	h.usage.pods, h.usage.cpuMilli = append(namesA, namesB...), 100
+	require.NotPanics(t, func() { h.ctl.Once(context.Background()) })
+	assert.Equal(t, []string{"patch deployments/scale apps/cart"}, h.mutations())
+	assert.NoError(t, h.ctl.Healthy(), "the tick completed")
+	assert.NotZero(t, h.ctl.lastTick.Load())
+}
+
+func counterValue(t *testing.T, c prometheus.Counter) float64 {
+	t.Helper()
+	var m dto.Metric
+	require.NoError(t, c.Write(&m))
+	return m.GetCounter().GetValue()
+}

@@ -182,7 +182,13 @@ func (c *Controller) runQueries(ctx context.Context, queries []string) map[strin
 		}
 		return out
 	}
-	return c.opts.Queries.Query(ctx, queries)
+	results := c.opts.Queries.Query(ctx, queries)
+	for _, obs := range results {
+		if obs.Err != nil {
+			c.opts.Metrics.SourceErrors.WithLabelValues("prometheus").Inc()
+		}
+	}
+	return results
 }
 
 // managed lists the opted-in Deployments from the caches.
@@ -437,20 +443,18 @@ func (c *Controller) observe(d *appsv1.Deployment, a *app, spec *recommender.Spe
 			// A Prometheus metric is named by the annotation that holds its
 			// query, so the user knows what to fix; the failure is its
 			// tick-stable summary (a parse error in full, the kind otherwise).
-			label, class := mv.Name, recommender.Cause(dec.Metrics[i].Err)
-			if sourceOf(spec, mv.Name) == recommender.SourcePrometheus {
+			// (The decision's metrics are the spec's, in the same order.)
+			source := spec.Metrics[i].Source
+			label := mv.Name
+			if source == recommender.SourcePrometheus {
 				label = annotations.KeyMetrics + "[" + mv.Name + "]"
 				if mv.Name == "default" {
 					label = annotations.KeyPrometheusQuery
 				}
-				var qe *metrics.QueryError
-				if errors.As(dec.Metrics[i].Err, &qe) {
-					class = qe.Summary()
-				}
 			}
-			failed = append(failed, label+": "+class)
+			failed = append(failed, label+": "+recommender.Cause(dec.Metrics[i].Err))
 			m.AppMetricValue.DeleteLabelValues(ns, name, mv.Name)
-			m.SourceErrors.WithLabelValues(string(sourceOf(spec, mv.Name))).Inc()
+			m.MetricErrors.WithLabelValues(sourceName(source)).Inc()
 			continue
 		}
 		if mv.Current != nil {
@@ -476,11 +480,14 @@ func (c *Controller) observe(d *appsv1.Deployment, a *app, spec *recommender.Spe
 		zap.String("limitedBy", string(dec.LimitedBy)), zap.Bool("dryRun", dryRun), zap.String("reason", dec.Reason()))
 }
 
-func sourceOf(spec *recommender.Spec, name string) recommender.SourceType {
-	for _, m := range spec.Metrics {
-		if m.Name == name {
-			return m.Source
-		}
+// sourceName names a metric source in the source label of the
+// controller's metrics.
+func sourceName(t recommender.SourceType) string {
+	switch t {
+	case recommender.SourceResource:
+		return "metrics-server"
+	case recommender.SourcePrometheus:
+		return "prometheus"
 	}
-	return "unknown"
+	return string(t)
 }

@@ -21,6 +21,7 @@ type Metrics struct {
 	ScaleWrites    *prometheus.CounterVec
 	AppsSkipped    *prometheus.CounterVec
 	SourceErrors   *prometheus.CounterVec
+	MetricErrors   *prometheus.CounterVec
 	AppReplicas    *prometheus.GaugeVec
 	AppDesired     *prometheus.GaugeVec
 	AppMetricValue *prometheus.GaugeVec
@@ -49,7 +50,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		AppsSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spinscale_apps_skipped_total",
 			Help: "Apps left undecided or unwritten in a tick, by reason (tick_deadline: the tick ran out of time; they are decided on in the next)."}, []string{"reason"}),
 		SourceErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spinscale_source_errors_total",
-			Help: "Failed metric fetches and failed metrics by source."}, []string{"source"}),
+			Help: "Failed reads of a metric source, by source: a metrics.k8s.io LIST (metrics-server), a distinct PromQL query (prometheus), once per pass each."}, []string{"source"}),
+		MetricErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spinscale_metric_errors_total",
+			Help: "Failed metrics of the apps decided on, by source (metrics-server, prometheus): one per app and metric per decision."}, []string{"source"}),
 		AppReplicas: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "spinscale_app_replicas",
 			Help: "spec.replicas of the app when last decided."}, app),
 		AppDesired: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "spinscale_app_desired_replicas",
@@ -65,7 +68,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "1 for the app's state: ok, degraded (a metric failed), invalid (bad annotations), refused (another autoscaler owns it), dry_run."},
 			append(app, "state")),
 	}
-	reg.MustRegister(m.TickDuration, m.TickLag, m.LastTick, m.Apps, m.Leader, m.Decisions, m.ScaleWrites, m.AppsSkipped, m.SourceErrors,
+	reg.MustRegister(m.TickDuration, m.TickLag, m.LastTick, m.Apps, m.Leader, m.Decisions, m.ScaleWrites, m.AppsSkipped, m.SourceErrors, m.MetricErrors,
 		m.AppReplicas, m.AppDesired, m.AppMetricValue, m.AppTarget, m.AppLimitedBy, m.AppState)
 	return m
 }

@@ -60,7 +60,14 @@ demo_build_cluster() {
 demo_install_crd() {
 	step "Installing the SpinApp CRD (spin-operator v0.6.1) and namespace $NS"
 	kc apply -f "$ROOT/test/integration/testdata/spinapp-crd.yaml" >/dev/null
-	kc wait --for condition=established --timeout=60s crd/spinapps.core.spinkube.dev >/dev/null
+	# kubectl wait fails at once, rather than waiting, while a CRD just
+	# created has no status conditions yet: try again, for 60 s at most.
+	local i
+	for i in $(seq 1 60); do
+		kc wait --for condition=established --timeout=5s crd/spinapps.core.spinkube.dev >/dev/null 2>&1 && break
+		[ "$i" -lt 60 ] || die "the SpinApp CRD was not established within 60 s"
+		sleep 1
+	done
 	kc create namespace "$NS" >/dev/null
 }
 

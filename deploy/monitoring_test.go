@@ -185,7 +185,7 @@ func TestDashboard(t *testing.T) {
 	}), "\n")
 	for _, m := range []string{"spinscale_app_replicas", "spinscale_app_desired_replicas", "spinscale_app_metric_value",
 		"spinscale_app_metric_target", "spinscale_app_limited_by", "spinscale_tick_duration_seconds_bucket",
-		"spinscale_leader", "spinscale_source_errors_total", "spinscale_scale_writes_total"} {
+		"spinscale_leader", "spinscale_source_fetch_errors_total", "spinscale_apps_skipped_total", "spinscale_scale_writes_total"} {
 		assert.Contains(t, all, m)
 	}
 }
@@ -205,7 +205,7 @@ func assertKnownMetrics(t *testing.T, where, expr string) {
 var exported []string
 
 // exportedMetrics lists the series names the controller's metrics export,
-// histogram series included: every collector NewMetrics and
+// histogram series included: every collector NewInstruments and
 // RegisterClientGoMetrics register, described.
 func exportedMetrics(t *testing.T) []string {
 	t.Helper()
@@ -213,7 +213,7 @@ func exportedMetrics(t *testing.T) []string {
 		return exported
 	}
 	reg := &recorder{}
-	controller.NewMetrics(reg)
+	controller.NewInstruments(reg)
 	controller.RegisterClientGoMetrics(reg)
 	sourcemetrics.NewPrometheusMetrics(reg)
 	ch := make(chan *prometheus.Desc, 100)

@@ -45,7 +45,7 @@ func TestScale(t *testing.T) {
 				require.Equal(t, "scale", a.GetSubresource())
 				return true, &autoscalingv1.Scale{Spec: autoscalingv1.ScaleSpec{Replicas: tc.nowScaled}}, nil
 			})
-			err := KubeScaler{Client: client}.Scale(context.Background(), "apps", "shop", 3, 6)
+			err := Scaler{Client: client}.scale(context.Background(), "apps", "shop", 3, 6)
 			assert.JSONEq(t, `[{"op":"test","path":"/spec/replicas","value":3},{"op":"replace","path":"/spec/replicas","value":6}]`, patch)
 			switch {
 			case tc.wantErr != nil:

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -17,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
 
 	"github.com/spinscale/spinscale/internal/actuator"
 	"github.com/spinscale/spinscale/internal/annotations"
@@ -46,54 +48,67 @@ func (a *app) ensureParsed(ann map[string]string, d annotations.Defaults) {
 	a.parsed, a.parseErr = annotations.Parse(ann, d)
 }
 
-// tick decides for every managed app once.
+// tick decides for every managed app once, on a pool of cfg.Workers
+// goroutines. Apps whose turn comes after ctx has ended (the tick's deadline
+// passed, or the controller is stopping) are skipped until the next tick,
+// counted, and logged once for the tick.
 func (c *Controller) tick(ctx context.Context, now time.Time) {
 	start := c.clock.Now()
 	deps := c.managed()
-	queries := c.parseAll(deps)
-	snap := c.resourceSnapshot(ctx, deps)
-	results := c.runQueries(ctx, queries)
+	plan := c.parseAll(deps)
+	snap := c.resourceSnapshot(ctx, plan.resourceNamespaces)
+	results := c.runQueries(ctx, plan.queries)
 
-	work := make(chan *appsv1.Deployment)
-	var wg sync.WaitGroup
-	for range max(1, c.cfg.Workers) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for d := range work {
-				c.process(ctx, d, snap, results, now)
-			}
-		}()
-	}
-	seen := make(map[types.NamespacedName]bool, len(deps))
-	for _, d := range deps {
-		seen[types.NamespacedName{Namespace: d.Namespace, Name: d.Name}] = true
-		work <- d
-	}
-	close(work)
-	wg.Wait()
-
-	c.mu.Lock()
-	for key := range c.apps {
-		if !seen[key] {
-			delete(c.apps, key)
-			c.opts.Metrics.forget(key.Namespace, key.Name)
-			c.opts.Events.Forget(key)
+	// ParallelizeUntil hands out no app once ctx has ended, so that none is
+	// decided on a tick that is over; they are counted as skipped with the
+	// ones whose decision process did not carry out.
+	var visited, skipped atomic.Int64
+	workqueue.ParallelizeUntil(ctx, max(1, c.cfg.Workers), len(deps), func(i int) {
+		visited.Add(1)
+		if c.process(ctx, deps[i], snap, results, now) {
+			skipped.Add(1)
 		}
+	})
+	if n := skipped.Load() + int64(len(deps)) - visited.Load(); n > 0 {
+		reason := skipCanceled
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			reason = skipTickDeadline
+		}
+		c.opts.Instruments.AppsSkipped.WithLabelValues(reason).Add(float64(n))
+		c.log.Warn("apps skipped this tick; the next tick decides for them",
+			zap.Int64("skipped", n), zap.Int("apps", len(deps)), zap.String("reason", reason))
 	}
-	c.mu.Unlock()
+	c.forgetGone(deps)
 
-	if c.opts.Printer != nil {
-		if err := c.opts.Printer.Flush(); err != nil {
-			c.log.Error("print decisions", zap.Error(err))
+	for _, act := range []actuator.Actuator{c.opts.Scaler, c.opts.Printer} {
+		if err := act.Flush(); err != nil {
+			c.log.Error("flush decisions", zap.Error(err))
 		}
 	}
 	took := c.clock.Since(start)
-	c.opts.Metrics.TickDuration.Observe(took.Seconds())
-	c.opts.Metrics.Apps.Set(float64(len(deps)))
-	c.opts.Metrics.LastTick.Set(float64(c.clock.Now().Unix()))
+	c.opts.Instruments.TickDuration.Observe(took.Seconds())
+	c.opts.Instruments.Apps.Set(float64(len(deps)))
+	c.opts.Instruments.LastTick.Set(float64(c.clock.Now().Unix()))
 	c.lastTick.Store(c.clock.Now().UnixNano())
 	c.log.Debug("tick", zap.Int("apps", len(deps)), zap.Duration("took", took))
+}
+
+// forgetGone drops the memory, series and warnings of apps that are no
+// longer managed.
+func (c *Controller) forgetGone(deps []*appsv1.Deployment) {
+	seen := make(map[types.NamespacedName]bool, len(deps))
+	for _, d := range deps {
+		seen[types.NamespacedName{Namespace: d.Namespace, Name: d.Name}] = true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for key := range c.apps {
+		if !seen[key] {
+			delete(c.apps, key)
+			c.opts.Instruments.forget(key.Namespace, key.Name)
+			c.opts.Events.Forget(key)
+		}
+	}
 }
 
 // appFor returns the controller's memory of an app, creating it.
@@ -108,28 +123,43 @@ func (c *Controller) appFor(key types.NamespacedName) *app {
 	return a
 }
 
-// parseAll brings every app's parsed spec up to date and returns the
-// distinct PromQL queries of the valid ones, so that each runs once per tick
-// however many apps share it.
-func (c *Controller) parseAll(deps []*appsv1.Deployment) []string {
+// fetchPlan is what a tick fetches, read from the apps' parsed specs.
+type fetchPlan struct {
+	// queries are the distinct PromQL queries, so that each runs once per
+	// tick however many apps share it.
+	queries []string
+	// resourceNamespaces are the namespaces of apps with a cpu or memory
+	// metric.
+	resourceNamespaces map[string]bool
+}
+
+// parseAll brings every app's parsed spec up to date (the only parse of the
+// tick: process reads the result) and plans the tick's fetches from the
+// valid ones.
+func (c *Controller) parseAll(deps []*appsv1.Deployment) fetchPlan {
+	plan := fetchPlan{resourceNamespaces: map[string]bool{}}
 	seen := map[string]bool{}
-	var queries []string
 	for _, d := range deps {
 		a := c.appFor(types.NamespacedName{Namespace: d.Namespace, Name: d.Name})
 		a.mu.Lock()
 		a.ensureParsed(d.Annotations, c.defaults)
 		if a.parseErr == nil {
 			for _, m := range a.parsed.Spec.Metrics {
-				if m.Source == recommender.SourcePrometheus && !seen[m.Query] {
-					seen[m.Query] = true
-					queries = append(queries, m.Query)
+				switch m.Source {
+				case recommender.SourceResource:
+					plan.resourceNamespaces[d.Namespace] = true
+				case recommender.SourcePrometheus:
+					if !seen[m.Query] {
+						seen[m.Query] = true
+						plan.queries = append(plan.queries, m.Query)
+					}
 				}
 			}
 		}
 		a.mu.Unlock()
 	}
-	sort.Strings(queries)
-	return queries
+	sort.Strings(plan.queries)
+	return plan
 }
 
 // runQueries runs the tick's distinct queries, or reports for each that no
@@ -145,7 +175,14 @@ func (c *Controller) runQueries(ctx context.Context, queries []string) map[strin
 		}
 		return out
 	}
-	return c.opts.Queries.Query(ctx, queries)
+	results := c.opts.Queries.Query(ctx, queries)
+	for _, obs := range results {
+		if obs.Err != nil {
+			c.opts.Instruments.FetchErrors.WithLabelValues(sourcePrometheus).Inc()
+			break
+		}
+	}
+	return results
 }
 
 // managed lists the opted-in Deployments from the caches.
@@ -177,15 +214,9 @@ const maxNamespaceLists = 8
 
 // resourceSnapshot fetches pod usage once for the tick, only from the
 // namespaces of apps that scale on cpu or memory.
-func (c *Controller) resourceSnapshot(ctx context.Context, deps []*appsv1.Deployment) *metrics.ResourceSnapshot {
+func (c *Controller) resourceSnapshot(ctx context.Context, namespaces map[string]bool) *metrics.ResourceSnapshot {
 	if c.opts.Resources == nil || !c.cfg.MetricsServer.Enabled {
 		return metrics.NewResourceSnapshot(nil, map[string]error{"": errors.New("metrics.k8s.io source is disabled (metricsServer.enabled: false)")})
-	}
-	namespaces := map[string]bool{}
-	for _, d := range deps {
-		if usesResources(d.Annotations) {
-			namespaces[d.Namespace] = true
-		}
 	}
 	if len(namespaces) == 0 {
 		return metrics.NewResourceSnapshot(nil, nil)
@@ -200,7 +231,7 @@ func (c *Controller) resourceSnapshot(ctx context.Context, deps []*appsv1.Deploy
 	snap := c.opts.Resources.Snapshot(ctx, list)
 	for _, ns := range append(list, "") {
 		if err := snap.Err(ns); err != nil {
-			c.opts.Metrics.SourceErrors.WithLabelValues("metrics-server").Inc()
+			c.opts.Instruments.FetchErrors.WithLabelValues(sourceMetricsServer).Inc()
 			c.log.Warn("resource metrics unavailable", zap.String("namespace", ns), zap.Error(err))
 			break
 		}
@@ -208,23 +239,20 @@ func (c *Controller) resourceSnapshot(ctx context.Context, deps []*appsv1.Deploy
 	return snap
 }
 
-func usesResources(ann map[string]string) bool {
-	for _, k := range []string{"target-cpu-utilization", "target-memory-utilization", "target-cpu-average-value", "target-memory-average-value"} {
-		if _, ok := ann[annotations.Prefix+k]; ok {
-			return true
-		}
-	}
-	return false
-}
-
-// process decides for one app. A failure here is logged with the app's key
-// and never affects other apps.
-func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, snap *metrics.ResourceSnapshot, results map[string]recommender.Observation, now time.Time) {
+// process decides for one app and has the decision carried out: by the
+// Printer when the app is in dry-run, by the Scaler otherwise. It reads the
+// spec parseAll brought up to date this tick. A failure here, a panic
+// included, is logged with the app's key and never affects other apps. It
+// reports whether the decision was skipped because ctx ended before it was
+// carried out: a write then could only fail, and the next tick decides
+// again.
+func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, snap *metrics.ResourceSnapshot, results map[string]recommender.Observation, now time.Time) (skipped bool) {
 	key := types.NamespacedName{Namespace: d.Namespace, Name: d.Name}
 	log := c.log.With(zap.String("namespace", d.Namespace), zap.String("deployment", d.Name))
 	defer func() {
 		if r := recover(); r != nil {
-			log.Error("deciding for the app panicked; it is skipped this tick", zap.Any("panic", r))
+			c.opts.Instruments.AppsSkipped.WithLabelValues(skipPanic).Inc()
+			log.Error("processing the app panicked; it is skipped this tick", zap.Any("panic", r), zap.Stack("stack"))
 		}
 	}()
 
@@ -232,14 +260,20 @@ func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, snap *me
 	a.mu.Lock()
 	defer a.mu.Unlock()
 
-	a.ensureParsed(d.Annotations, c.defaults)
+	// An app whose annotations do not parse has no dry-run setting of its
+	// own: only the global one applies.
+	dryRun := c.cfg.DryRun || (a.parseErr == nil && a.parsed.DryRun)
+	act := c.opts.Scaler
+	if dryRun {
+		act = c.opts.Printer
+	}
 	if a.parseErr != nil {
 		if c.opts.Events.Warning(d, key, actuator.ReasonInvalidConfig, "invalid annotations, app left untouched: "+a.parseErr.Error()) {
 			log.Warn("invalid annotations; app left untouched", zap.Error(a.parseErr))
 		}
-		setOne(c.opts.Metrics.AppState, d.Namespace, d.Name, &a.state, "invalid")
-		c.printHeld(d, "invalid annotations: "+a.parseErr.Error(), c.cfg.DryRun)
-		return
+		setOne(c.opts.Instruments.AppState, d.Namespace, d.Name, &a.state, "invalid")
+		act.Hold(key, specReplicas(d), "invalid annotations: "+a.parseErr.Error())
+		return false
 	}
 	c.opts.Events.Clear(key, actuator.ReasonInvalidConfig)
 	if w := a.parsed.Warnings; len(w) > 0 {
@@ -253,9 +287,9 @@ func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, snap *me
 		if c.opts.Events.Warning(d, key, actuator.ReasonRefused, "not scaling: "+why) {
 			log.Warn("refusing to scale", zap.String("reason", why))
 		}
-		setOne(c.opts.Metrics.AppState, d.Namespace, d.Name, &a.state, "refused")
-		c.printHeld(d, "not scaling: "+why, c.cfg.DryRun || a.parsed.DryRun)
-		return
+		setOne(c.opts.Instruments.AppState, d.Namespace, d.Name, &a.state, "refused")
+		act.Hold(key, specReplicas(d), "not scaling: "+why)
+		return false
 	}
 	c.opts.Events.Clear(key, actuator.ReasonRefused)
 
@@ -263,57 +297,45 @@ func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, snap *me
 	in := c.input(d, spec, snap, results)
 	dec, st := recommender.Decide(spec, &in, a.engine, now)
 	a.engine = st
-	dryRun := c.cfg.DryRun || a.parsed.DryRun
-	c.observe(d, a, spec, &dec, dryRun, log)
+	c.observe(d, a, &dec, dryRun, log)
+	if ctx.Err() != nil {
+		return true
+	}
 
-	if dryRun {
-		if c.opts.Printer != nil {
-			c.opts.Printer.Add(key, spec, &dec)
-		}
-		return
-	}
-	if dec.DesiredReplicas == dec.CurrentReplicas {
-		return
-	}
-	err := c.opts.Scaler.Scale(ctx, d.Namespace, d.Name, dec.CurrentReplicas, dec.DesiredReplicas)
+	scaled, err := act.Apply(ctx, key, spec, &dec)
 	switch {
+	case err == nil && !scaled:
 	case err == nil:
 		a.engine = recommender.Commit(spec, a.engine, &dec, now)
-		c.opts.Metrics.ScaleWrites.WithLabelValues("ok").Inc()
+		c.opts.Instruments.ScaleWrites.WithLabelValues("ok").Inc()
 		c.opts.Events.Clear(key, actuator.ReasonRescaleFailed)
 		c.opts.Events.Normal(d, actuator.ReasonRescaled, fmt.Sprintf("%d → %d (%s; limitedBy %s)", dec.CurrentReplicas, dec.DesiredReplicas, report.Targets(&dec), dec.LimitedBy))
 		log.Info("scaled", zap.Int32("currentReplicas", dec.CurrentReplicas), zap.Int32("desiredReplicas", dec.DesiredReplicas),
 			zap.String("limitedBy", string(dec.LimitedBy)), zap.String("reason", dec.Reason()))
 	case errors.Is(err, actuator.ErrConflict), errors.Is(err, actuator.ErrNotFound):
-		c.opts.Metrics.ScaleWrites.WithLabelValues("conflict").Inc()
+		c.opts.Instruments.ScaleWrites.WithLabelValues("conflict").Inc()
 		log.Info("not scaled; deciding again next tick", zap.Error(err))
 	default:
-		c.opts.Metrics.ScaleWrites.WithLabelValues("error").Inc()
+		c.opts.Instruments.ScaleWrites.WithLabelValues("error").Inc()
 		if c.opts.Events.Warning(d, key, actuator.ReasonRescaleFailed, fmt.Sprintf("scaling %d → %d failed: %v", dec.CurrentReplicas, dec.DesiredReplicas, err)) {
 			log.Error("scale failed", zap.Error(err))
 		}
 	}
+	return false
 }
 
-// printHeld lists, in dry-run, an app left as it is without a decision.
-func (c *Controller) printHeld(d *appsv1.Deployment, reason string, dryRun bool) {
-	if !dryRun || c.opts.Printer == nil {
-		return
-	}
-	replicas := int32(1)
+// specReplicas is the Deployment's spec.replicas, 1 when unset as the API
+// server defaults it.
+func specReplicas(d *appsv1.Deployment) int32 {
 	if d.Spec.Replicas != nil {
-		replicas = *d.Spec.Replicas
+		return *d.Spec.Replicas
 	}
-	c.opts.Printer.AddHeld(types.NamespacedName{Namespace: d.Namespace, Name: d.Name}, replicas, reason)
+	return 1
 }
 
 // input gathers the engine's input from the caches and the snapshot.
 func (c *Controller) input(d *appsv1.Deployment, spec *recommender.Spec, snap *metrics.ResourceSnapshot, results map[string]recommender.Observation) recommender.Input {
-	replicas := int32(1)
-	if d.Spec.Replicas != nil {
-		replicas = *d.Spec.Replicas
-	}
-	in := recommender.Input{SpecReplicas: replicas, StatusReplicas: d.Status.Replicas}
+	in := recommender.Input{SpecReplicas: specReplicas(d), StatusReplicas: d.Status.Replicas}
 	for _, p := range c.podsOf(d) {
 		in.Pods = append(in.Pods, enginePod(p))
 	}
@@ -370,26 +392,27 @@ func candidates(idx cache.Indexer, d *appsv1.Deployment) []any {
 	return objs
 }
 
-// observe exports the decision as metrics and reports degraded metrics once
-// per change.
-func (c *Controller) observe(d *appsv1.Deployment, a *app, spec *recommender.Spec, dec *recommender.Decision, dryRun bool, log *zap.Logger) {
-	m := c.opts.Metrics
+// observe exports the decision as the controller's metrics and reports
+// degraded app metrics once per change.
+func (c *Controller) observe(d *appsv1.Deployment, a *app, dec *recommender.Decision, dryRun bool, log *zap.Logger) {
+	inst := c.opts.Instruments
 	ns, name := d.Namespace, d.Name
 	key := types.NamespacedName{Namespace: ns, Name: name}
-	m.Decisions.WithLabelValues(string(dec.Action), string(dec.LimitedBy)).Inc()
-	m.AppReplicas.WithLabelValues(ns, name).Set(float64(dec.CurrentReplicas))
-	m.AppDesired.WithLabelValues(ns, name).Set(float64(dec.DesiredReplicas))
-	setOne(m.AppLimitedBy, ns, name, &a.limitedBy, string(dec.LimitedBy))
+	inst.Decisions.WithLabelValues(string(dec.Action), string(dec.LimitedBy)).Inc()
+	inst.AppReplicas.WithLabelValues(ns, name).Set(float64(dec.CurrentReplicas))
+	inst.AppDesired.WithLabelValues(ns, name).Set(float64(dec.DesiredReplicas))
+	setOne(inst.AppLimitedBy, ns, name, &a.limitedBy, string(dec.LimitedBy))
 	view := report.NewDecision(dec)
 	var failed []string
 	for i, mv := range view.Metrics {
-		m.AppTarget.WithLabelValues(ns, name, mv.Name).Set(mv.Target)
+		inst.AppTarget.WithLabelValues(ns, name, mv.Name).Set(mv.Target)
 		if mv.Error != "" {
 			// A Prometheus metric is named by the annotation that holds its
 			// query, so the user knows what to fix; the failure is its
 			// tick-stable summary (a parse error in full, the kind otherwise).
 			label, class := mv.Name, errorClass(mv.Error)
-			if sourceOf(spec, mv.Name) == recommender.SourcePrometheus {
+			source := dec.Metrics[i].Source
+			if source == recommender.SourcePrometheus {
 				label = annotations.KeyMetrics + "[" + mv.Name + "]"
 				if mv.Name == "default" {
 					label = annotations.KeyPrometheusQuery
@@ -400,12 +423,12 @@ func (c *Controller) observe(d *appsv1.Deployment, a *app, spec *recommender.Spe
 				}
 			}
 			failed = append(failed, label+": "+class)
-			m.AppMetricValue.DeleteLabelValues(ns, name, mv.Name)
-			m.SourceErrors.WithLabelValues(string(sourceOf(spec, mv.Name))).Inc()
+			inst.AppMetricValue.DeleteLabelValues(ns, name, mv.Name)
+			inst.MetricErrors.WithLabelValues(sourceLabel(source)).Inc()
 			continue
 		}
 		if mv.Current != nil {
-			m.AppMetricValue.WithLabelValues(ns, name, mv.Name).Set(*mv.Current)
+			inst.AppMetricValue.WithLabelValues(ns, name, mv.Name).Set(*mv.Current)
 		}
 	}
 	state := "ok"
@@ -415,7 +438,7 @@ func (c *Controller) observe(d *appsv1.Deployment, a *app, spec *recommender.Spe
 	case len(failed) > 0:
 		state = "degraded"
 	}
-	setOne(m.AppState, ns, name, &a.state, state)
+	setOne(inst.AppState, ns, name, &a.state, state)
 	if len(failed) > 0 {
 		if c.opts.Events.Warning(d, key, actuator.ReasonMetricsDegraded, "metrics failing, scale-down blocked: "+strings.Join(failed, "; ")) {
 			log.Warn("metrics degraded", zap.Strings("failed", failed), zap.String("reason", dec.Reason()))
@@ -434,13 +457,4 @@ func errorClass(msg string) string {
 		return msg[:i]
 	}
 	return msg
-}
-
-func sourceOf(spec *recommender.Spec, name string) recommender.SourceType {
-	for _, m := range spec.Metrics {
-		if m.Name == name {
-			return m.Source
-		}
-	}
-	return "unknown"
 }

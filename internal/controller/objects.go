@@ -34,7 +34,7 @@ func trimDeployment(obj any) (any, error) {
 		Status: appsv1.DeploymentStatus{Replicas: d.Status.Replicas, ReadyReplicas: d.Status.ReadyReplicas},
 	}
 	if !annotations.Enabled(d.Annotations) {
-		out.Annotations = map[string]string{annotations.Prefix + "enabled": d.Annotations[annotations.Prefix+"enabled"]}
+		out.Annotations = map[string]string{annotations.KeyEnabled: d.Annotations[annotations.KeyEnabled]}
 	} else {
 		out.Annotations = map[string]string{}
 		for k, v := range d.Annotations {

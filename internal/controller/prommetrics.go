@@ -8,10 +8,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	clientmetrics "k8s.io/client-go/tools/metrics"
+
+	"github.com/spinscale/spinscale/internal/recommender"
 )
 
-// Metrics are the controller's own Prometheus metrics.
-type Metrics struct {
+// Instruments are the controller's own Prometheus metrics (not to be
+// confused with the metrics apps scale on, which come from the metric
+// sources).
+type Instruments struct {
 	TickDuration   prometheus.Histogram
 	TickLag        prometheus.Gauge
 	LastTick       prometheus.Gauge
@@ -19,7 +23,9 @@ type Metrics struct {
 	Leader         prometheus.Gauge
 	Decisions      *prometheus.CounterVec
 	ScaleWrites    *prometheus.CounterVec
-	SourceErrors   *prometheus.CounterVec
+	AppsSkipped    *prometheus.CounterVec
+	FetchErrors    *prometheus.CounterVec
+	MetricErrors   *prometheus.CounterVec
 	AppReplicas    *prometheus.GaugeVec
 	AppDesired     *prometheus.GaugeVec
 	AppMetricValue *prometheus.GaugeVec
@@ -28,10 +34,27 @@ type Metrics struct {
 	AppState       *prometheus.GaugeVec
 }
 
-// NewMetrics creates the metrics and registers them on reg.
-func NewMetrics(reg prometheus.Registerer) *Metrics {
+// Metric sources as the source label names them.
+const (
+	sourceMetricsServer = "metrics-server"
+	sourcePrometheus    = "prometheus"
+)
+
+// Reasons an app is skipped for a tick, as the reason label names them.
+const (
+	// skipTickDeadline: the tick's deadline (one interval) passed before
+	// the app's turn; the next tick decides for it.
+	skipTickDeadline = "tick_deadline"
+	// skipCanceled: the controller is stopping or lost its leadership.
+	skipCanceled = "canceled"
+	// skipPanic: processing the app panicked (a bug, logged with its stack).
+	skipPanic = "panic"
+)
+
+// NewInstruments creates the controller's metrics and registers them on reg.
+func NewInstruments(reg prometheus.Registerer) *Instruments {
 	app := []string{"namespace", "deployment"}
-	m := &Metrics{
+	m := &Instruments{
 		TickDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "spinscale_tick_duration_seconds",
 			Help: "Time to decide (and act) for every managed app in one tick.", Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12)}),
 		TickLag: prometheus.NewGauge(prometheus.GaugeOpts{Name: "spinscale_tick_lag_seconds",
@@ -45,8 +68,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Decisions by action and by the rule that limited them."}, []string{"action", "limited_by"}),
 		ScaleWrites: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spinscale_scale_writes_total",
 			Help: "Writes to deployments/scale by result (ok, conflict, error)."}, []string{"result"}),
-		SourceErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spinscale_source_errors_total",
-			Help: "Failed metric fetches and failed metrics by source."}, []string{"source"}),
+		AppsSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spinscale_apps_skipped_total",
+			Help: "Apps left undecided or not acted on in a tick, by reason (tick_deadline, canceled, panic)."}, []string{"reason"}),
+		FetchErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spinscale_source_fetch_errors_total",
+			Help: "Ticks in which a fetch from a metric source (metrics-server, prometheus) failed, in whole or in part."}, []string{"source"}),
+		MetricErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spinscale_metric_errors_total",
+			Help: "Failed metrics of apps, one per app, metric and tick, by the source the metric comes from (metrics-server, prometheus)."},
+			[]string{"source"}),
 		AppReplicas: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "spinscale_app_replicas",
 			Help: "spec.replicas of the app when last decided."}, app),
 		AppDesired: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "spinscale_app_desired_replicas",
@@ -62,13 +90,32 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "1 for the app's state: ok, degraded (a metric failed), invalid (bad annotations), refused (another autoscaler owns it), dry_run."},
 			append(app, "state")),
 	}
-	reg.MustRegister(m.TickDuration, m.TickLag, m.LastTick, m.Apps, m.Leader, m.Decisions, m.ScaleWrites, m.SourceErrors,
+	// Counters an alert takes the rate of are exported from 0, so that the
+	// first failure is a change.
+	for _, reason := range []string{skipTickDeadline, skipCanceled, skipPanic} {
+		m.AppsSkipped.WithLabelValues(reason)
+	}
+	for _, source := range []string{sourceMetricsServer, sourcePrometheus} {
+		m.FetchErrors.WithLabelValues(source)
+		m.MetricErrors.WithLabelValues(source)
+	}
+	reg.MustRegister(m.TickDuration, m.TickLag, m.LastTick, m.Apps, m.Leader, m.Decisions, m.ScaleWrites,
+		m.AppsSkipped, m.FetchErrors, m.MetricErrors,
 		m.AppReplicas, m.AppDesired, m.AppMetricValue, m.AppTarget, m.AppLimitedBy, m.AppState)
 	return m
 }
 
+// sourceLabel names the source a metric of the given type comes from, as
+// the fetch errors name it, so that one outage counts under one source.
+func sourceLabel(t recommender.SourceType) string {
+	if t == recommender.SourcePrometheus {
+		return sourcePrometheus
+	}
+	return sourceMetricsServer
+}
+
 // forget removes every per-app series of an app that is gone.
-func (m *Metrics) forget(namespace, name string) {
+func (m *Instruments) forget(namespace, name string) {
 	labels := prometheus.Labels{"namespace": namespace, "deployment": name}
 	for _, v := range []*prometheus.GaugeVec{m.AppReplicas, m.AppDesired, m.AppMetricValue, m.AppTarget, m.AppLimitedBy, m.AppState} {
 		v.DeletePartialMatch(labels)

@@ -808,3 +808,47 @@ func TestCachesKeepUpdatingAfterTheSyncTimeout(t *testing.T) {
 	require.Eventually(t, func() bool { return len(ctl.managed()) == 2 }, 5*time.Second, 10*time.Millisecond,
 		"a Deployment created after Start reaches the cache")
 }
+
+// With leader election, Run takes the Lease before its first tick and
+// releases it when it stops, so that a standby takes over at once. (Losing
+// the Lease is driven by real-time renewals; the loop's side of it is
+// TestLoopStopsTickingWhenLeadershipEnds.)
+func TestRunTicksWhileHoldingTheLease(t *testing.T) {
+	pods, names := podsFor("shop", 2)
+	gate := newGatedUsage()
+	gate.pods, gate.cpuMilli = names, 100
+	h := build(t, setup{resources: gate, config: func(c *config.Config) {
+		c.LeaderElection.Enabled = true
+		c.LeaderElection.Namespace = "spinscale"
+	}}, append(pods, deployment("shop", 2, cpuApp))...)
+	lease := "spinscale/" + h.ctl.cfg.LeaderElection.LeaseName
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- h.ctl.Run(ctx) }()
+	<-gate.entered
+	held, err := h.client.CoordinationV1().Leases("spinscale").Get(ctx, h.ctl.cfg.LeaderElection.LeaseName, metav1.GetOptions{})
+	require.NoError(t, err, "the Lease is taken before the first tick")
+	assert.Equal(t, "test", ptr.Deref(held.Spec.HolderIdentity, ""))
+	assert.Equal(t, 1.0, gaugeValue(t, h.inst.Leader))
+	gate.release <- struct{}{}
+	h.clock.Step(15 * time.Second)
+	<-gate.entered // the first tick is complete
+	cancel()
+	require.NoError(t, <-done, "stopping is not a loss of leadership")
+
+	writes := h.writes()
+	require.NotEmpty(t, writes)
+	assert.Equal(t, "create leases "+lease, writes[0])
+	assert.Contains(t, writes, scalePatch("shop", 2, 4))
+	assert.Equal(t, "update leases "+lease, writes[len(writes)-1], "released on the way out")
+	for _, w := range writes {
+		if w != scalePatch("shop", 2, 4) {
+			assert.Regexp(t, `^(create|update) leases `, w, "the Lease and the scale are all that is written")
+		}
+	}
+	released, err := h.client.CoordinationV1().Leases("spinscale").Get(context.Background(), h.ctl.cfg.LeaderElection.LeaseName, metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Empty(t, ptr.Deref(released.Spec.HolderIdentity, ""))
+	assert.Zero(t, gaugeValue(t, h.inst.Leader))
+}

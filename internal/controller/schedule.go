@@ -59,12 +59,14 @@ func (s *schedule) decided(now time.Time, interval time.Duration, fixed bool, fi
 }
 
 // fingerprint summarises what the metric sources returned for an app, so
-// that a change means new data: a per-pod sample's pod, value and
-// timestamp (metrics.k8s.io stamps each scrape), a single value's value
-// (Prometheus stamps a result with the query's own time, which changes on
-// every query), and whether a metric failed (a failure that persists is not
-// new data). Per-pod samples are combined independently of their order.
-func fingerprint(obs []recommender.Observation) uint64 {
+// that a change means new data: a sample's pod and value, a single value's
+// value, and whether a metric failed (a failure that persists is not new
+// data). A metrics.k8s.io sample also counts with its timestamp, since
+// metrics-server stamps each scrape; a Prometheus result is stamped with
+// the query's own time, which changes on every query, so its timestamps are
+// left out. metrics[i] is the spec of obs[i]. Per-pod samples are combined
+// independently of their order.
+func fingerprint(metrics []recommender.MetricSpec, obs []recommender.Observation) uint64 {
 	h := fnv.New64a()
 	var buf [8]byte
 	word := func(v uint64) {
@@ -73,6 +75,7 @@ func fingerprint(obs []recommender.Observation) uint64 {
 	}
 	for i := range obs {
 		o := &obs[i]
+		stamped := i < len(metrics) && metrics[i].Source == recommender.SourceResource
 		switch {
 		case o.Err != nil:
 			word(1)
@@ -84,8 +87,10 @@ func fingerprint(obs []recommender.Observation) uint64 {
 				_, _ = ph.Write([]byte(s.Pod))
 				binary.LittleEndian.PutUint64(buf[:], uint64(s.Value))
 				_, _ = ph.Write(buf[:])
-				binary.LittleEndian.PutUint64(buf[:], uint64(s.Timestamp.UnixNano()))
-				_, _ = ph.Write(buf[:])
+				if stamped {
+					binary.LittleEndian.PutUint64(buf[:], uint64(s.Timestamp.UnixNano()))
+					_, _ = ph.Write(buf[:])
+				}
 				sum += ph.Sum64()
 			}
 			word(sum)

@@ -55,36 +55,37 @@ func TestAnEditIsDueAtOnce(t *testing.T) {
 }
 
 func TestFingerprintChangesWithNewSamplesOnly(t *testing.T) {
-	perPod := func(stamp time.Time, pods ...string) recommender.Observation {
+	resource := []recommender.MetricSpec{{Source: recommender.SourceResource}}
+	prom := []recommender.MetricSpec{{Source: recommender.SourcePrometheus}}
+	perPod := func(stamp time.Time, pods ...string) []recommender.Observation {
 		o := recommender.Observation{PerPod: true}
 		for _, p := range pods {
 			o.Samples = append(o.Samples, recommender.Sample{Pod: p, Value: 50, Timestamp: stamp})
 		}
-		return o
+		return []recommender.Observation{o}
 	}
-	base := fingerprint([]recommender.Observation{perPod(t0, "a", "b")})
-	assert.Equal(t, base, fingerprint([]recommender.Observation{perPod(t0, "b", "a")}), "the order of the pods does not matter")
-	assert.NotEqual(t, base, fingerprint([]recommender.Observation{perPod(t0.Add(15*time.Second), "a", "b")}), "a newer scrape is new data")
-	assert.NotEqual(t, base, fingerprint([]recommender.Observation{perPod(t0, "a", "b", "c")}), "a new pod's first sample is new data")
+	base := fingerprint(resource, perPod(t0, "a", "b"))
+	assert.Equal(t, base, fingerprint(resource, perPod(t0, "b", "a")), "the order of the pods does not matter")
+	assert.NotEqual(t, base, fingerprint(resource, perPod(t0.Add(15*time.Second), "a", "b")), "a newer scrape is new data")
+	assert.NotEqual(t, base, fingerprint(resource, perPod(t0, "a", "b", "c")), "a new pod's first sample is new data")
+	assert.Equal(t, fingerprint(prom, perPod(t0, "a", "b")), fingerprint(prom, perPod(t0.Add(time.Second), "a", "b")),
+		"a per-pod query result is stamped with the query's time: only its values tell new data")
 
 	scalar := func(v int64, stamp time.Time) []recommender.Observation {
 		return []recommender.Observation{{Value: v, Timestamp: stamp}}
 	}
-	assert.Equal(t, fingerprint(scalar(1200, t0)), fingerprint(scalar(1200, t0.Add(time.Second))),
+	assert.Equal(t, fingerprint(prom, scalar(1200, t0)), fingerprint(prom, scalar(1200, t0.Add(time.Second))),
 		"a query result is stamped with the query's time: only its value tells new data")
-	assert.NotEqual(t, fingerprint(scalar(1200, t0)), fingerprint(scalar(1300, t0)))
+	assert.NotEqual(t, fingerprint(prom, scalar(1200, t0)), fingerprint(prom, scalar(1300, t0)))
 
+	two := append(prom, resource...)
 	failed := func(msg string) []recommender.Observation {
 		return []recommender.Observation{{Err: errors.New(msg)}, {Err: recommender.ErrNoData}}
 	}
-	assert.Equal(t, fingerprint(failed("timeout after 5s (3 pods)")), fingerprint(failed("timeout after 5s (4 pods)")), "a failure that persists is no new data")
-	assert.NotEqual(t, fingerprint(failed("timeout")), fingerprint(append(scalar(0, t0), recommender.Observation{Err: recommender.ErrNoData})))
+	assert.Equal(t, fingerprint(two, failed("timeout after 5s (3 pods)")), fingerprint(two, failed("timeout after 5s (4 pods)")), "a failure that persists is no new data")
+	assert.NotEqual(t, fingerprint(two, failed("timeout")), fingerprint(two, append(scalar(0, t0), recommender.Observation{Err: recommender.ErrNoData})))
 }
 
-// TestDecisionsFollowFreshData: the spinscale profile decides as soon as a
-// new sample lands, and at least once an interval; the hpa profile keeps
-// its sync, however fresh the data. Only apps that may be decided on cause
-// a read of the sources.
 func TestDecisionsFollowFreshData(t *testing.T) {
 	for _, tc := range []struct {
 		profile string

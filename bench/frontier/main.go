@@ -24,6 +24,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -33,7 +34,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
+
+	"k8s.io/client-go/util/workqueue"
 
 	"github.com/spinscale/spinscale/internal/simulate"
 )
@@ -276,32 +278,23 @@ func run(w io.Writer, o options) error {
 
 // simulateAll runs every job, o.parallelism at a time.
 func simulateAll(ws []window, o options, jobs []job) (results, error) {
+	sums := make([]simulate.Summary, len(jobs))
+	errs := make([]error, len(jobs))
+	workqueue.ParallelizeUntil(context.Background(), max(1, o.parallelism), len(jobs), func(i int) {
+		j := jobs[i]
+		sums[i], errs[i] = simulateOne(&ws[j.window], setups[j.setup], o.policyOf(j.policy), j.target)
+		if errs[i] != nil {
+			errs[i] = fmt.Errorf("window %s, %s, target %d%%: %w", ws[j.window].ID, setups[j.setup].name, j.target, errs[i])
+		}
+	})
 	out := make(results, len(jobs))
-	var mu sync.Mutex
-	var firstErr error
-	next := make(chan job)
-	var wg sync.WaitGroup
-	for range max(1, o.parallelism) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := range next {
-				s, err := simulateOne(&ws[j.window], setups[j.setup], o.policyOf(j.policy), j.target)
-				mu.Lock()
-				if err != nil && firstErr == nil {
-					firstErr = fmt.Errorf("window %s, %s, target %d%%: %w", ws[j.window].ID, setups[j.setup].name, j.target, err)
-				}
-				out[j] = s
-				mu.Unlock()
-			}
-		}()
+	for i, j := range jobs {
+		if errs[i] != nil {
+			return nil, errs[i]
+		}
+		out[j] = sums[i]
 	}
-	for _, j := range jobs {
-		next <- j
-	}
-	close(next)
-	wg.Wait()
-	return out, firstErr
+	return out, nil
 }
 
 func (o options) policyOf(i int) policy {

@@ -111,7 +111,7 @@ func drawFrom(name string, counts []float64, quota int, rng *rand.Rand) ([]windo
 	}
 	cum := tracedata.Prefix(counts)
 	median := medianHourlyMean(cum)
-	gapEnds := gaps(counts)
+	gapSpans := gaps(counts)
 
 	busyLeft, calmLeft := (quota+1)/2, quota/2
 	var out []window
@@ -123,7 +123,7 @@ func drawFrom(name string, counts []float64, quota int, rng *rand.Rand) ([]windo
 		start := rng.IntN(n - length)
 		mean := rng.IntN(len(meanLoads))
 		startup := rng.IntN(len(startupChoices))
-		if overlaps(seen[name], start, start+length) || hasGap(gapEnds, start, start+length) || overlapsAny(out, start, start+length) {
+		if overlaps(seen[name], start, start+length) || overlaps(gapSpans, start, start+length) || overlapsAny(out, start, start+length) {
 			continue
 		}
 		raw := (cum[start+length] - cum[start]) / float64(length)
@@ -171,8 +171,8 @@ func medianHourlyMean(cum []float64) float64 {
 	return means[len(means)/2]
 }
 
-// gaps returns, for every run of gapMinutes or more empty minutes, the
-// second it ends at, paired with where it starts.
+// gaps returns every run of gapMinutes or more empty minutes, as the
+// seconds [start, end) it spans.
 func gaps(counts []float64) [][2]int {
 	var out [][2]int
 	run := 0
@@ -195,8 +195,6 @@ func gaps(counts []float64) [][2]int {
 	}
 	return out
 }
-
-func hasGap(gaps [][2]int, a, b int) bool { return overlaps(gaps, a, b) }
 
 func overlaps(spans [][2]int, a, b int) bool {
 	for _, s := range spans {

@@ -269,7 +269,11 @@ func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, a *app, 
 
 	// Apps without a decision to take are looked at on their interval only.
 	due := a.sched.due(now)
-	if !due && (a.parseErr != nil || c.conflicts.refusal(d) != "") {
+	refusal := ""
+	if a.parseErr == nil {
+		refusal = c.conflicts.refusal(d)
+	}
+	if !due && (a.parseErr != nil || refusal != "") {
 		return
 	}
 	if a.parseErr != nil {
@@ -289,7 +293,7 @@ func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, a *app, 
 	} else {
 		c.opts.Events.Clear(key, actuator.ReasonUnknownAnnotation)
 	}
-	if why := c.conflicts.refusal(d); why != "" {
+	if why := refusal; why != "" {
 		a.sched.decided(now, c.cfg.Interval, true, 0)
 		if c.opts.Events.Warning(d, key, actuator.ReasonRefused, "not scaling: "+why) {
 			log.Warn("refusing to scale", zap.String("reason", why))
@@ -303,7 +307,7 @@ func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, a *app, 
 	spec := &a.parsed.Spec
 	in := c.input(d, spec, snap, results)
 	fresh := spec.ReactsToFreshData()
-	seen := fingerprint(in.Metrics)
+	seen := fingerprint(spec.Metrics, in.Metrics)
 	if !due && (!fresh || seen == a.sched.seen) {
 		return
 	}

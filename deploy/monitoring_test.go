@@ -205,7 +205,7 @@ func assertKnownMetrics(t *testing.T, where, expr string) {
 var exported []string
 
 // exportedMetrics lists the series names the controller's metrics export,
-// histogram series included: every collector NewMetrics and
+// histogram series included: every collector NewInstruments and
 // RegisterClientGoMetrics register, described.
 func exportedMetrics(t *testing.T) []string {
 	t.Helper()
@@ -213,7 +213,7 @@ func exportedMetrics(t *testing.T) []string {
 		return exported
 	}
 	reg := &recorder{}
-	controller.NewMetrics(reg)
+	controller.NewInstruments(reg)
 	controller.RegisterClientGoMetrics(reg)
 	sourcemetrics.NewPrometheusMetrics(reg)
 	ch := make(chan *prometheus.Desc, 100)

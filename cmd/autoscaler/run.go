@@ -116,14 +116,11 @@ func serve(ctx context.Context, cfg config.Config, kubeconfig string, once, json
 		return fmt.Errorf("metrics client: %w", err)
 	}
 
-	events := &actuator.Events{}
-	if !cfg.DryRun {
-		// A global dry run writes nothing at all, Events included.
-		broadcaster := record.NewBroadcaster(record.WithContext(ctx))
-		broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
-		defer broadcaster.Shutdown()
-		events.Recorder = broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "spinscale"})
-	}
+	// The controller records no Event in a global dry run.
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+	defer broadcaster.Shutdown()
+	events := &actuator.Events{Recorder: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "spinscale"})}
 	var queries metrics.QuerySource
 	if cfg.Prometheus.Address != "" {
 		prom, err := metrics.NewPrometheus(cfg.Prometheus, log.Named("prometheus"))
@@ -139,14 +136,14 @@ func serve(ctx context.Context, cfg config.Config, kubeconfig string, once, json
 	hostname, _ := os.Hostname()
 	ctl, err := controller.New(controller.Options{
 		Config: cfg, Logger: log, Client: client, Dynamic: dyn,
-		Resources: metrics.MetricsServer{Client: mc},
-		Queries:   queries,
-		Scaler:    actuator.KubeScaler{Client: client},
-		Events:    events,
-		Printer:   &actuator.Printer{Out: stdout, JSON: jsonOut},
-		Metrics:   controller.NewMetrics(reg),
-		Clock:     clock.RealClock{},
-		Identity:  hostname + "_" + rand.String(6),
+		Resources:   metrics.MetricsServer{Client: mc},
+		Queries:     queries,
+		Scaler:      actuator.Scaler{Client: client},
+		Events:      events,
+		Printer:     &actuator.Printer{Out: stdout, JSON: jsonOut},
+		Instruments: controller.NewInstruments(reg),
+		Clock:       clock.RealClock{},
+		Identity:    hostname + "_" + rand.String(6),
 	})
 	if err != nil {
 		return err

@@ -1,8 +1,8 @@
-// Package actuator carries decisions out: it patches a Deployment's scale
-// subresource with Spinscale's field manager, records Events on the
-// Deployment, and, in dry-run, prints decisions instead of writing. Dry-run
-// lives here, at the boundary, so that the decision path is identical in both
-// modes.
+// Package actuator carries decisions out, behind one interface: the Scaler
+// patches a Deployment's scale subresource with Spinscale's field manager,
+// the Printer shows decisions instead (dry-run). Dry-run lives here, at the
+// boundary, so that the decision path is identical in both modes. Events
+// records Events on Deployments.
 //
 // It must not import the controller or the metric sources.
 package actuator

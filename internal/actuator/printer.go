@@ -1,6 +1,7 @@
 package actuator
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,8 +16,9 @@ import (
 	"github.com/spinscale/spinscale/internal/report"
 )
 
-// Printer shows decisions instead of carrying them out (dry-run). Decisions
-// of one tick are collected and written, sorted by app, on Flush.
+// Printer is the Actuator of dry-run: it shows decisions instead of carrying
+// them out. Decisions of one tick are collected and written, sorted by app,
+// on Flush.
 type Printer struct {
 	Out  io.Writer
 	JSON bool
@@ -34,16 +36,17 @@ type row struct {
 	held string
 }
 
-// Add collects one app's decision for the current tick.
-func (p *Printer) Add(app types.NamespacedName, spec *recommender.Spec, d *recommender.Decision) {
+// Apply collects one app's decision for the current tick; it never scales.
+func (p *Printer) Apply(_ context.Context, app types.NamespacedName, spec *recommender.Spec, d *recommender.Decision) (bool, error) {
 	p.mu.Lock()
 	p.rows = append(p.rows, row{app: app, min: spec.MinReplicas, max: spec.MaxReplicas, d: *d})
 	p.mu.Unlock()
+	return false, nil
 }
 
-// AddHeld collects an app that is left as it is without a decision, with
-// the reason, so that the dry-run output lists every opted-in app.
-func (p *Printer) AddHeld(app types.NamespacedName, replicas int32, reason string) {
+// Hold collects an app that is left as it is without a decision, with the
+// reason, so that the dry-run output lists every opted-in app.
+func (p *Printer) Hold(app types.NamespacedName, replicas int32, reason string) {
 	p.mu.Lock()
 	p.rows = append(p.rows, row{app: app, held: reason, d: recommender.Decision{
 		CurrentReplicas: replicas, DesiredReplicas: replicas, Action: recommender.ActionNone, LimitedBy: recommender.StageNone,
@@ -62,7 +65,9 @@ type JSONDecision struct {
 }
 
 // Flush writes the collected decisions: a table like `kubectl get hpa` with
-// DESIRED, ACTION and REASON, or one JSON object per app.
+// DESIRED, ACTION and REASON, or one JSON object per app. The bound columns
+// keep kubectl's names, MINPODS and MAXPODS, so that the table reads like
+// the one it replaces.
 func (p *Printer) Flush() error {
 	p.mu.Lock()
 	rows := p.rows

@@ -1,6 +1,7 @@
 package actuator
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -17,8 +18,10 @@ func TestPrinterJSONListsDecidedAndHeldAppsSorted(t *testing.T) {
 	p := &Printer{Out: &out, JSON: true}
 	spec := recommender.Spec{MinReplicas: 1, MaxReplicas: 10}
 	d := recommender.Decision{CurrentReplicas: 2, DesiredReplicas: 4, Action: recommender.ActionScaleUp, LimitedBy: recommender.StageNone}
-	p.Add(types.NamespacedName{Namespace: "b", Name: "shop"}, &spec, &d)
-	p.AddHeld(types.NamespacedName{Namespace: "a", Name: "cart"}, 3, "not scaling: HorizontalPodAutoscaler cart also targets this Deployment")
+	scaled, err := p.Apply(context.Background(), types.NamespacedName{Namespace: "b", Name: "shop"}, &spec, &d)
+	require.NoError(t, err)
+	assert.False(t, scaled, "the printer never scales")
+	p.Hold(types.NamespacedName{Namespace: "a", Name: "cart"}, 3, "not scaling: HorizontalPodAutoscaler cart also targets this Deployment")
 	require.NoError(t, p.Flush())
 
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")

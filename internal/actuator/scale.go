@@ -9,6 +9,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/spinscale/spinscale/internal/recommender"
 )
 
 // FieldManager identifies Spinscale's writes in managedFields.
@@ -22,24 +24,33 @@ var (
 	ErrNotFound = errors.New("deployment not found")
 )
 
-// Scaler sets a Deployment's replica count.
-type Scaler interface {
-	// Scale sets spec.replicas from `from` to `to`, failing with ErrConflict
-	// when spec.replicas is no longer `from`.
-	Scale(ctx context.Context, namespace, name string, from, to int32) error
-}
-
-// KubeScaler patches deployments/<name>/scale.
-type KubeScaler struct {
+// Scaler is the Actuator that writes: it patches deployments/<name>/scale.
+type Scaler struct {
 	Client kubernetes.Interface
 }
 
-var _ Scaler = KubeScaler{}
+// Apply writes the desired replica count when the decision changes it.
+func (k Scaler) Apply(ctx context.Context, app types.NamespacedName, _ *recommender.Spec, d *recommender.Decision) (bool, error) {
+	if d.DesiredReplicas == d.CurrentReplicas {
+		return false, nil
+	}
+	if err := k.scale(ctx, app.Namespace, app.Name, d.CurrentReplicas, d.DesiredReplicas); err != nil {
+		return false, err
+	}
+	return true, nil
+}
 
-// Scale implements Scaler with a JSON patch whose "test" operation makes the
-// write conditional on the replica count the decision saw: concurrent status
-// updates do not conflict, a concurrent change of replicas does.
-func (k KubeScaler) Scale(ctx context.Context, namespace, name string, from, to int32) error {
+// Hold does nothing: an app without a decision is left as it is.
+func (Scaler) Hold(types.NamespacedName, int32, string) {}
+
+// Flush does nothing: every write is made by Apply.
+func (Scaler) Flush() error { return nil }
+
+// scale sets spec.replicas from `from` to `to` with a JSON patch whose "test"
+// operation makes the write conditional on the replica count the decision
+// saw: concurrent status updates do not conflict, a concurrent change of
+// replicas fails with ErrConflict.
+func (k Scaler) scale(ctx context.Context, namespace, name string, from, to int32) error {
 	patch := fmt.Appendf(nil, `[{"op":"test","path":"/spec/replicas","value":%d},{"op":"replace","path":"/spec/replicas","value":%d}]`, from, to)
 	_, err := k.Client.AppsV1().Deployments(namespace).Patch(ctx, name, types.JSONPatchType, patch,
 		metav1.PatchOptions{FieldManager: FieldManager}, "scale")
@@ -58,7 +69,7 @@ func (k KubeScaler) Scale(ctx context.Context, namespace, name string, from, to 
 // API server answers a failed test with a bare 422 that does not say which
 // operation failed, so the scale is read again: if spec.replicas is no longer
 // `from`, somebody else changed it and the next tick decides again.
-func (k KubeScaler) replicasChanged(ctx context.Context, err error, namespace, name string, from int32) bool {
+func (k Scaler) replicasChanged(ctx context.Context, err error, namespace, name string, from int32) bool {
 	if !apierrors.IsInvalid(err) {
 		return false
 	}

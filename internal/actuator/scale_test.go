@@ -11,8 +11,11 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/spinscale/spinscale/internal/recommender"
 )
 
 // apiServerTestFailure is what kube-apiserver answers to a JSON patch whose
@@ -45,7 +48,7 @@ func TestScale(t *testing.T) {
 				require.Equal(t, "scale", a.GetSubresource())
 				return true, &autoscalingv1.Scale{Spec: autoscalingv1.ScaleSpec{Replicas: tc.nowScaled}}, nil
 			})
-			err := KubeScaler{Client: client}.Scale(context.Background(), "apps", "shop", 3, 6)
+			err := Scaler{Client: client}.scale(context.Background(), "apps", "shop", 3, 6)
 			assert.JSONEq(t, `[{"op":"test","path":"/spec/replicas","value":3},{"op":"replace","path":"/spec/replicas","value":6}]`, patch)
 			switch {
 			case tc.wantErr != nil:
@@ -56,6 +59,34 @@ func TestScale(t *testing.T) {
 			default:
 				assert.NoError(t, err)
 			}
+		})
+	}
+}
+
+// The Scaler writes only a decision that changes the replica count, and
+// reports whether it did.
+func TestScalerApply(t *testing.T) {
+	cases := []struct {
+		name        string
+		from, to    int32
+		wantScaled  bool
+		wantPatches int
+	}{
+		{name: "a hold writes nothing", from: 3, to: 3},
+		{name: "a scale-up is written", from: 3, to: 6, wantScaled: true, wantPatches: 1},
+		{name: "a scale-down is written", from: 3, to: 2, wantScaled: true, wantPatches: 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			client := fake.NewClientset()
+			client.PrependReactor("patch", "deployments", func(k8stesting.Action) (bool, runtime.Object, error) {
+				return true, &appsv1.Deployment{}, nil
+			})
+			d := recommender.Decision{CurrentReplicas: tc.from, DesiredReplicas: tc.to}
+			scaled, err := Scaler{Client: client}.Apply(context.Background(), types.NamespacedName{Namespace: "apps", Name: "shop"}, &recommender.Spec{}, &d)
+			require.NoError(t, err)
+			assert.Equal(t, tc.wantScaled, scaled)
+			assert.Len(t, client.Actions(), tc.wantPatches)
 		})
 	}
 }

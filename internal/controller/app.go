@@ -72,7 +72,7 @@ func (c *Controller) tick(ctx context.Context, now time.Time) {
 	if skipped := len(active) - int(done.Load()); skipped > 0 {
 		// The pass ran out of time (a slow API server, a huge cluster):
 		// the apps left wait for the next pass, with fresh data.
-		c.opts.Metrics.AppsSkipped.WithLabelValues("tick_deadline").Add(float64(skipped))
+		c.opts.Instruments.AppsSkipped.WithLabelValues("tick_deadline").Add(float64(skipped))
 		c.log.Warn("tick deadline passed; apps left for the next tick", zap.Int("skipped", skipped), zap.Int("apps", len(active)))
 	}
 
@@ -84,21 +84,21 @@ func (c *Controller) tick(ctx context.Context, now time.Time) {
 	for key := range c.apps {
 		if !seen[key] {
 			delete(c.apps, key)
-			c.opts.Metrics.forget(key.Namespace, key.Name)
+			c.opts.Instruments.forget(key.Namespace, key.Name)
 			c.opts.Events.Forget(key)
 		}
 	}
 	c.mu.Unlock()
 
-	if c.opts.Printer != nil {
-		if err := c.opts.Printer.Flush(); err != nil {
-			c.log.Error("print decisions", zap.Error(err))
+	for _, act := range []actuator.Actuator{c.opts.Scaler, c.opts.Printer} {
+		if err := act.Flush(); err != nil {
+			c.log.Error("complete the tick's actions", zap.Error(err))
 		}
 	}
 	took := c.clock.Since(start)
-	c.opts.Metrics.TickDuration.Observe(took.Seconds())
-	c.opts.Metrics.Apps.Set(float64(len(deps)))
-	c.opts.Metrics.LastTick.Set(float64(c.clock.Now().Unix()))
+	c.opts.Instruments.TickDuration.Observe(took.Seconds())
+	c.opts.Instruments.Apps.Set(float64(len(deps)))
+	c.opts.Instruments.LastTick.Set(float64(c.clock.Now().Unix()))
 	c.lastTick.Store(c.clock.Now().UnixNano())
 	c.log.Debug("tick", zap.Int("apps", len(deps)), zap.Int("considered", len(active)), zap.Duration("took", took))
 }
@@ -185,7 +185,7 @@ func (c *Controller) runQueries(ctx context.Context, queries []string) map[strin
 	results := c.opts.Queries.Query(ctx, queries)
 	for _, obs := range results {
 		if obs.Err != nil {
-			c.opts.Metrics.SourceErrors.WithLabelValues("prometheus").Inc()
+			c.opts.Instruments.SourceErrors.WithLabelValues("prometheus").Inc()
 		}
 	}
 	return results
@@ -245,7 +245,7 @@ func (c *Controller) resourceSnapshot(ctx context.Context, apps []candidate) *me
 	snap := c.opts.Resources.Snapshot(ctx, list)
 	for _, ns := range append(list, "") {
 		if err := snap.Err(ns); err != nil {
-			c.opts.Metrics.SourceErrors.WithLabelValues("metrics-server").Inc()
+			c.opts.Instruments.SourceErrors.WithLabelValues("metrics-server").Inc()
 			c.log.Warn("resource metrics unavailable", zap.String("namespace", ns), zap.Error(err))
 			break
 		}
@@ -276,13 +276,20 @@ func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, a *app, 
 	if !due && (a.parseErr != nil || refusal != "") {
 		return
 	}
+	// An app whose annotations do not parse has no dry-run setting of its
+	// own: only the global one applies.
+	dryRun := c.cfg.DryRun || (a.parseErr == nil && a.parsed.DryRun)
+	act := c.opts.Scaler
+	if dryRun {
+		act = c.opts.Printer
+	}
 	if a.parseErr != nil {
 		a.sched.decided(now, c.cfg.Interval, true, 0)
 		if c.opts.Events.Warning(d, key, actuator.ReasonInvalidConfig, "invalid annotations, app left untouched: "+a.parseErr.Error()) {
 			log.Warn("invalid annotations; app left untouched", zap.Error(a.parseErr))
 		}
-		setOne(c.opts.Metrics.AppState, d.Namespace, d.Name, &a.state, "invalid")
-		c.printHeld(d, "invalid annotations: "+a.parseErr.Error(), c.cfg.DryRun)
+		setOne(c.opts.Instruments.AppState, d.Namespace, d.Name, &a.state, "invalid")
+		act.Hold(key, specReplicas(d), "invalid annotations: "+a.parseErr.Error())
 		return
 	}
 	c.opts.Events.Clear(key, actuator.ReasonInvalidConfig)
@@ -298,8 +305,8 @@ func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, a *app, 
 		if c.opts.Events.Warning(d, key, actuator.ReasonRefused, "not scaling: "+why) {
 			log.Warn("refusing to scale", zap.String("reason", why))
 		}
-		setOne(c.opts.Metrics.AppState, d.Namespace, d.Name, &a.state, "refused")
-		c.printHeld(d, "not scaling: "+why, c.cfg.DryRun || a.parsed.DryRun)
+		setOne(c.opts.Instruments.AppState, d.Namespace, d.Name, &a.state, "refused")
+		act.Hold(key, specReplicas(d), "not scaling: "+why)
 		return
 	}
 	c.opts.Events.Clear(key, actuator.ReasonRefused)
@@ -314,65 +321,49 @@ func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, a *app, 
 	a.sched.decided(now, c.cfg.Interval, !fresh, seen)
 	dec, st := recommender.Decide(spec, &in, a.engine, now)
 	a.engine = st
-	dryRun := c.cfg.DryRun || a.parsed.DryRun
 	c.observe(d, a, spec, &dec, dryRun, log)
 
-	if dryRun {
-		if c.opts.Printer != nil {
-			c.opts.Printer.Add(key, spec, &dec)
-		}
-		return
-	}
-	if dec.DesiredReplicas == dec.CurrentReplicas {
-		return
-	}
-	if ctx.Err() != nil {
+	if ctx.Err() != nil && !dryRun && dec.DesiredReplicas != dec.CurrentReplicas {
 		// The pass is past its deadline: a write now would fail and raise a
 		// Warning for nothing. The app is decided on again next pass.
 		a.sched.edited = true
-		c.opts.Metrics.AppsSkipped.WithLabelValues("tick_deadline").Inc()
+		c.opts.Instruments.AppsSkipped.WithLabelValues("tick_deadline").Inc()
 		return
 	}
-	err := c.opts.Scaler.Scale(ctx, d.Namespace, d.Name, dec.CurrentReplicas, dec.DesiredReplicas)
+	scaled, err := act.Apply(ctx, key, spec, &dec)
 	switch {
+	case err == nil && !scaled:
 	case err == nil:
 		a.engine = recommender.Commit(spec, a.engine, &dec, now)
-		c.opts.Metrics.ScaleWrites.WithLabelValues("ok").Inc()
+		c.opts.Instruments.ScaleWrites.WithLabelValues("ok").Inc()
 		c.opts.Events.Clear(key, actuator.ReasonRescaleFailed)
 		c.opts.Events.Normal(d, actuator.ReasonRescaled, fmt.Sprintf("%d → %d (%s; limitedBy %s)", dec.CurrentReplicas, dec.DesiredReplicas, report.Targets(&dec), dec.LimitedBy))
 		log.Info("scaled", zap.Int32("currentReplicas", dec.CurrentReplicas), zap.Int32("desiredReplicas", dec.DesiredReplicas),
 			zap.String("limitedBy", string(dec.LimitedBy)), zap.String("reason", dec.Reason()))
 	case errors.Is(err, actuator.ErrConflict), errors.Is(err, actuator.ErrNotFound):
-		c.opts.Metrics.ScaleWrites.WithLabelValues("conflict").Inc()
+		c.opts.Instruments.ScaleWrites.WithLabelValues("conflict").Inc()
 		a.sched.edited = true
 		log.Info("not scaled; deciding again next tick", zap.Error(err))
 	default:
-		c.opts.Metrics.ScaleWrites.WithLabelValues("error").Inc()
+		c.opts.Instruments.ScaleWrites.WithLabelValues("error").Inc()
 		if c.opts.Events.Warning(d, key, actuator.ReasonRescaleFailed, fmt.Sprintf("scaling %d → %d failed: %v", dec.CurrentReplicas, dec.DesiredReplicas, err)) {
 			log.Error("scale failed", zap.Error(err))
 		}
 	}
 }
 
-// printHeld lists, in dry-run, an app left as it is without a decision.
-func (c *Controller) printHeld(d *appsv1.Deployment, reason string, dryRun bool) {
-	if !dryRun || c.opts.Printer == nil {
-		return
-	}
-	replicas := int32(1)
+// specReplicas is the Deployment's spec.replicas, 1 when unset as the API
+// server defaults it.
+func specReplicas(d *appsv1.Deployment) int32 {
 	if d.Spec.Replicas != nil {
-		replicas = *d.Spec.Replicas
+		return *d.Spec.Replicas
 	}
-	c.opts.Printer.AddHeld(types.NamespacedName{Namespace: d.Namespace, Name: d.Name}, replicas, reason)
+	return 1
 }
 
 // input gathers the engine's input from the caches and the snapshot.
 func (c *Controller) input(d *appsv1.Deployment, spec *recommender.Spec, snap *metrics.ResourceSnapshot, results map[string]recommender.Observation) recommender.Input {
-	replicas := int32(1)
-	if d.Spec.Replicas != nil {
-		replicas = *d.Spec.Replicas
-	}
-	in := recommender.Input{SpecReplicas: replicas, StatusReplicas: d.Status.Replicas}
+	in := recommender.Input{SpecReplicas: specReplicas(d), StatusReplicas: d.Status.Replicas}
 	for _, p := range c.podsOf(d) {
 		in.Pods = append(in.Pods, enginePod(p))
 	}
@@ -432,7 +423,7 @@ func candidates(idx cache.Indexer, d *appsv1.Deployment) []any {
 // observe exports the decision as metrics and reports degraded metrics once
 // per change.
 func (c *Controller) observe(d *appsv1.Deployment, a *app, spec *recommender.Spec, dec *recommender.Decision, dryRun bool, log *zap.Logger) {
-	m := c.opts.Metrics
+	m := c.opts.Instruments
 	ns, name := d.Namespace, d.Name
 	key := types.NamespacedName{Namespace: ns, Name: name}
 	m.Decisions.WithLabelValues(string(dec.Action), string(dec.LimitedBy)).Inc()

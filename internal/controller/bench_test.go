@@ -13,18 +13,24 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/spinscale/spinscale/internal/actuator"
 	"github.com/spinscale/spinscale/internal/config"
+	"github.com/spinscale/spinscale/internal/recommender"
 )
 
-// nopScaler accepts every write without I/O, so that the benchmark measures
-// the controller, not an API server.
+// nopScaler accepts every decision without I/O, so that the benchmark
+// measures the controller, not an API server.
 type nopScaler struct{}
 
-func (nopScaler) Scale(context.Context, string, string, int32, int32) error { return nil }
+func (nopScaler) Apply(_ context.Context, _ types.NamespacedName, _ *recommender.Spec, d *recommender.Decision) (bool, error) {
+	return d.DesiredReplicas != d.CurrentReplicas, nil
+}
+func (nopScaler) Hold(types.NamespacedName, int32, string) {}
+func (nopScaler) Flush() error                             { return nil }
 
 // BenchmarkTick measures one tick that decides for every app, from warm
 // caches: 5 pods per app, cpu utilization, a shared usage snapshot. It reports the tick time
@@ -55,7 +61,7 @@ func BenchmarkTick(b *testing.B) {
 			clock := clocktesting.NewFakeClock(t0)
 			ctl, err := New(Options{
 				Config: cfg, Logger: zap.NewNop(), Client: fake.NewClientset(objs...), Resources: usage,
-				Scaler: nopScaler{}, Events: &actuator.Events{}, Metrics: NewMetrics(prometheus.NewRegistry()),
+				Scaler: nopScaler{}, Printer: nopScaler{}, Events: &actuator.Events{}, Instruments: NewInstruments(prometheus.NewRegistry()),
 				Clock: clock, Identity: "bench",
 			})
 			if err != nil {

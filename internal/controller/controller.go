@@ -26,7 +26,8 @@ import (
 	"github.com/spinscale/spinscale/internal/metrics"
 )
 
-// Options wires a Controller. Every field but Dynamic and Printer is required.
+// Options wires a Controller. Every field but Dynamic, Resources and Queries
+// is required.
 type Options struct {
 	Config config.Config
 	Logger *zap.Logger
@@ -36,12 +37,16 @@ type Options struct {
 	Resources metrics.ResourceSource
 	// Queries runs Prometheus queries; nil when no Prometheus is configured.
 	Queries metrics.QuerySource
-	Scaler  actuator.Scaler
-	Events  *actuator.Events
-	// Printer receives every decision of dry-run apps.
-	Printer *actuator.Printer
-	Metrics *Metrics
-	Clock   clock.WithTicker
+	// Scaler carries out the decisions of apps that are not in dry-run.
+	Scaler actuator.Actuator
+	// Printer carries out the decisions of apps in dry-run, by the global
+	// setting or their own annotation.
+	Printer actuator.Actuator
+	// Events records Events on Deployments; in a global dry run it is
+	// replaced by one that records nothing.
+	Events      *actuator.Events
+	Instruments *Instruments
+	Clock       clock.WithTicker
 	// Identity names this replica in the leader election Lease.
 	Identity string
 }
@@ -71,10 +76,17 @@ type Controller struct {
 
 // New builds the controller and its informers; nothing runs until Run.
 func New(opts Options) (*Controller, error) {
-	if opts.Client == nil || opts.Logger == nil || opts.Scaler == nil || opts.Metrics == nil || opts.Clock == nil {
-		return nil, errors.New("controller: Client, Logger, Scaler, Metrics and Clock are required")
+	if opts.Client == nil || opts.Logger == nil || opts.Scaler == nil || opts.Printer == nil || opts.Events == nil ||
+		opts.Instruments == nil || opts.Clock == nil {
+		return nil, errors.New("controller: Client, Logger, Scaler, Printer, Events, Instruments and Clock are required")
 	}
 	cfg := opts.Config
+	if cfg.DryRun {
+		// A global dry run writes nothing at all: every app goes to the
+		// Printer, Run takes no Lease, and Warnings are remembered (so that
+		// they are logged once per change) but never recorded.
+		opts.Events = &actuator.Events{}
+	}
 	c := &Controller{
 		opts: opts, cfg: cfg, log: opts.Logger, clock: opts.Clock,
 		defaults: cfg.AppDefaults(),
@@ -164,7 +176,7 @@ func (c *Controller) Once(ctx context.Context) {
 // while ctx is still live, so the process restarts as a clean standby.
 func (c *Controller) Run(ctx context.Context) error {
 	if c.cfg.DryRun || !c.cfg.LeaderElection.Enabled {
-		c.opts.Metrics.Leader.Set(1)
+		c.opts.Instruments.Leader.Set(1)
 		c.loop(ctx)
 		return nil
 	}
@@ -184,11 +196,11 @@ func (c *Controller) Run(ctx context.Context) error {
 		Callbacks: leaderelection.LeaderCallbacks{
 			OnStartedLeading: func(ctx context.Context) {
 				c.log.Info("became leader", zap.String("identity", c.opts.Identity))
-				c.opts.Metrics.Leader.Set(1)
+				c.opts.Instruments.Leader.Set(1)
 				c.loop(ctx)
 			},
 			OnStoppedLeading: func() {
-				c.opts.Metrics.Leader.Set(0)
+				c.opts.Instruments.Leader.Set(0)
 				c.leading.Store(false)
 				c.log.Info("stopped leading", zap.String("identity", c.opts.Identity))
 				close(lost)
@@ -231,7 +243,7 @@ func (c *Controller) loop(ctx context.Context) {
 	scheduled := c.clock.Now()
 	for {
 		now := c.clock.Now()
-		c.opts.Metrics.TickLag.Set(max(0, now.Sub(scheduled).Seconds()))
+		c.opts.Instruments.TickLag.Set(max(0, now.Sub(scheduled).Seconds()))
 		tctx, cancel := context.WithTimeout(ctx, c.cfg.Interval)
 		c.tick(tctx, now)
 		cancel()

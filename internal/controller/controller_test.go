@@ -118,24 +118,39 @@ type harness struct {
 	ctl      *Controller
 	clock    *clocktesting.FakeClock
 	out      *strings.Builder
+	inst     *Instruments
+}
+
+// setup varies the harness.
+type setup struct {
+	config func(*config.Config)
+	// custom are custom resources (KEDA ScaledObjects, SpinApps) served
+	// through a fake dynamic client and discovery.
+	custom []runtime.Object
+	// resources replaces the harness's fakeUsage as the metrics.k8s.io
+	// source.
+	resources metrics.ResourceSource
 }
 
 func newHarness(t *testing.T, mutate func(*config.Config), objs ...runtime.Object) *harness {
 	t.Helper()
-	return newHarnessWithDynamic(t, mutate, nil, objs...)
+	return build(t, setup{config: mutate}, objs...)
 }
 
-// newHarnessWithDynamic also serves the given custom resources (KEDA
-// ScaledObjects, SpinApps) through a fake dynamic client and discovery.
 func newHarnessWithDynamic(t *testing.T, mutate func(*config.Config), custom []runtime.Object, objs ...runtime.Object) *harness {
+	t.Helper()
+	return build(t, setup{config: mutate, custom: custom}, objs...)
+}
+
+func build(t *testing.T, s setup, objs ...runtime.Object) *harness {
 	t.Helper()
 	cfg := config.Default()
 	cfg.LeaderElection.Enabled = false
 	// The harness's expected counts are HPA's; the spinscale profile's
 	// own decisions are pinned in internal/recommender.
 	cfg.Profile = config.ProfileHPA
-	if mutate != nil {
-		mutate(&cfg)
+	if s.config != nil {
+		s.config(&cfg)
 	}
 	h := &harness{
 		queries:  &fakeQueries{results: map[string]recommender.Observation{}},
@@ -144,6 +159,11 @@ func newHarnessWithDynamic(t *testing.T, mutate func(*config.Config), custom []r
 		recorder: record.NewFakeRecorder(100),
 		clock:    clocktesting.NewFakeClock(t0),
 		out:      &strings.Builder{},
+		inst:     NewInstruments(prometheus.NewRegistry()),
+	}
+	var resources metrics.ResourceSource = h.usage
+	if s.resources != nil {
+		resources = s.resources
 	}
 	// The tracker cannot patch the scale subresource: record the write
 	// and answer as the API server would.
@@ -154,21 +174,21 @@ func newHarnessWithDynamic(t *testing.T, mutate func(*config.Config), custom []r
 		return true, &appsv1.Deployment{}, nil
 	})
 	var dyn dynamic.Interface
-	if custom != nil {
+	if s.custom != nil {
 		h.client.Resources = []*metav1.APIResourceList{
 			{GroupVersion: "keda.sh/v1alpha1", APIResources: []metav1.APIResource{{Name: "scaledobjects", Namespaced: true, Kind: "ScaledObject"}}},
 			{GroupVersion: "core.spinkube.dev/v1alpha1", APIResources: []metav1.APIResource{{Name: "spinapps", Namespaced: true, Kind: "SpinApp"}}},
 		}
 		dyn = dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{
 			scaledObjectGVR: "ScaledObjectList", spinAppGVR: "SpinAppList",
-		}, custom...)
+		}, s.custom...)
 	}
 	ctl, err := New(Options{
 		Config: cfg, Logger: zap.NewNop(), Client: h.client, Dynamic: dyn, Queries: h.queries,
-		Resources: h.usage, Scaler: actuator.KubeScaler{Client: h.client},
-		Events:  &actuator.Events{Recorder: h.recorder},
-		Printer: &actuator.Printer{Out: h.out},
-		Metrics: NewMetrics(prometheus.NewRegistry()), Clock: h.clock, Identity: "test",
+		Resources: resources, Scaler: actuator.Scaler{Client: h.client},
+		Events:      &actuator.Events{Recorder: h.recorder},
+		Printer:     &actuator.Printer{Out: h.out},
+		Instruments: h.inst, Clock: h.clock, Identity: "test",
 	})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -378,21 +398,20 @@ func TestOneQueryPerDistinctPromQLPerTick(t *testing.T) {
 }
 
 // The sync timeout bounds only the wait: the caches keep following the API
-// server after it has passed.
+// server after Start has returned (and its wait has ended).
 func TestCachesKeepUpdatingAfterTheSyncTimeout(t *testing.T) {
 	client := fake.NewClientset(deployment("shop", 2, cpuApp))
-	ctl, err := New(Options{Config: config.Default(), Logger: zap.NewNop(), Client: client, Scaler: nopScaler{},
-		Events: &actuator.Events{}, Metrics: NewMetrics(prometheus.NewRegistry()), Clock: clocktesting.NewFakeClock(t0)})
+	ctl, err := New(Options{Config: config.Default(), Logger: zap.NewNop(), Client: client, Scaler: nopScaler{}, Printer: nopScaler{},
+		Events: &actuator.Events{}, Instruments: NewInstruments(prometheus.NewRegistry()), Clock: clocktesting.NewFakeClock(t0)})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	require.NoError(t, ctl.Start(ctx, time.Second))
-	time.Sleep(1100 * time.Millisecond) // past the sync timeout
 
 	_, err = client.AppsV1().Deployments("apps").Create(ctx, deployment("cart", 1, cpuApp), metav1.CreateOptions{})
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return len(ctl.managed()) == 2 }, 5*time.Second, 10*time.Millisecond,
-		"a Deployment created after the sync timeout reaches the cache")
+		"a Deployment created after Start reaches the cache")
 }
 
 // Dry-run lists every opted-in app, also those left alone without a decision.

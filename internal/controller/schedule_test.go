@@ -140,7 +140,7 @@ func TestALateTickSkipsItsAppsQuietly(t *testing.T) {
 	for _, e := range h.events() {
 		assert.NotContains(t, e, actuator.ReasonRescaleFailed)
 	}
-	assert.Equal(t, 1.0, counterValue(t, h.ctl.opts.Metrics.AppsSkipped.WithLabelValues("tick_deadline")))
+	assert.Equal(t, 1.0, counterValue(t, h.ctl.opts.Instruments.AppsSkipped.WithLabelValues("tick_deadline")))
 
 	// The next tick, in time, scales the app.
 	h.ctl.tick(context.Background(), h.clock.Now())

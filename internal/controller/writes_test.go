@@ -10,11 +10,14 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/spinscale/spinscale/internal/actuator"
 	"github.com/spinscale/spinscale/internal/config"
+	"github.com/spinscale/spinscale/internal/recommender"
 )
 
 // mutations lists every action the controller sent to the API server other
@@ -33,8 +36,13 @@ func (h *harness) mutations() []string {
 			res += "/" + sub
 		}
 		name := ""
-		if n, ok := a.(interface{ GetName() string }); ok {
-			name = n.GetName()
+		switch a := a.(type) {
+		case interface{ GetName() string }:
+			name = a.GetName()
+		case interface{ GetObject() runtime.Object }:
+			if m, err := meta.Accessor(a.GetObject()); err == nil {
+				name = m.GetName()
+			}
 		}
 		out = append(out, fmt.Sprintf("%s %s %s/%s", a.GetVerb(), res, a.GetNamespace(), name))
 	}
@@ -82,7 +90,7 @@ func TestAFailingScaleWriteWarnsOnce(t *testing.T) {
 	require.Len(t, ev, 1, "one Warning for two failures")
 	assert.Contains(t, ev[0], "Warning "+actuator.ReasonRescaleFailed)
 	assert.Contains(t, ev[0], "request timed out")
-	assert.Equal(t, 2.0, counterValue(t, h.ctl.opts.Metrics.ScaleWrites.WithLabelValues("error")))
+	assert.Equal(t, 2.0, counterValue(t, h.ctl.opts.Instruments.ScaleWrites.WithLabelValues("error")))
 }
 
 // panickyScaler panics for one app and scales the others.
@@ -91,11 +99,11 @@ type panickyScaler struct {
 	panicFor string
 }
 
-func (p panickyScaler) Scale(ctx context.Context, ns, name string, from, to int32) error {
-	if name == p.panicFor {
+func (p panickyScaler) Apply(ctx context.Context, app types.NamespacedName, spec *recommender.Spec, d *recommender.Decision) (bool, error) {
+	if app.Name == p.panicFor {
 		panic("scaler bug")
 	}
-	return p.Scaler.Scale(ctx, ns, name, from, to)
+	return p.Scaler.Apply(ctx, app, spec, d)
 }
 
 // An app whose processing panics is skipped for the tick: the others are
@@ -104,7 +112,7 @@ func TestAPanicInOneAppSparesTheOthers(t *testing.T) {
 	podsA, namesA := podsFor("shop", 2)
 	podsB, namesB := podsFor("cart", 2)
 	h := newHarness(t, nil, append(append(podsA, podsB...), deployment("shop", 2, cpuApp), deployment("cart", 2, cpuApp))...)
-	h.ctl.opts.Scaler = panickyScaler{Scaler: actuator.KubeScaler{Client: h.client}, panicFor: "shop"}
+	h.ctl.opts.Scaler = panickyScaler{Scaler: actuator.Scaler{Client: h.client}, panicFor: "shop"}
 	h.usage.pods, h.usage.cpuMilli = append(namesA, namesB...), 100
 	require.NotPanics(t, func() { h.ctl.Once(context.Background()) })
 	assert.Equal(t, []string{"patch deployments/scale apps/cart"}, h.mutations())

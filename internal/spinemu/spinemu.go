@@ -24,11 +24,14 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/clock"
 )
 
 // Exporter is an http.Handler serving /metrics.
 type Exporter struct {
 	app string
+	// Clock stamps the samples; New sets the real clock.
+	Clock clock.PassiveClock
 
 	mu       sync.Mutex
 	total    float64 // requests per second over all pods
@@ -39,7 +42,7 @@ type Exporter struct {
 
 // New returns an exporter for the app's pods at a total rate of rps.
 func New(app string, rps float64) *Exporter {
-	return &Exporter{app: app, total: rps, counters: map[string]float64{}, last: map[string]time.Time{}}
+	return &Exporter{app: app, Clock: clock.RealClock{}, total: rps, counters: map[string]float64{}, last: map[string]time.Time{}}
 }
 
 // SetRate sets the total requests per second.
@@ -80,7 +83,7 @@ func (e *Exporter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	now := time.Now().Truncate(time.Millisecond)
+	now := e.Clock.Now().Truncate(time.Millisecond)
 	var b strings.Builder
 	b.WriteString("# HELP spin_http_requests_total Requests handled by the Spin app.\n# TYPE spin_http_requests_total counter\n")
 	e.mu.Lock()

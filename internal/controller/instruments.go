@@ -10,8 +10,9 @@ import (
 	clientmetrics "k8s.io/client-go/tools/metrics"
 )
 
-// Metrics are the controller's own Prometheus metrics.
-type Metrics struct {
+// Instruments are the controller's own Prometheus metrics (not the metrics
+// apps scale on, which come from the metric sources).
+type Instruments struct {
 	TickDuration   prometheus.Histogram
 	TickLag        prometheus.Gauge
 	LastTick       prometheus.Gauge
@@ -30,10 +31,10 @@ type Metrics struct {
 	AppState       *prometheus.GaugeVec
 }
 
-// NewMetrics creates the metrics and registers them on reg.
-func NewMetrics(reg prometheus.Registerer) *Metrics {
+// NewInstruments creates the controller's metrics and registers them on reg.
+func NewInstruments(reg prometheus.Registerer) *Instruments {
 	app := []string{"namespace", "deployment"}
-	m := &Metrics{
+	m := &Instruments{
 		TickDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "spinscale_tick_duration_seconds",
 			Help: "Time to decide (and act) for every managed app in one tick.", Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12)}),
 		TickLag: prometheus.NewGauge(prometheus.GaugeOpts{Name: "spinscale_tick_lag_seconds",
@@ -74,7 +75,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 }
 
 // forget removes every per-app series of an app that is gone.
-func (m *Metrics) forget(namespace, name string) {
+func (m *Instruments) forget(namespace, name string) {
 	labels := prometheus.Labels{"namespace": namespace, "deployment": name}
 	for _, v := range []*prometheus.GaugeVec{m.AppReplicas, m.AppDesired, m.AppMetricValue, m.AppTarget, m.AppLimitedBy, m.AppState} {
 		v.DeletePartialMatch(labels)

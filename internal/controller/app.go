@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/ptr"
 
 	"github.com/spinscale/spinscale/internal/actuator"
 	"github.com/spinscale/spinscale/internal/annotations"
@@ -354,12 +355,7 @@ func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, a *app, 
 
 // specReplicas is the Deployment's spec.replicas, 1 when unset as the API
 // server defaults it.
-func specReplicas(d *appsv1.Deployment) int32 {
-	if d.Spec.Replicas != nil {
-		return *d.Spec.Replicas
-	}
-	return 1
-}
+func specReplicas(d *appsv1.Deployment) int32 { return ptr.Deref(d.Spec.Replicas, 1) }
 
 // input gathers the engine's input from the caches and the snapshot.
 func (c *Controller) input(d *appsv1.Deployment, spec *recommender.Spec, snap *metrics.ResourceSnapshot, results map[string]recommender.Observation) recommender.Input {
@@ -423,7 +419,7 @@ func candidates(idx cache.Indexer, d *appsv1.Deployment) []any {
 // observe exports the decision as metrics and reports degraded metrics once
 // per change.
 func (c *Controller) observe(d *appsv1.Deployment, a *app, spec *recommender.Spec, dec *recommender.Decision, dryRun bool, log *zap.Logger) {
-	m := c.opts.Instruments
+	m := c.opts.Instruments // the controller's own metrics, not the app's
 	ns, name := d.Namespace, d.Name
 	key := types.NamespacedName{Namespace: ns, Name: name}
 	m.Decisions.WithLabelValues(string(dec.Action), string(dec.LimitedBy)).Inc()

@@ -4,6 +4,8 @@ import (
 	"math"
 	"strings"
 
+	"k8s.io/utils/ptr"
+
 	"github.com/spinscale/spinscale/internal/recommender"
 )
 
@@ -125,24 +127,24 @@ func newMetric(m *recommender.MetricResult) Metric {
 	case m.Target == recommender.TargetUtilization:
 		u := m.Utilization
 		out.Utilization = &u
-		out.Current = ptr(float64(u))
+		out.Current = ptr.To(float64(u))
 	case m.Target == recommender.TargetAverageValue && m.Kind == "value":
 		// One value for the app against a per-pod target: the average is
 		// the value's share per status replica.
-		out.Current = ptr(units(m.AverageMilli))
-		out.AverageValue = ptr(units(m.AverageMilli))
-		out.Value = ptr(units(m.CurrentMilli))
+		out.Current = ptr.To(units(m.AverageMilli))
+		out.AverageValue = ptr.To(units(m.AverageMilli))
+		out.Value = ptr.To(units(m.CurrentMilli))
 	case m.Target == recommender.TargetAverageValue:
-		out.Current = ptr(units(m.CurrentMilli))
-		out.AverageValue = ptr(units(m.CurrentMilli))
+		out.Current = ptr.To(units(m.CurrentMilli))
+		out.AverageValue = ptr.To(units(m.CurrentMilli))
 	default:
-		out.Current = ptr(units(m.CurrentMilli))
-		out.Value = ptr(units(m.CurrentMilli))
+		out.Current = ptr.To(units(m.CurrentMilli))
+		out.Value = ptr.To(units(m.CurrentMilli))
 	}
 	// A ratio against zero status replicas is infinite; JSON has no
 	// infinity, and the proposal tells the story.
 	if !math.IsNaN(m.Ratio) && !math.IsInf(m.Ratio, 0) {
-		out.Ratio = ptr(m.Ratio)
+		out.Ratio = ptr.To(m.Ratio)
 	}
 	p := m.Proposal
 	out.Proposal = &p
@@ -150,8 +152,6 @@ func newMetric(m *recommender.MetricResult) Metric {
 }
 
 func units(milli int64) float64 { return float64(milli) / 1000 }
-
-func ptr[T any](v T) *T { return &v }
 
 // Targets renders every metric as "name: current/target", joined by ", ",
 // as kubectl's TARGETS column ("cpu: 63%/50%, rps: 310/400"); a failed

@@ -32,6 +32,9 @@ const (
 	StagePaused          Stage = "paused"
 	StageMissingMetrics  Stage = "missing-metrics"
 	StageFallback        Stage = "fallback"
+	// StageActivation: KEDA's activation rule kept the app at zero, or
+	// took it there after its idle time (zero.go).
+	StageActivation Stage = "activation"
 )
 
 // MetricResult explains one metric's part in a decision.
@@ -104,6 +107,10 @@ type Decision struct {
 	// Drop is true when the spinscale profile let a sharp drop through
 	// after its drop window rather than the scale-down window.
 	Drop bool
+	// Zero says how the decision changes Spinscale's record that it scaled
+	// the app to zero (HPA's ScaledToZero condition): the actuator writes
+	// it with the replica count.
+	Zero ZeroRecord
 	// note carries a fixed explanation for holds decided before the metrics.
 	note string
 	// windowed is the recommendation the stabilization windows saw: the

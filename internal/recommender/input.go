@@ -17,6 +17,10 @@ type Input struct {
 	Pods []Pod
 	// Metrics holds one observation per Spec.Metrics entry, in the same order.
 	Metrics []Observation
+	// ScaledToZero is true when Spinscale itself scaled the app to zero (its
+	// record on the Deployment, HPA's ScaledToZero condition): only such a
+	// zero is woken from; a zero set by hand pauses scaling.
+	ScaledToZero bool
 }
 
 // Pod is the part of a pod the rules look at.

@@ -10,6 +10,12 @@ import (
 // same new State. The returned State replaces st. It never panics on any
 // input.
 func Decide(spec *Spec, in *Input, st State, now time.Time) (Decision, State) {
+	d, st := decide(spec, in, st, now)
+	d.Zero = zeroRecordOf(spec, in, &d)
+	return d, st
+}
+
+func decide(spec *Spec, in *Input, st State, now time.Time) (Decision, State) {
 	current := in.SpecReplicas
 	d := Decision{
 		CurrentReplicas: current,
@@ -30,12 +36,12 @@ func Decide(spec *Spec, in *Input, st State, now time.Time) (Decision, State) {
 		st.Recommendations = since(nil, now, TimedRecommendation{Replicas: current, At: now})
 		st.SeededAt = now
 	}
-	if current <= 0 {
+	if current <= 0 && !in.ScaledToZero {
 		// A user scaled the app to zero: HPA disables scaling until they
-		// scale it up again.
+		// scale it up again. Only a zero Spinscale made is woken from.
 		d.DesiredReplicas = 0
 		d.LimitedBy = StagePaused
-		d.note = "spec.replicas is 0; scaling is paused until the app is scaled up by hand"
+		d.note = handZero
 		return d, st
 	}
 
@@ -51,6 +57,10 @@ func Decide(spec *Spec, in *Input, st State, now time.Time) (Decision, State) {
 		}
 		proposal = max(proposal, r.Proposal)
 	}
+	if failed > 0 {
+		// A failed metric is never idleness (zero.go).
+		st.IdleSince = time.Time{}
+	}
 
 	if spec.Paused {
 		d.LimitedBy = StagePaused
@@ -62,7 +72,9 @@ func Decide(spec *Spec, in *Input, st State, now time.Time) (Decision, State) {
 	if current > spec.MaxReplicas {
 		return bound(d, spec.MaxReplicas, StageMaxReplicas, "current replicas above max-replicas"), st
 	}
-	if current < spec.MinReplicas {
+	// At zero the metrics decide first, and min-replicas applies after
+	// (HPA: "scale to at least minReplicas when scaling from zero").
+	if current < spec.MinReplicas && current > 0 {
 		return bound(d, spec.MinReplicas, StageMinReplicas, "current replicas below min-replicas"), st
 	}
 
@@ -126,6 +138,10 @@ func Decide(spec *Spec, in *Input, st State, now time.Time) (Decision, State) {
 	case desired == current && proposal == current && anyTolerated(d.Metrics):
 		d.LimitedBy = StageTolerance
 	}
+	if current == 0 && d.DesiredReplicas < spec.MinReplicas {
+		d = bound(d, spec.MinReplicas, StageMinReplicas, "woken from zero: at least min-replicas")
+	}
+	activate(spec, &st, &d, now)
 	return d, st
 }
 

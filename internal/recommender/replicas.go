@@ -418,6 +418,13 @@ func computeValue(spec *Spec, ms *MetricSpec, in *Input, obs *Observation, now t
 func externalValue(in *Input, value, target int64, tol Tolerances, r *MetricResult) {
 	ratio := float64(value) / float64(target)
 	r.Ratio = ratio
+	if in.SpecReplicas == 0 {
+		// At zero (an app Spinscale scaled there): ceil(ratio), with no
+		// tolerance and no pods, as getUsageRatioReplicaCount.
+		r.load = ratio
+		r.Proposal = ceilInt32(ratio)
+		return
+	}
 	ready := 0
 	for i := range in.Pods {
 		p := &in.Pods[i]

@@ -113,6 +113,15 @@ type Spec struct {
 	// has failed continuously for FallbackAfter.
 	FallbackReplicas int32
 	FallbackAfter    time.Duration
+
+	// ActivationMilli and ScaleToZeroAfter are KEDA's options on top of
+	// HPA's scale to zero (MinReplicas 0; zero.go). With either set, the
+	// Prometheus metrics decide between zero and running: the app runs
+	// while any of them is above ActivationMilli, and goes to zero once all
+	// have been at or below it for ScaleToZeroAfter. Unset (nil, 0), the
+	// app goes to and from zero by HPA's rule alone.
+	ActivationMilli  *int64
+	ScaleToZeroAfter time.Duration
 }
 
 // ReactsToFreshData reports whether the app is decided on as soon as a

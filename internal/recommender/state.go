@@ -31,6 +31,9 @@ type State struct {
 	// Loads are the spinscale profile's recent load estimates, oldest
 	// first, from which it projects the load's rise.
 	Loads []TimedLoad
+	// IdleSince is when every Prometheus metric last fell to or below the
+	// activation threshold while the app ran (zero.go); zero while active.
+	IdleSince time.Time
 
 	// lease is this State's right to append to its slices in place.
 	lease *lease

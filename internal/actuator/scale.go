@@ -2,14 +2,18 @@ package actuator
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/spinscale/spinscale/internal/annotations"
 	"github.com/spinscale/spinscale/internal/recommender"
 )
 
@@ -24,9 +28,13 @@ var (
 	ErrNotFound = errors.New("deployment not found")
 )
 
-// Scaler is the Actuator that writes: it patches deployments/<name>/scale.
+// Scaler is the Actuator that writes: it patches deployments/<name>/scale,
+// or the Deployment itself when the write also changes the scaled-to-zero
+// record.
 type Scaler struct {
 	Client kubernetes.Interface
+	// Now stamps the scaled-to-zero record; nil means time.Now.
+	Now func() time.Time
 }
 
 // Apply writes the desired replica count when the decision changes it.
@@ -34,10 +42,47 @@ func (k Scaler) Apply(ctx context.Context, app types.NamespacedName, _ *recommen
 	if d.DesiredReplicas == d.CurrentReplicas {
 		return false, nil
 	}
-	if err := k.scale(ctx, app.Namespace, app.Name, d.CurrentReplicas, d.DesiredReplicas); err != nil {
+	var err error
+	if d.Zero == recommender.ZeroKeep {
+		err = k.scale(ctx, app.Namespace, app.Name, d.CurrentReplicas, d.DesiredReplicas)
+	} else {
+		err = k.scaleRecordingZero(ctx, app.Namespace, app.Name, d)
+	}
+	if err != nil {
 		return false, err
 	}
 	return true, nil
+}
+
+// scaleRecordingZero writes the replica count and Spinscale's record that
+// it scaled the app to zero (the scaled-to-zero annotation) in one JSON
+// patch of the Deployment, so that a restart or a new leader never sees
+// one without the other. The "test" operation makes it conditional on the
+// replica count the decision saw, as scale does.
+func (k Scaler) scaleRecordingZero(ctx context.Context, namespace, name string, d *recommender.Decision) error {
+	from, to := d.CurrentReplicas, d.DesiredReplicas
+	ops := []map[string]any{
+		{"op": "test", "path": "/spec/replicas", "value": from},
+		{"op": "replace", "path": "/spec/replicas", "value": to},
+	}
+	path := "/metadata/annotations/" + strings.ReplaceAll(strings.ReplaceAll(annotations.KeyScaledToZero, "~", "~0"), "/", "~1")
+	switch d.Zero {
+	case recommender.ZeroSet:
+		now := time.Now
+		if k.Now != nil {
+			now = k.Now
+		}
+		ops = append(ops, map[string]any{"op": "add", "path": path, "value": now().UTC().Format(time.RFC3339)})
+	case recommender.ZeroClear:
+		ops = append(ops, map[string]any{"op": "remove", "path": path})
+	}
+	patch, err := json.Marshal(ops)
+	if err != nil {
+		return fmt.Errorf("scale %s/%s: encode patch: %w", namespace, name, err)
+	}
+	_, err = k.Client.AppsV1().Deployments(namespace).Patch(ctx, name, types.JSONPatchType, patch,
+		metav1.PatchOptions{FieldManager: FieldManager})
+	return k.classify(ctx, err, namespace, name, from, to)
 }
 
 // Hold does nothing: an app without a decision is left as it is.
@@ -54,6 +99,12 @@ func (k Scaler) scale(ctx context.Context, namespace, name string, from, to int3
 	patch := fmt.Appendf(nil, `[{"op":"test","path":"/spec/replicas","value":%d},{"op":"replace","path":"/spec/replicas","value":%d}]`, from, to)
 	_, err := k.Client.AppsV1().Deployments(namespace).Patch(ctx, name, types.JSONPatchType, patch,
 		metav1.PatchOptions{FieldManager: FieldManager}, "scale")
+	return k.classify(ctx, err, namespace, name, from, to)
+}
+
+// classify wraps a failed write: ErrNotFound, ErrConflict when somebody else
+// changed the replica count, the API server's error otherwise.
+func (k Scaler) classify(ctx context.Context, err error, namespace, name string, from, to int32) error {
 	switch {
 	case err == nil:
 		return nil

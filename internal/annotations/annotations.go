@@ -129,6 +129,7 @@ func Parse(ann map[string]string, d Defaults) (App, error) {
 	app.DryRun = p.boolean(KeyDryRun)
 	spec.Paused = p.boolean(KeyPaused)
 	spec.FallbackReplicas, spec.FallbackAfter = p.fallback(b)
+	spec.ActivationMilli, spec.ScaleToZeroAfter = p.zero(b, &spec)
 
 	if len(p.errs) > 0 {
 		return App{Enabled: true, DryRun: app.DryRun, Warnings: app.Warnings}, &Error{Fields: p.errs}
@@ -253,14 +254,14 @@ func (p *parser) bounds() bounds {
 	b := bounds{min: 1, minOK: true, lower: 1, upper: maxReplicas}
 	if v, ok := p.get(KeyMinReplicas); ok {
 		n, err := strconv.ParseInt(v, 10, 32)
-		if err != nil || n < 1 || n > maxReplicas {
-			p.fail(KeyMinReplicas, "must be an integer from 1 to %d", maxReplicas)
+		if err != nil || n < 0 || n > maxReplicas {
+			p.fail(KeyMinReplicas, "must be an integer from 0 to %d (0 only with a Prometheus metric)", maxReplicas)
 			b.minOK = false
 		} else {
 			b.min = int32(n)
 		}
 	}
-	b.lower = b.min
+	b.lower = max(b.min, 1)
 	b.minDesc = "min-replicas"
 	if b.minOK {
 		b.minDesc = fmt.Sprintf("min-replicas (%d)", b.min)
@@ -272,8 +273,12 @@ func (p *parser) bounds() bounds {
 		return b
 	}
 	n, err := strconv.ParseInt(v, 10, 32)
-	if err != nil || n < int64(b.min) || n > maxReplicas {
-		p.fail(KeyMaxReplicas, "must be an integer >= %s and <= %d", b.minDesc, maxReplicas)
+	if err != nil || n < int64(max(b.min, 1)) || n > maxReplicas {
+		lower := b.minDesc
+		if b.minOK && b.min == 0 {
+			lower = "1"
+		}
+		p.fail(KeyMaxReplicas, "must be an integer >= %s and <= %d", lower, maxReplicas)
 		return b
 	}
 	b.max, b.maxOK, b.upper = int32(n), true, int32(n)

@@ -340,7 +340,12 @@ func TestParseErrors(t *testing.T) {
 		{"max-replicas huge", valid("max-replicas", "99999999999999999999999"), []string{`spinscale.dev/max-replicas: "99999999999999999999999"`}},
 		{"max-replicas not a number", valid("max-replicas", "ten"), []string{`spinscale.dev/max-replicas: "ten"`}},
 		{"max-replicas empty", valid("max-replicas", ""), []string{`spinscale.dev/max-replicas: "": must be`}},
-		{"min-replicas zero", valid("min-replicas", "0"), []string{`spinscale.dev/min-replicas: "0": must be an integer from 1 to 100000`}},
+		{"min-replicas zero without a Prometheus metric", valid("min-replicas", "0"), []string{`spinscale.dev/min-replicas: "0": 0 needs a Prometheus metric`}},
+		{"min-replicas negative", valid("min-replicas", "-1"), []string{`spinscale.dev/min-replicas: "-1": must be an integer from 0 to 100000 (0 only with a Prometheus metric)`}},
+		{"activation-threshold without min-replicas 0", valid("activation-threshold", "5"), []string{`spinscale.dev/activation-threshold: "5": requires spinscale.dev/min-replicas: "0"`}},
+		{"activation-threshold negative", valid("activation-threshold", "-5"), []string{`spinscale.dev/activation-threshold: "-5": must be a quantity >= 0`}},
+		{"scale-to-zero-after without min-replicas 0", valid("scale-to-zero-after", "5m"), []string{`spinscale.dev/scale-to-zero-after: "5m": requires spinscale.dev/min-replicas: "0"`}},
+		{"scale-to-zero-after zero", valid("scale-to-zero-after", "0s"), []string{`spinscale.dev/scale-to-zero-after: "0s": must be a Go duration > 0s and <= 24h`}},
 		{"min-replicas decimal", valid("min-replicas", "1.5"), []string{`spinscale.dev/min-replicas: "1.5"`}},
 		{"cpu utilization zero", valid("target-cpu-utilization", "0"),
 			[]string{`spinscale.dev/target-cpu-utilization: "0": must be a whole percent of the cpu request from 1 to 100000`}},
@@ -544,10 +549,33 @@ func TestParseMetricOrder(t *testing.T) {
 	assert.Equal(t, []string{"cpu", "memory", "default", "zeta", "alpha"}, names)
 }
 
+// min-replicas 0 with a Prometheus metric, and KEDA's options on top.
+func TestParseScaleToZero(t *testing.T) {
+	app, err := Parse(ann("enabled", "true", "min-replicas", "0", "max-replicas", "5",
+		"prometheus-query", "sum(queue_length)", "prometheus-target-value", "10",
+		"activation-threshold", "0.5", "scale-to-zero-after", "2m"), defaults)
+	require.NoError(t, err)
+	assert.Equal(t, int32(0), app.Spec.MinReplicas)
+	require.NotNil(t, app.Spec.ActivationMilli)
+	assert.Equal(t, int64(500), *app.Spec.ActivationMilli)
+	assert.Equal(t, 2*time.Minute, app.Spec.ScaleToZeroAfter)
+
+	app, err = Parse(ann("enabled", "true", "min-replicas", "0", "max-replicas", "5",
+		"prometheus-query", "sum(queue_length)", "prometheus-target-value", "10", "activation-threshold", "0"), defaults)
+	require.NoError(t, err)
+	require.NotNil(t, app.Spec.ActivationMilli)
+	assert.Zero(t, *app.Spec.ActivationMilli)
+	assert.Zero(t, app.Spec.ScaleToZeroAfter, "unset: HPA's rule")
+
+	_, err = Parse(ann("enabled", "true", "min-replicas", "0", "max-replicas", "0",
+		"prometheus-query", "q", "prometheus-target-value", "10"), defaults)
+	assert.ErrorContains(t, err, `spinscale.dev/max-replicas: "0": must be an integer >= 1 and <= 100000`)
+}
+
 func TestParseReportsEveryError(t *testing.T) {
 	a := ann(
 		"enabled", "true",
-		"min-replicas", "0",
+		"min-replicas", "-1",
 		"max-replicas", "many",
 		"target-cpu-utilization", "fifty",
 		"prometheus-target-value", "10",
@@ -587,7 +615,7 @@ func TestParseReportsEveryError(t *testing.T) {
 	var fe FieldError
 	require.ErrorAs(t, err, &fe)
 	assert.Equal(t, KeyMinReplicas, fe.Key)
-	assert.Equal(t, "0", fe.Value)
+	assert.Equal(t, "-1", fe.Value)
 }
 
 func TestParseUnknownKeys(t *testing.T) {
@@ -743,7 +771,7 @@ func TestEnabled(t *testing.T) {
 
 func TestKeys(t *testing.T) {
 	ks := Keys()
-	require.Len(t, ks, 26)
+	require.Len(t, ks, 29)
 	seen := map[string]bool{}
 	for _, k := range ks {
 		assert.True(t, strings.HasPrefix(k, Prefix), k)

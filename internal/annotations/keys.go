@@ -40,6 +40,12 @@ const (
 	KeyPaused                       = Prefix + "paused"
 	KeyFallbackReplicas             = Prefix + "fallback-replicas"
 	KeyFallbackAfter                = Prefix + "fallback-after"
+	KeyActivationThreshold          = Prefix + "activation-threshold"
+	KeyScaleToZeroAfter             = Prefix + "scale-to-zero-after"
+	// KeyScaledToZero is Spinscale's record that it scaled the app to zero
+	// (an RFC 3339 time), written with the replica count. Users do not set
+	// it; only a zero it marks is woken from.
+	KeyScaledToZero = Prefix + "scaled-to-zero"
 )
 
 // keys lists every known key in documentation order.
@@ -70,6 +76,9 @@ var keys = []string{
 	KeyPaused,
 	KeyFallbackReplicas,
 	KeyFallbackAfter,
+	KeyActivationThreshold,
+	KeyScaleToZeroAfter,
+	KeyScaledToZero,
 }
 
 // Keys returns every known annotation key (with the prefix), in the order

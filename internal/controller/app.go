@@ -359,7 +359,8 @@ func specReplicas(d *appsv1.Deployment) int32 { return ptr.Deref(d.Spec.Replicas
 
 // input gathers the engine's input from the caches and the snapshot.
 func (c *Controller) input(d *appsv1.Deployment, spec *recommender.Spec, snap *metrics.ResourceSnapshot, results map[string]recommender.Observation) recommender.Input {
-	in := recommender.Input{SpecReplicas: specReplicas(d), StatusReplicas: d.Status.Replicas}
+	in := recommender.Input{SpecReplicas: specReplicas(d), StatusReplicas: d.Status.Replicas,
+		ScaledToZero: d.Annotations[annotations.KeyScaledToZero] != ""}
 	for _, p := range c.podsOf(d) {
 		in.Pods = append(in.Pods, enginePod(p))
 	}
@@ -458,6 +459,9 @@ func (c *Controller) observe(d *appsv1.Deployment, a *app, spec *recommender.Spe
 		state = "dry_run"
 	case len(failed) > 0:
 		state = "degraded"
+	case dec.CurrentReplicas == 0 && dec.DesiredReplicas == 0 && dec.LimitedBy != recommender.StagePaused:
+		// At a zero Spinscale made, waiting for a metric to wake it.
+		state = "zero"
 	}
 	setOne(m.AppState, ns, name, &a.state, state)
 	if len(failed) > 0 {

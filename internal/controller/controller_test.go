@@ -185,7 +185,7 @@ func build(t *testing.T, s setup, objs ...runtime.Object) *harness {
 	}
 	ctl, err := New(Options{
 		Config: cfg, Logger: zap.NewNop(), Client: h.client, Dynamic: dyn, Queries: h.queries,
-		Resources: resources, Scaler: actuator.Scaler{Client: h.client},
+		Resources: resources, Scaler: actuator.Scaler{Client: h.client, Now: h.clock.Now},
 		Events:      &actuator.Events{Recorder: h.recorder},
 		Printer:     &actuator.Printer{Out: h.out},
 		Instruments: h.inst, Clock: h.clock, Identity: "test",

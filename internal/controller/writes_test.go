@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -125,4 +126,40 @@ func counterValue(t *testing.T, c prometheus.Counter) float64 {
 	var m dto.Metric
 	require.NoError(t, c.Write(&m))
 	return m.GetCounter().GetValue()
+}
+
+// A queue app with min-replicas 0 goes to zero and back. Both writes patch
+// the Deployment itself, replica count and record together, conditional on
+// the count the decision saw.
+func TestScaleToZeroWritesTheRecordWithTheCount(t *testing.T) {
+	queue := map[string]string{
+		"spinscale.dev/enabled": "true", "spinscale.dev/min-replicas": "0", "spinscale.dev/max-replicas": "10",
+		"spinscale.dev/prometheus-query": "sum(queue_length)", "spinscale.dev/prometheus-target-value": "10",
+		"spinscale.dev/scale-down-stabilization": "0s",
+	}
+	pods, _ := podsFor("shop", 1)
+	h := newHarness(t, nil, append(pods, deployment("shop", 1, queue))...)
+	h.queries.results["sum(queue_length)"] = recommender.Observation{Value: 0, Timestamp: t0}
+	h.ctl.Once(context.Background())
+	require.Equal(t, []string{"patch deployments apps/shop"}, h.mutations())
+	patch := string(h.client.Actions()[len(h.client.Actions())-1].(k8stesting.PatchAction).GetPatch())
+	assert.JSONEq(t, `[{"op":"test","path":"/spec/replicas","value":1},{"op":"replace","path":"/spec/replicas","value":0},`+
+		`{"op":"add","path":"/metadata/annotations/spinscale.dev~1scaled-to-zero","value":"2026-01-01T12:00:00Z"}]`, patch)
+
+	// At zero with the record, a queue of 25 wakes 3 pods and clears it.
+	woken := maps.Clone(queue)
+	woken["spinscale.dev/scaled-to-zero"] = "2026-01-01T12:00:00Z"
+	h = newHarness(t, nil, deployment("shop", 0, woken))
+	h.queries.results["sum(queue_length)"] = recommender.Observation{Value: 25_000, Timestamp: t0}
+	h.ctl.Once(context.Background())
+	require.Equal(t, []string{"patch deployments apps/shop"}, h.mutations())
+	patch = string(h.client.Actions()[len(h.client.Actions())-1].(k8stesting.PatchAction).GetPatch())
+	assert.JSONEq(t, `[{"op":"test","path":"/spec/replicas","value":0},{"op":"replace","path":"/spec/replicas","value":3},`+
+		`{"op":"remove","path":"/metadata/annotations/spinscale.dev~1scaled-to-zero"}]`, patch)
+
+	// At zero without the record (set by hand), nothing is written.
+	h = newHarness(t, nil, deployment("shop", 0, queue))
+	h.queries.results["sum(queue_length)"] = recommender.Observation{Value: 25_000, Timestamp: t0}
+	h.ctl.Once(context.Background())
+	assert.Empty(t, h.mutations())
 }

@@ -462,7 +462,7 @@ func assertServiceAccountCan(t *testing.T) {
 		{shippedNamespace, "update", "coordination.k8s.io", "leases", "", "spinscale", true},
 
 		{"shop", "update", "apps", "deployments", "", "web", false},
-		{"shop", "patch", "apps", "deployments", "", "web", false},
+		{"shop", "patch", "apps", "deployments", "", "web", true}, // scale to zero: count and record in one write
 		{"shop", "delete", "apps", "deployments", "", "web", false},
 		{"shop", "update", "apps", "deployments", "scale", "web", false},
 		{"shop", "delete", "", "pods", "", "x", false},

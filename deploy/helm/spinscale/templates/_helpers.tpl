@@ -81,13 +81,15 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 The controller's permissions, and nothing more (a test in deploy/ checks the
 list): it reads Deployments, Pods and other autoscalers from informer caches
 (list/watch), reads pod usage from metrics.k8s.io, patches
-deployments/<name>/scale and records Events. HorizontalPodAutoscalers, KEDA
+deployments/<name>/scale and records Events. It patches a Deployment itself
+only to scale an app to zero or wake it, writing the replica count and its
+scaled-to-zero annotation in one request. HorizontalPodAutoscalers, KEDA
 ScaledObjects and SpinApps are read only to refuse apps they own.
 */}}
 {{- define "spinscale.rules" -}}
 - apiGroups: ["apps"]
   resources: ["deployments"]
-  verbs: ["get", "list", "watch"]
+  verbs: ["get", "list", "watch", "patch"]
 - apiGroups: ["apps"]
   resources: ["deployments/scale"]
   verbs: ["get", "patch"]

@@ -338,7 +338,7 @@ func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, a *app, 
 		a.engine = recommender.Commit(spec, a.engine, &dec, now)
 		c.opts.Instruments.ScaleWrites.WithLabelValues("ok").Inc()
 		c.opts.Events.Clear(key, actuator.ReasonRescaleFailed)
-		c.opts.Events.Normal(d, actuator.ReasonRescaled, fmt.Sprintf("%d → %d (%s; limitedBy %s)", dec.CurrentReplicas, dec.DesiredReplicas, report.Targets(&dec), dec.LimitedBy))
+		c.opts.Events.Normal(d, actuator.ReasonRescaled, fmt.Sprintf("%d → %d (%s; limitedBy %s)%s", dec.CurrentReplicas, dec.DesiredReplicas, report.Targets(&dec), dec.LimitedBy, zeroNote(dec.Zero)))
 		log.Info("scaled", zap.Int32("currentReplicas", dec.CurrentReplicas), zap.Int32("desiredReplicas", dec.DesiredReplicas),
 			zap.String("limitedBy", string(dec.LimitedBy)), zap.String("reason", dec.Reason()))
 	case errors.Is(err, actuator.ErrConflict), errors.Is(err, actuator.ErrNotFound):
@@ -485,4 +485,16 @@ func sourceName(t recommender.SourceType) string {
 		return "prometheus"
 	}
 	return string(t)
+}
+
+// zeroNote says, in a Rescaled Event, that the write scaled the app to zero
+// or woke it.
+func zeroNote(z recommender.ZeroRecord) string {
+	switch z {
+	case recommender.ZeroSet:
+		return "; scaled to zero (recorded in " + annotations.KeyScaledToZero + ")"
+	case recommender.ZeroClear:
+		return "; woken from zero"
+	}
+	return ""
 }

@@ -34,7 +34,7 @@ func TestConvertExitCodes(t *testing.T) {
 		noWarnings bool
 	}{
 		{name: "warnings exit 0", args: []string{"-f", hpa}, code: exitOK, stdout: `spinscale.dev/min-replicas: "1"`,
-			stderr: "warning: HorizontalPodAutoscaler a: spec.minReplicas: 0 (scale to zero) has no equivalent"},
+			stderr: "warning: HorizontalPodAutoscaler a: spec.minReplicas: 0 (scale to zero) needs a Prometheus metric in Spinscale"},
 		{name: "nothing usable is still exit 0, with a warning", args: []string{"-f", onlyCustom}, code: exitOK,
 			stderr: "Spinscale would refuse them as they stand"},
 		{name: "scaffold flags", args: []string{"--autoscaler", "keda", "--cpu-request", "50m", "--memory-request", "64Mi", "--name", "web"},

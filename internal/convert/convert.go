@@ -44,6 +44,11 @@ type Result struct {
 	// Invalid is set when the annotations are not accepted by the controller
 	// as they stand (typically: no target could be converted).
 	Invalid error
+
+	// zeroFrom names the source's minimum when it is 0 (scale to zero),
+	// and zeroExplicit whether the source set it or left KEDA's default.
+	zeroFrom     string
+	zeroExplicit bool
 }
 
 func (r *Result) warnf(format string, args ...any) {

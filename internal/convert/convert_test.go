@@ -261,8 +261,10 @@ func TestScaledObjectWithPrometheusTriggers(t *testing.T) {
 
 	assert.Equal(t, map[string]string{
 		"spinscale.dev/enabled":                     "true",
-		"spinscale.dev/min-replicas":                "1",
+		"spinscale.dev/min-replicas":                "0",
 		"spinscale.dev/max-replicas":                "30",
+		"spinscale.dev/scale-to-zero-after":         "2m0s",
+		"spinscale.dev/activation-threshold":        "0",
 		"spinscale.dev/target-memory-average-value": "256Mi",
 		"spinscale.dev/behavior":                    "scaleDown:\n  stabilizationWindowSeconds: 60",
 		"spinscale.dev/fallback-replicas":           "6",
@@ -280,13 +282,13 @@ func TestScaledObjectWithPrometheusTriggers(t *testing.T) {
 
 	assertMessages(t, []string{
 		"spec.triggers[3].foo: unknown ScaledObject field",
-		"spec.minReplicaCount is unset, so the source scales to zero",
 		"spec.pollingInterval: 15s",
-		"spec.cooldownPeriod: 120s",
-		"spec.triggers[0].metadata.activationThreshold",
 		`spec.triggers[2]: trigger type "kafka" has no Spinscale equivalent`,
+		"the prometheus triggers have different activationThresholds: Spinscale has one for every Prometheus metric, the lowest (0) kept",
 		"spec.fallback: KEDA goes to 6 replicas in either direction",
 	}, r.Warnings)
+	assert.Equal(t, int32(0), app.Spec.MinReplicas, "KEDA's default minimum, 0, is kept: the app has Prometheus metrics to wake it")
+	assert.Equal(t, 2*time.Minute, app.Spec.ScaleToZeroAfter)
 	assertMessages(t, []string{
 		"spec.triggers[0]: an empty query result is 0 for KEDA",
 		"set prometheus.address: http://prometheus.monitoring:9090",
@@ -508,4 +510,49 @@ func TestConvertedBehaviorValidatesLikeTheAPIServer(t *testing.T) {
 	app := parse(t, r.Annotations)
 	require.Empty(t, recommender.ValidateBehavior(app.Spec.Behavior))
 	assert.InDelta(t, 0.05, app.Spec.Tolerance.Down, 1e-9, "the behavior's scaleDown tolerance")
+}
+
+// KEDA's scale to zero converts when a prometheus trigger can wake the app:
+// minReplicaCount 0, activationThreshold and cooldownPeriod map one to one.
+// Without one, the minimum becomes 1 with a warning.
+func TestScaledObjectScaleToZero(t *testing.T) {
+	withQueue := []byte(`apiVersion: keda.sh/v1alpha1
+kind: ScaledObject
+metadata: {name: worker}
+spec:
+  scaleTargetRef: {name: worker}
+  minReplicaCount: 0
+  maxReplicaCount: 10
+  cooldownPeriod: 60
+  triggers:
+    - type: prometheus
+      metadata: {serverAddress: "http://p:9090", query: "sum(queue_length)", threshold: "10", activationThreshold: "2", ignoreNullValues: "false"}
+`)
+	r := convertOne(t, withQueue)
+	app := parse(t, r.Annotations)
+	assert.Equal(t, "0", r.Annotations["spinscale.dev/min-replicas"])
+	assert.Equal(t, "2", r.Annotations["spinscale.dev/activation-threshold"])
+	assert.Equal(t, "1m0s", r.Annotations["spinscale.dev/scale-to-zero-after"])
+	assert.Empty(t, r.Warnings)
+	require.NotNil(t, app.Spec.ActivationMilli)
+	assert.Equal(t, int64(2000), *app.Spec.ActivationMilli)
+
+	cpuOnly := []byte(`apiVersion: keda.sh/v1alpha1
+kind: ScaledObject
+metadata: {name: web}
+spec:
+  scaleTargetRef: {name: web}
+  minReplicaCount: 0
+  maxReplicaCount: 10
+  cooldownPeriod: 60
+  triggers:
+    - {type: cpu, metricType: Utilization, metadata: {value: "50"}}
+`)
+	r = convertOne(t, cpuOnly)
+	parse(t, r.Annotations)
+	assert.Equal(t, "1", r.Annotations["spinscale.dev/min-replicas"])
+	assertMessages(t, []string{
+		"spec.minReplicaCount: 0 (scale to zero) needs a Prometheus metric in Spinscale, and none was converted: min-replicas 1",
+		"spec.cooldownPeriod: 60s applies to scaling to zero, which the converted app does not do",
+	}, r.Warnings)
 }

@@ -76,6 +76,7 @@ func FromHPA(hpa *autoscalingv2.HorizontalPodAutoscaler) Result {
 	if hpa.Spec.Behavior != nil {
 		behavior(&r, "spec.behavior", hpa.Spec.Behavior)
 	}
+	settleZero(&r)
 	return r
 }
 
@@ -93,6 +94,7 @@ func FromHPAv1(hpa *autoscalingv1.HorizontalPodAutoscaler) Result {
 		r.notef("spec.targetCPUUtilizationPercentage is unset: the HPA default, %d%%, is made explicit", hpaDefaultCPUUtilization)
 	}
 	r.Annotations[annotations.KeyTargetCPUUtilization] = strconv.Itoa(int(target))
+	settleZero(&r)
 	return r
 }
 
@@ -117,15 +119,14 @@ func bounds(r *Result, min *int32, minPath string, minDefault int32, max *int32,
 	if min != nil {
 		lo = *min
 	}
-	if lo < 1 {
-		if min != nil {
-			r.warnf("%s: %d (scale to zero) has no equivalent: Spinscale keeps at least one replica, min-replicas 1", minPath, lo)
-		} else {
-			r.warnf("%s is unset, so the source scales to zero: Spinscale keeps at least one replica, min-replicas 1", minPath)
-		}
-		lo = 1
+	if lo < 0 {
+		lo = 0
 	}
 	r.Annotations[annotations.KeyMinReplicas] = strconv.Itoa(int(lo))
+	if lo < 1 {
+		r.zeroFrom = minPath
+		r.zeroExplicit = min != nil
+	}
 	hi := maxDefault
 	if max != nil {
 		hi = *max
@@ -133,6 +134,28 @@ func bounds(r *Result, min *int32, minPath string, minDefault int32, max *int32,
 		r.notef("%s is unset: its default, %d, is made explicit (Spinscale requires max-replicas)", maxPath, maxDefault)
 	}
 	r.Annotations[annotations.KeyMaxReplicas] = strconv.Itoa(int(hi))
+}
+
+// settleZero keeps a minimum of 0 (scale to zero) when the converted app has
+// a Prometheus metric to wake it, as HPA 1.37 needs an Object or External
+// metric; otherwise it raises the minimum to 1 and says why. It reports
+// whether the zero was kept.
+func settleZero(r *Result) bool {
+	if r.zeroFrom == "" {
+		return false
+	}
+	_, single := r.Annotations[annotations.KeyPrometheusQuery]
+	_, list := r.Annotations[annotations.KeyMetrics]
+	if single || list {
+		return true
+	}
+	r.Annotations[annotations.KeyMinReplicas] = "1"
+	if r.zeroExplicit {
+		r.warnf("%s: 0 (scale to zero) needs a Prometheus metric in Spinscale, and none was converted: min-replicas 1", r.zeroFrom)
+	} else {
+		r.warnf("%s is unset, so the source scales to zero: that needs a Prometheus metric in Spinscale, and none was converted: min-replicas 1", r.zeroFrom)
+	}
+	return false
 }
 
 // resourceTarget converts a cpu or memory target.

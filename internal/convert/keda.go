@@ -97,16 +97,13 @@ func FromScaledObject(so *ScaledObject) Result {
 	bounds(&r, spec.MinReplicaCount, "spec.minReplicaCount", 0, spec.MaxReplicaCount, "spec.maxReplicaCount", kedaDefaultMax)
 
 	if spec.IdleReplicaCount != nil {
-		r.warnf("spec.idleReplicaCount: %d: Spinscale never scales to an idle count, not converted", *spec.IdleReplicaCount)
+		r.warnf("spec.idleReplicaCount: %d: Spinscale has no idle count between zero and min-replicas; with min-replicas 0 an idle app goes to zero, not converted", *spec.IdleReplicaCount)
 	}
 	if spec.PollingInterval != nil {
 		r.warnf("spec.pollingInterval: %ds: KEDA polls triggers for activation (0 <-> 1 replicas) at it; Spinscale decides every config interval (15s) for every app, not converted", *spec.PollingInterval)
 	}
-	if spec.CooldownPeriod != nil {
-		r.warnf("spec.cooldownPeriod: %ds applies to scaling to zero, which Spinscale does not do, not converted", *spec.CooldownPeriod)
-	}
 	if spec.InitialCooldownPeriod != nil {
-		r.warnf("spec.initialCooldownPeriod: %ds applies to scaling to zero, which Spinscale does not do, not converted", *spec.InitialCooldownPeriod)
+		r.warnf("spec.initialCooldownPeriod: %ds: Spinscale does not scale a new app to zero before a first scale-down window has passed (5m by default), not converted", *spec.InitialCooldownPeriod)
 	}
 	if a := spec.Advanced; a != nil {
 		if a.RestoreToOriginalReplicaCount != nil && *a.RestoreToOriginalReplicaCount {
@@ -144,6 +141,18 @@ func FromScaledObject(so *ScaledObject) Result {
 		}
 	}
 	prometheusAnnotations(&r, prom)
+	if settleZero(&r) {
+		kedaZero(&r, spec, prom)
+	} else {
+		if spec.CooldownPeriod != nil {
+			r.warnf("spec.cooldownPeriod: %ds applies to scaling to zero, which the converted app does not do, not converted", *spec.CooldownPeriod)
+		}
+		for _, p := range prom {
+			if p.activation != "" {
+				r.notef("%s.metadata.activationThreshold: %s applies only to an app that scales to zero (minReplicaCount 0); KEDA ignores it here, and so does the conversion", p.path, p.activation)
+			}
+		}
+	}
 	if len(addresses) > 0 {
 		var list []string
 		for a := range addresses {
@@ -164,6 +173,51 @@ func FromScaledObject(so *ScaledObject) Result {
 		kedaFallback(&r, spec)
 	}
 	return r
+}
+
+// kedaDefaultCooldown is KEDA's cooldownPeriod when unset.
+const kedaDefaultCooldown = 300
+
+// kedaZero converts what KEDA does around zero for an app that keeps
+// min-replicas 0: the triggers' activation thresholds and the cooldown.
+func kedaZero(r *Result, spec ScaledObjectSpec, prom []promTrigger) {
+	cooldown := int32(kedaDefaultCooldown)
+	if spec.CooldownPeriod != nil {
+		cooldown = *spec.CooldownPeriod
+	} else {
+		r.notef("spec.cooldownPeriod is unset: KEDA's default, %ds, is made explicit as %s", kedaDefaultCooldown, annotations.KeyScaleToZeroAfter)
+	}
+	if cooldown > 0 {
+		r.Annotations[annotations.KeyScaleToZeroAfter] = (time.Duration(cooldown) * time.Second).String()
+	}
+	// KEDA wakes on any trigger above its own threshold; Spinscale has one
+	// threshold for all Prometheus metrics: the lowest wakes as early.
+	var lowest string
+	lowestValue := 0.0
+	distinct := map[string]bool{}
+	for _, p := range prom {
+		activation := p.activation
+		if activation == "" {
+			activation = "0" // KEDA's default
+		}
+		q, err := annotations.ParseQuantity(activation)
+		if err != nil {
+			r.warnf("%s.metadata.activationThreshold: %q: not a quantity, not converted", p.path, p.activation)
+			continue
+		}
+		f := q.AsApproximateFloat64()
+		distinct[activation] = true
+		if lowest == "" || f < lowestValue {
+			lowest, lowestValue = activation, f
+		}
+	}
+	if lowest == "" {
+		lowest = "0"
+	}
+	r.Annotations[annotations.KeyActivationThreshold] = lowest
+	if len(distinct) > 1 {
+		r.warnf("the prometheus triggers have different activationThresholds: Spinscale has one for every Prometheus metric, the lowest (%s) kept", lowest)
+	}
 }
 
 // kedaResource converts a cpu or memory trigger.
@@ -216,6 +270,10 @@ type promTrigger struct {
 	name, query, server string
 	average             bool
 	threshold           string
+	// activation is metadata.activationThreshold, empty when unset.
+	activation string
+	// path locates the trigger in the source, for messages.
+	path string
 }
 
 // Metadata of a prometheus trigger that has a meaning Spinscale keeps in its
@@ -225,7 +283,7 @@ var promMetadata = map[string]string{
 	"query":               "",
 	"threshold":           "",
 	"ignoreNullValues":    "",
-	"activationThreshold": "applies to activation (0 <-> 1 replicas), which Spinscale does not do",
+	"activationThreshold": "",
 	"namespace":           "a tenant of Thanos or Cortex: set it in the query's URL or a header in config prometheus.headers",
 	"customHeaders":       "headers are global: config prometheus.headers",
 	"unsafeSsl":           "TLS is global: config prometheus.tls.insecureSkipVerify",
@@ -247,7 +305,7 @@ func kedaPrometheus(r *Result, path string, t Trigger) (promTrigger, bool) {
 		switch {
 		case !known:
 			r.warnf("%s.metadata.%s: unknown prometheus trigger field, not converted", path, k)
-		case why != "" && !(k == "activationThreshold" && isZeroNumber(t.Metadata[k])):
+		case why != "":
 			r.warnf("%s.metadata.%s: %s, not converted", path, k, why)
 		}
 	}
@@ -257,7 +315,7 @@ func kedaPrometheus(r *Result, path string, t Trigger) (promTrigger, bool) {
 		r.notef("%s: an empty query result is 0 for KEDA (ignoreNullValues) but a failed metric for Spinscale, which then holds instead of scaling down; wrap the query in `... or vector(0)` to keep KEDA's behaviour", path)
 	}
 	p := promTrigger{name: t.Name, query: strings.TrimSpace(t.Metadata["query"]), server: strings.TrimSpace(t.Metadata["serverAddress"]),
-		threshold: strings.TrimSpace(t.Metadata["threshold"])}
+		threshold: strings.TrimSpace(t.Metadata["threshold"]), activation: strings.TrimSpace(t.Metadata["activationThreshold"]), path: path}
 	if p.query == "" {
 		r.warnf("%s.metadata.query is empty, not converted", path)
 		return p, false

@@ -24,6 +24,7 @@ type stepJSON struct {
 	StabilizedRecommendation *int32       `json:"stabilizedRecommendation"`
 	LimitedBy                string       `json:"limitedBy"`
 	Behavior                 *bool        `json:"behavior"`
+	Zero                     string       `json:"zero"`
 	Reason                   string       `json:"reason"`
 }
 
@@ -51,7 +52,11 @@ type wantStep struct {
 	limitedBy        string
 	recommendation   int32
 	stabilized       int32
-	metrics          []wantMetric
+	// zero is the change to the scaled-to-zero record: "set", "clear" or "".
+	zero string
+	// behavior is true on HPA's behavior path (a stabilization shorthand).
+	behavior bool
+	metrics  []wantMetric
 }
 
 // wantMetric is one metric's expected part. For a failed metric, set err (a
@@ -155,6 +160,31 @@ var exampleWants = map[string][]wantStep{
 	},
 }
 
+// scaleToZero is the queue metric of scale-to-zero.yaml: one value
+// against a per-pod target.
+func scaleToZero(queue, average float64, proposal int32) wantMetric {
+	return wantMetric{name: "queue", typ: "value", current: average, target: 10,
+		averageValue: f64(average), value: f64(queue), proposal: proposal}
+}
+
+func init() {
+	// Going to zero and back: HPA 1.37's rules, the record in "zero".
+	exampleWants["scale-to-zero.yaml"] = []wantStep{
+		{behavior: true, at: 0, current: 2, desired: 2, action: "none", limitedBy: "stabilization", recommendation: 0, stabilized: 2,
+			metrics: []wantMetric{scaleToZero(0, 0, 0)}},
+		{behavior: true, at: 30, current: 2, desired: 0, action: "scale-down", limitedBy: "none", recommendation: 0, stabilized: 0, zero: "set",
+			metrics: []wantMetric{scaleToZero(0, 0, 0)}},
+		{behavior: true, at: 45, current: 0, desired: 0, action: "none", limitedBy: "none", recommendation: 0, stabilized: 0,
+			metrics: []wantMetric{scaleToZero(0, 0, 0)}},
+		{behavior: true, at: 60, current: 0, desired: 0, action: "none", limitedBy: "none", recommendation: 0, stabilized: 0,
+			metrics: []wantMetric{scaleToZero(0, 0, 0)}},
+		{behavior: true, at: 75, current: 0, desired: 3, action: "scale-up", limitedBy: "none", recommendation: 3, stabilized: 3, zero: "clear",
+			metrics: []wantMetric{scaleToZero(25, 25, 3)}},
+		{behavior: true, at: 90, current: 3, desired: 3, action: "none", limitedBy: "none", recommendation: 3, stabilized: 3,
+			metrics: []wantMetric{scaleToZero(25, 8.334, 3)}},
+	}
+}
+
 func TestExamples(t *testing.T) {
 	files, err := filepath.Glob("../../examples/*.yaml")
 	require.NoError(t, err)
@@ -198,10 +228,11 @@ func assertStep(t *testing.T, w wantStep, got stepJSON, line string) {
 	require.NotNil(t, got.Behavior, line)
 	assert.Equal(t, w.at, *got.At, "at: %s", line)
 	assert.Equal(t, w.current, *got.CurrentReplicas, "currentReplicas at %v", w.at)
+	assert.Equal(t, w.zero, got.Zero, "zero at %v", w.at)
 	assert.Equal(t, w.desired, *got.DesiredReplicas, "desiredReplicas at %v", w.at)
 	assert.Equal(t, w.action, got.Action, "action at %v", w.at)
 	assert.Equal(t, w.limitedBy, got.LimitedBy, "limitedBy at %v", w.at)
-	assert.False(t, *got.Behavior, "no example sets a behavior")
+	assert.Equal(t, w.behavior, *got.Behavior, "behavior path at %v", w.at)
 	assert.NotEmpty(t, got.Reason, "reason at %v", w.at)
 	if w.limitedBy != "missing-metrics" {
 		require.NotNil(t, got.Recommendation, line)

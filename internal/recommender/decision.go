@@ -176,6 +176,12 @@ func (d *Decision) Reason() string {
 	if failed := d.failureSummary(); failed != "" {
 		b.WriteString("; failed: " + failed)
 	}
+	switch d.Zero {
+	case ZeroSet:
+		b.WriteString("; scaled to zero, recorded so that its metrics wake it")
+	case ZeroClear:
+		b.WriteString("; woken from zero")
+	}
 	return b.String()
 }
 

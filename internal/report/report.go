@@ -32,10 +32,14 @@ type Decision struct {
 	// projection of a rising load that raised the recommendation, a burst
 	// that asked for as many pods as the scale-up policies allow, a sharp
 	// drop let through before the scale-down window. Omitted when unused.
-	Projected int32  `json:"projected,omitempty"`
-	Burst     bool   `json:"burst,omitempty"`
-	Drop      bool   `json:"drop,omitempty"`
-	Reason    string `json:"reason"`
+	Projected int32 `json:"projected,omitempty"`
+	Burst     bool  `json:"burst,omitempty"`
+	Drop      bool  `json:"drop,omitempty"`
+	// Zero is "set" when the decision scales the app to zero and records
+	// it (so it wakes on its metrics), "clear" when it wakes the app or
+	// rescales it while the record was set; omitted otherwise.
+	Zero   string `json:"zero,omitempty"`
+	Reason string `json:"reason"`
 }
 
 // Metric is one metric's part in a decision. Values are in the
@@ -90,6 +94,7 @@ func NewDecision(d *recommender.Decision) Decision {
 		Projected:                d.Projected,
 		Burst:                    d.Burst,
 		Drop:                     d.Drop,
+		Zero:                     string(d.Zero),
 		Reason:                   d.Reason(),
 	}
 	for i := range d.Metrics {

@@ -28,12 +28,16 @@ func (s *Scenario) Run() []Result {
 	if s.Replicas != nil {
 		previous = *s.Replicas
 	}
+	// The record that Spinscale scaled the app to zero follows the
+	// decisions, as the controller writes it with the replica count.
+	scaledToZero := s.ScaledToZero
 	for i := range s.Steps {
 		step := &s.Steps[i]
 		in := recommender.Input{
 			SpecReplicas: previous,
 			Pods:         step.Pods,
 			Metrics:      step.Metrics,
+			ScaledToZero: scaledToZero,
 		}
 		if step.Replicas != nil {
 			in.SpecReplicas = *step.Replicas
@@ -51,6 +55,12 @@ func (s *Scenario) Run() []Result {
 		d, st = recommender.Decide(&s.Spec, &in, st, step.Time)
 		st = recommender.Commit(&s.Spec, st, &d, step.Time)
 		previous = d.DesiredReplicas
+		switch d.Zero {
+		case recommender.ZeroSet:
+			scaledToZero = true
+		case recommender.ZeroClear:
+			scaledToZero = false
+		}
 		results = append(results, Result{At: step.At, Time: step.Time, Decision: d})
 	}
 	return results

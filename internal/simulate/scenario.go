@@ -67,7 +67,10 @@ type Scenario struct {
 	// StatusReplicas is state.statusReplicas: the first step's status
 	// replicas unless it sets its own. Nil when unset.
 	StatusReplicas *int32
-	Steps          []Step
+	// ScaledToZero is state.scaledToZero: Spinscale's record that it scaled
+	// the app to zero before the first step (the scaled-to-zero annotation).
+	ScaledToZero bool
+	Steps        []Step
 	// Warnings are non-fatal remarks, such as unknown annotation keys.
 	Warnings []string
 	// Trace is set, and Steps empty, for a scenario in the load-trace form:

@@ -66,6 +66,9 @@ type App struct {
 	// DryRun is the app's own dry-run annotation: compute and report, never
 	// patch. The global dry-run setting applies on top of it.
 	DryRun bool
+	// Interval is the app's own decision interval (the interval
+	// annotation); 0 means the controller's.
+	Interval time.Duration
 	// Spec is the engine's fully resolved spec. Unset when Parse fails.
 	Spec recommender.Spec
 	// Warnings are problems that do not stop the app from being managed,
@@ -129,6 +132,7 @@ func Parse(ann map[string]string, d Defaults) (App, error) {
 	app.DryRun = p.boolean(KeyDryRun)
 	spec.Paused = p.boolean(KeyPaused)
 	spec.FallbackReplicas, spec.FallbackAfter = p.fallback(b)
+	app.Interval = p.interval()
 	spec.ActivationMilli, spec.ScaleToZeroAfter = p.zero(b, &spec)
 
 	if len(p.errs) > 0 {
@@ -136,6 +140,27 @@ func Parse(ann map[string]string, d Defaults) (App, error) {
 	}
 	app.Spec = spec
 	return app, nil
+}
+
+// Bounds of the interval annotation: Kubernetes 1.38's per-object sync
+// period for HPAs (alpha) allows the same range.
+const (
+	minInterval = time.Second
+	maxInterval = 10 * time.Minute
+)
+
+// interval parses the app's own decision interval.
+func (p *parser) interval() time.Duration {
+	v, ok := p.get(KeyInterval)
+	if !ok {
+		return 0
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < minInterval || d > maxInterval {
+		p.fail(KeyInterval, "must be a Go duration from %s to %s (e.g. 5s, 1m)", duration.Format(minInterval), duration.Format(maxInterval))
+		return 0
+	}
+	return d
 }
 
 // parser reads one app's annotations and collects every error.

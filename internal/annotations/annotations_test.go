@@ -345,6 +345,9 @@ func TestParseErrors(t *testing.T) {
 		{"activation-threshold without min-replicas 0", valid("activation-threshold", "5"), []string{`spinscale.dev/activation-threshold: "5": requires spinscale.dev/min-replicas: "0"`}},
 		{"activation-threshold negative", valid("activation-threshold", "-5"), []string{`spinscale.dev/activation-threshold: "-5": must be a quantity >= 0`}},
 		{"scale-to-zero-after without min-replicas 0", valid("scale-to-zero-after", "5m"), []string{`spinscale.dev/scale-to-zero-after: "5m": requires spinscale.dev/min-replicas: "0"`}},
+		{"interval below 1s", valid("interval", "500ms"), []string{`spinscale.dev/interval: "500ms": must be a Go duration from 1s to 10m`}},
+		{"interval above 10m", valid("interval", "11m"), []string{`spinscale.dev/interval: "11m": must be a Go duration from 1s to 10m`}},
+		{"interval not a duration", valid("interval", "5"), []string{`spinscale.dev/interval: "5": must be a Go duration`}},
 		{"scale-to-zero-after zero", valid("scale-to-zero-after", "0s"), []string{`spinscale.dev/scale-to-zero-after: "0s": must be a Go duration > 0s and <= 24h`}},
 		{"min-replicas decimal", valid("min-replicas", "1.5"), []string{`spinscale.dev/min-replicas: "1.5"`}},
 		{"cpu utilization zero", valid("target-cpu-utilization", "0"),
@@ -547,6 +550,15 @@ func TestParseMetricOrder(t *testing.T) {
 		names = append(names, m.Name)
 	}
 	assert.Equal(t, []string{"cpu", "memory", "default", "zeta", "alpha"}, names)
+}
+
+func TestParseInterval(t *testing.T) {
+	app, err := Parse(valid("interval", "5s"), defaults)
+	require.NoError(t, err)
+	assert.Equal(t, 5*time.Second, app.Interval)
+	app, err = Parse(valid(), defaults)
+	require.NoError(t, err)
+	assert.Zero(t, app.Interval, "unset: the controller's interval")
 }
 
 // min-replicas 0 with a Prometheus metric, and KEDA's options on top.
@@ -771,7 +783,7 @@ func TestEnabled(t *testing.T) {
 
 func TestKeys(t *testing.T) {
 	ks := Keys()
-	require.Len(t, ks, 29)
+	require.Len(t, ks, 30)
 	seen := map[string]bool{}
 	for _, k := range ks {
 		assert.True(t, strings.HasPrefix(k, Prefix), k)

@@ -40,6 +40,7 @@ const (
 	KeyPaused                       = Prefix + "paused"
 	KeyFallbackReplicas             = Prefix + "fallback-replicas"
 	KeyFallbackAfter                = Prefix + "fallback-after"
+	KeyInterval                     = Prefix + "interval"
 	KeyActivationThreshold          = Prefix + "activation-threshold"
 	KeyScaleToZeroAfter             = Prefix + "scale-to-zero-after"
 	// KeyScaledToZero is Spinscale's record that it scaled the app to zero
@@ -76,6 +77,7 @@ var keys = []string{
 	KeyPaused,
 	KeyFallbackReplicas,
 	KeyFallbackAfter,
+	KeyInterval,
 	KeyActivationThreshold,
 	KeyScaleToZeroAfter,
 	KeyScaledToZero,

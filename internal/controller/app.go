@@ -40,6 +40,31 @@ type app struct {
 	sched schedule
 	// state and limitedBy are the values last exported for the app.
 	state, limitedBy string
+	// generation and replicas are the Deployment's metadata.generation and
+	// spec.replicas when last seen: a new generation with the same replica
+	// count is a change of its spec (the pod template), decided on at once.
+	generation int64
+	replicas   int32
+}
+
+// interval is how often the app is decided on at least: its own interval
+// annotation, or the controller's. The caller holds a.mu.
+func (c *Controller) interval(a *app) time.Duration {
+	if a.parseErr == nil && a.parsed.Interval > 0 {
+		return a.parsed.Interval
+	}
+	return c.cfg.Interval
+}
+
+// noteSpec marks a change of the Deployment's spec other than its replica
+// count (a new pod template, say) as an edit, decided on at once, as HPA
+// reconciles when its target changes.
+func (a *app) noteSpec(d *appsv1.Deployment) {
+	replicas := specReplicas(d)
+	if a.generation != 0 && d.Generation != a.generation && replicas == a.replicas {
+		a.sched.edited = true
+	}
+	a.generation, a.replicas = d.Generation, replicas
 }
 
 // ensureParsed parses the annotations when they changed since last time; a
@@ -145,6 +170,7 @@ func (c *Controller) parseAll(deps []*appsv1.Deployment) {
 		a := c.appFor(types.NamespacedName{Namespace: d.Namespace, Name: d.Name})
 		a.mu.Lock()
 		a.ensureParsed(d.Annotations, c.defaults)
+		a.noteSpec(d)
 		a.mu.Unlock()
 	}
 }
@@ -285,7 +311,7 @@ func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, a *app, 
 		act = c.opts.Printer
 	}
 	if a.parseErr != nil {
-		a.sched.decided(now, c.cfg.Interval, true, 0)
+		a.sched.decided(now, c.interval(a), true, 0)
 		if c.opts.Events.Warning(d, key, actuator.ReasonInvalidConfig, "invalid annotations, app left untouched: "+a.parseErr.Error()) {
 			log.Warn("invalid annotations; app left untouched", zap.Error(a.parseErr))
 		}
@@ -302,7 +328,7 @@ func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, a *app, 
 		c.opts.Events.Clear(key, actuator.ReasonUnknownAnnotation)
 	}
 	if why := refusal; why != "" {
-		a.sched.decided(now, c.cfg.Interval, true, 0)
+		a.sched.decided(now, c.interval(a), true, 0)
 		if c.opts.Events.Warning(d, key, actuator.ReasonRefused, "not scaling: "+why) {
 			log.Warn("refusing to scale", zap.String("reason", why))
 		}
@@ -319,7 +345,7 @@ func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, a *app, 
 	if !due && (!fresh || seen == a.sched.seen) {
 		return
 	}
-	a.sched.decided(now, c.cfg.Interval, !fresh, seen)
+	a.sched.decided(now, c.interval(a), !fresh, seen)
 	dec, st := recommender.Decide(spec, &in, a.engine, now)
 	a.engine = st
 	c.observe(d, a, spec, &dec, dryRun, log)

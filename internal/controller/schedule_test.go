@@ -3,12 +3,14 @@ package controller
 import (
 	"context"
 	"errors"
+	"maps"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 
 	"github.com/spinscale/spinscale/internal/actuator"
 	"github.com/spinscale/spinscale/internal/annotations"
@@ -52,6 +54,43 @@ func TestAnEditIsDueAtOnce(t *testing.T) {
 	assert.True(t, a.sched.due(t0.Add(time.Second)), "an edit is decided on at once")
 	a.sched.decided(t0.Add(time.Second), 15*time.Second, true, 0)
 	assert.False(t, a.sched.due(t0.Add(2*time.Second)))
+}
+
+// A new pod template (a new generation with the same replica count) is an
+// edit; a new replica count is not (Spinscale's own writes change it).
+func TestASpecChangeIsDueAtOnce(t *testing.T) {
+	a := &app{}
+	d := deployment("shop", 2, cpuApp)
+	d.Generation = 3
+	a.noteSpec(d)
+	a.sched.decided(t0, 15*time.Second, true, 0)
+	d.Generation, d.Spec.Replicas = 4, ptr.To(int32(4))
+	a.noteSpec(d)
+	assert.False(t, a.sched.due(t0.Add(time.Second)), "a scale is no edit")
+	d.Generation = 5
+	a.noteSpec(d)
+	assert.True(t, a.sched.due(t0.Add(time.Second)), "a new pod template is decided on at once")
+}
+
+// The interval annotation sets the app's own decision interval.
+func TestTheIntervalAnnotationSetsTheAppsSync(t *testing.T) {
+	fast := maps.Clone(cpuApp)
+	fast["spinscale.dev/interval"] = "5s"
+	pods, names := podsFor("shop", 2)
+	podsB, namesB := podsFor("cart", 2)
+	h := newHarness(t, nil, append(append(pods, podsB...), deployment("shop", 2, fast), deployment("cart", 2, cpuApp))...)
+	h.usage.pods, h.usage.cpuMilli = append(names, namesB...), 50 // on target
+	decisions := func() float64 {
+		return counterValue(t, h.ctl.opts.Instruments.Decisions.WithLabelValues("none", "none"))
+	}
+	h.ctl.Once(context.Background())
+	require.Equal(t, 2.0, decisions(), "both apps at first sight")
+	h.clock.Step(5 * time.Second)
+	h.ctl.Once(context.Background())
+	assert.Equal(t, 3.0, decisions(), "shop again after its 5s; cart waits for the 15s interval")
+	h.clock.Step(10 * time.Second)
+	h.ctl.Once(context.Background())
+	assert.Equal(t, 5.0, decisions(), "both at 15s")
 }
 
 func TestFingerprintChangesWithNewSamplesOnly(t *testing.T) {

@@ -132,6 +132,7 @@ func Parse(ann map[string]string, d Defaults) (App, error) {
 	app.DryRun = p.boolean(KeyDryRun)
 	spec.Paused = p.boolean(KeyPaused)
 	spec.FallbackReplicas, spec.FallbackAfter = p.fallback(b)
+	spec.FallbackBehavior = p.fallbackBehavior()
 	app.Interval = p.interval()
 	spec.ActivationMilli, spec.ScaleToZeroAfter = p.zero(b, &spec)
 
@@ -451,6 +452,25 @@ func (p *parser) fallback(b bounds) (int32, time.Duration) {
 		return 0, 0
 	}
 	return replicas, after
+}
+
+// fallbackBehavior parses fallback-behavior (KEDA's fallback behaviors).
+func (p *parser) fallbackBehavior() recommender.FallbackBehavior {
+	v, ok := p.get(KeyFallbackBehavior)
+	if !ok {
+		return ""
+	}
+	for _, b := range recommender.FallbackBehaviors {
+		if v == string(b) {
+			return b
+		}
+	}
+	names := make([]string, len(recommender.FallbackBehaviors))
+	for i, b := range recommender.FallbackBehaviors {
+		names[i] = string(b)
+	}
+	p.fail(KeyFallbackBehavior, "must be one of %s", strings.Join(names, ", "))
+	return ""
 }
 
 // jsonString decodes a JSON string; ok is false for any other JSON value.

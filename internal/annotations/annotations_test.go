@@ -345,6 +345,13 @@ func TestParseErrors(t *testing.T) {
 		{"activation-threshold without min-replicas 0", valid("activation-threshold", "5"), []string{`spinscale.dev/activation-threshold: "5": requires spinscale.dev/min-replicas: "0"`}},
 		{"activation-threshold negative", valid("activation-threshold", "-5"), []string{`spinscale.dev/activation-threshold: "-5": must be a quantity >= 0`}},
 		{"scale-to-zero-after without min-replicas 0", valid("scale-to-zero-after", "5m"), []string{`spinscale.dev/scale-to-zero-after: "5m": requires spinscale.dev/min-replicas: "0"`}},
+		{"fallback-behavior unknown", valid("fallback-behavior", "always"), []string{`spinscale.dev/fallback-behavior: "always": must be one of static, currentReplicas, currentReplicasIfHigher, currentReplicasIfLower`}},
+		{"metric fallbackReplicas zero", valid("metrics", "- {name: q, query: x, targetValue: 1, fallbackReplicas: 0}"),
+			[]string{`spinscale.dev/metrics: [0].fallbackReplicas: "0": must be an integer from 1 to 100000`}},
+		{"metric fallbackAfter without fallbackReplicas", valid("metrics", "- {name: q, query: x, targetValue: 1, fallbackAfter: 1m}"),
+			[]string{`spinscale.dev/metrics: [0].fallbackAfter: "1m": requires fallbackReplicas`}},
+		{"metric fallbackAfter not a duration", valid("metrics", "- {name: q, query: x, targetValue: 1, fallbackReplicas: 2, fallbackAfter: 60}"),
+			[]string{`spinscale.dev/metrics: [0].fallbackAfter: "60": must be a Go duration > 0s and <= 24h`}},
 		{"interval below 1s", valid("interval", "500ms"), []string{`spinscale.dev/interval: "500ms": must be a Go duration from 1s to 10m`}},
 		{"interval above 10m", valid("interval", "11m"), []string{`spinscale.dev/interval: "11m": must be a Go duration from 1s to 10m`}},
 		{"interval not a duration", valid("interval", "5"), []string{`spinscale.dev/interval: "5": must be a Go duration`}},
@@ -550,6 +557,19 @@ func TestParseMetricOrder(t *testing.T) {
 		names = append(names, m.Name)
 	}
 	assert.Equal(t, []string{"cpu", "memory", "default", "zeta", "alpha"}, names)
+}
+
+// A metric's own fallback (KEP-5679), 3m by default, and the app's
+// fallback behavior (KEDA's).
+func TestParseMetricFallback(t *testing.T) {
+	app, err := Parse(valid("metrics", "- {name: q, query: x, targetValue: 1, fallbackReplicas: 4}\n- {name: r, query: up, targetValue: 1, fallbackReplicas: 2, fallbackAfter: 90s}",
+		"fallback-behavior", "static"), defaults)
+	require.NoError(t, err)
+	require.Len(t, app.Spec.Metrics, 3)
+	assert.Equal(t, int32(4), app.Spec.Metrics[1].FallbackReplicas)
+	assert.Equal(t, 3*time.Minute, app.Spec.Metrics[1].FallbackAfter)
+	assert.Equal(t, 90*time.Second, app.Spec.Metrics[2].FallbackAfter)
+	assert.Equal(t, recommender.FallbackStatic, app.Spec.FallbackBehavior)
 }
 
 func TestParseInterval(t *testing.T) {
@@ -783,7 +803,7 @@ func TestEnabled(t *testing.T) {
 
 func TestKeys(t *testing.T) {
 	ks := Keys()
-	require.Len(t, ks, 30)
+	require.Len(t, ks, 31)
 	seen := map[string]bool{}
 	for _, k := range ks {
 		assert.True(t, strings.HasPrefix(k, Prefix), k)

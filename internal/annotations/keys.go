@@ -40,6 +40,7 @@ const (
 	KeyPaused                       = Prefix + "paused"
 	KeyFallbackReplicas             = Prefix + "fallback-replicas"
 	KeyFallbackAfter                = Prefix + "fallback-after"
+	KeyFallbackBehavior             = Prefix + "fallback-behavior"
 	KeyInterval                     = Prefix + "interval"
 	KeyActivationThreshold          = Prefix + "activation-threshold"
 	KeyScaleToZeroAfter             = Prefix + "scale-to-zero-after"
@@ -77,6 +78,7 @@ var keys = []string{
 	KeyPaused,
 	KeyFallbackReplicas,
 	KeyFallbackAfter,
+	KeyFallbackBehavior,
 	KeyInterval,
 	KeyActivationThreshold,
 	KeyScaleToZeroAfter,

@@ -6,11 +6,13 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
 
+	"github.com/spinscale/spinscale/internal/duration"
 	"github.com/spinscale/spinscale/internal/recommender"
 )
 
@@ -20,9 +22,14 @@ const (
 	fieldQuery              = "query"
 	fieldTargetValue        = "targetValue"
 	fieldTargetAverageValue = "targetAverageValue"
+	fieldFallbackReplicas   = "fallbackReplicas"
+	fieldFallbackAfter      = "fallbackAfter"
 )
 
-var metricFields = []string{fieldName, fieldQuery, fieldTargetValue, fieldTargetAverageValue}
+var metricFields = []string{fieldName, fieldQuery, fieldTargetValue, fieldTargetAverageValue, fieldFallbackReplicas, fieldFallbackAfter}
+
+// defaultMetricFallbackAfter is KEP-5679's default failure duration.
+const defaultMetricFallbackAfter = 3 * time.Minute
 
 // reservedNames are the metric names the other target keys use.
 var reservedNames = []string{"cpu", "memory", "default"}
@@ -152,6 +159,32 @@ func (p *parser) metricEntry(i int, raw json.RawMessage, seen map[string]int) (r
 		if t.set && !setTarget(&ms, t) {
 			p.failAt(KeyMetrics, at(t.name), t.text, "%s", queryTargetAllowed)
 			ok = false
+		}
+	}
+
+	// The metric's own fallback (KEP-5679).
+	rawReplicas, hasReplicas := fields[fieldFallbackReplicas]
+	if hasReplicas {
+		var n int32
+		if json.Unmarshal(rawReplicas, &n) != nil || n < 1 || n > maxReplicas {
+			p.failAt(KeyMetrics, at(fieldFallbackReplicas), string(rawReplicas), "must be an integer from 1 to %d (capped at max-replicas)", maxReplicas)
+			ok = false
+		} else {
+			ms.FallbackReplicas, ms.FallbackAfter = n, defaultMetricFallbackAfter
+		}
+	}
+	if raw, has := fields[fieldFallbackAfter]; has {
+		text, isString := jsonString(raw)
+		d, err := time.ParseDuration(strings.TrimSpace(text))
+		switch {
+		case !isString || err != nil || d <= 0 || d > maxFallbackAfter:
+			p.failAt(KeyMetrics, at(fieldFallbackAfter), rawText(raw, isString, text), "must be a Go duration > 0s and <= %s (e.g. 90s, 3m)", duration.Format(maxFallbackAfter))
+			ok = false
+		case !hasReplicas:
+			p.failAt(KeyMetrics, at(fieldFallbackAfter), text, "requires %s", fieldFallbackReplicas)
+			ok = false
+		default:
+			ms.FallbackAfter = d
 		}
 	}
 	return ms, ok

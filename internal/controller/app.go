@@ -455,6 +455,7 @@ func (c *Controller) observe(d *appsv1.Deployment, a *app, spec *recommender.Spe
 	setOne(m.AppLimitedBy, ns, name, &a.limitedBy, string(dec.LimitedBy))
 	view := report.NewDecision(dec)
 	var failed []string
+	fallback := dec.LimitedBy == recommender.StageFallback
 	for i, mv := range view.Metrics {
 		m.AppTarget.WithLabelValues(ns, name, mv.Name).Set(mv.Target)
 		if mv.Error != "" {
@@ -470,7 +471,12 @@ func (c *Controller) observe(d *appsv1.Deployment, a *app, spec *recommender.Spe
 					label = annotations.KeyPrometheusQuery
 				}
 			}
-			failed = append(failed, label+": "+recommender.Cause(dec.Metrics[i].Err))
+			cause := recommender.Cause(dec.Metrics[i].Err)
+			if dec.Metrics[i].Fallback {
+				fallback = true
+				cause += fmt.Sprintf(" (fallback %d active)", dec.Metrics[i].Proposal)
+			}
+			failed = append(failed, label+": "+cause)
 			m.AppMetricValue.DeleteLabelValues(ns, name, mv.Name)
 			m.MetricErrors.WithLabelValues(sourceName(source)).Inc()
 			continue
@@ -483,6 +489,9 @@ func (c *Controller) observe(d *appsv1.Deployment, a *app, spec *recommender.Spe
 	switch {
 	case dryRun:
 		state = "dry_run"
+	case fallback:
+		// A fallback count stands in for a failed metric, or for all.
+		state = "fallback"
 	case len(failed) > 0:
 		state = "degraded"
 	case dec.CurrentReplicas == 0 && dec.DesiredReplicas == 0 && dec.LimitedBy != recommender.StagePaused:

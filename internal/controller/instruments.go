@@ -66,7 +66,7 @@ func NewInstruments(reg prometheus.Registerer) *Instruments {
 		AppLimitedBy: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "spinscale_app_limited_by",
 			Help: "1 for the rule that limited the app's last decision."}, append(app, "limited_by")),
 		AppState: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "spinscale_app_state",
-			Help: "1 for the app's state: ok, degraded (a metric failed), invalid (bad annotations), refused (another autoscaler owns it), dry_run, zero (scaled to zero by Spinscale, waiting for a metric to wake it)."},
+			Help: "1 for the app's state: ok, degraded (a metric failed), invalid (bad annotations), refused (another autoscaler owns it), dry_run, fallback (a fallback count stands in for a failed metric), zero (scaled to zero by Spinscale, waiting for a metric to wake it)."},
 			append(app, "state")),
 	}
 	reg.MustRegister(m.TickDuration, m.TickLag, m.LastTick, m.Apps, m.Leader, m.Decisions, m.ScaleWrites, m.AppsSkipped, m.SourceErrors, m.MetricErrors,

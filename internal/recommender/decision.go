@@ -67,8 +67,14 @@ type MetricResult struct {
 	MissingPods     int
 	IgnoredPods     int
 	StalePods       int
-	// Err is set when the metric failed; Proposal is then meaningless.
+	// Err is set when the metric failed; Proposal is then meaningless,
+	// unless Fallback is set.
 	Err error
+	// Fallback is true when the failed metric's fallback applies: Proposal
+	// is then its fallback count. FailingFor is how long a metric with a
+	// fallback has failed.
+	Fallback   bool
+	FailingFor time.Duration
 	// load is the pods the measured load needs at the target, unrounded
 	// (the spinscale profile's load estimate).
 	load float64
@@ -190,7 +196,7 @@ func (d *Decision) driver() string {
 	var parts []string
 	for i := range d.Metrics {
 		m := &d.Metrics[i]
-		if m.Err != nil {
+		if m.Err != nil && !m.Fallback {
 			continue
 		}
 		parts = append(parts, m.Describe())
@@ -204,7 +210,7 @@ func (d *Decision) driver() string {
 func (d *Decision) failureSummary() string {
 	var parts []string
 	for i := range d.Metrics {
-		if err := d.Metrics[i].Err; err != nil {
+		if err := d.Metrics[i].Err; err != nil && !d.Metrics[i].Fallback {
 			parts = append(parts, fmt.Sprintf("%s: %v", d.Metrics[i].Name, err))
 		}
 	}
@@ -213,6 +219,9 @@ func (d *Decision) failureSummary() string {
 
 // Describe renders "cpu 63%/50% → 5" style text for one metric.
 func (m *MetricResult) Describe() string {
+	if m.Fallback {
+		return fmt.Sprintf("%s: fallback → %d (failing for %s: %v)", m.Name, m.Proposal, m.FailingFor, m.Err)
+	}
 	if m.Err != nil {
 		return fmt.Sprintf("%s: %v", m.Name, m.Err)
 	}

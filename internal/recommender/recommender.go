@@ -48,15 +48,18 @@ func decide(spec *Spec, in *Input, st State, now time.Time) (Decision, State) {
 	d.Metrics = make([]MetricResult, len(spec.Metrics))
 	failed := 0
 	proposal := int32(0)
+	var failing []MetricFailure
 	for i := range spec.Metrics {
 		r := &d.Metrics[i]
 		computeMetric(spec, &spec.Metrics[i], in, i, now, r)
-		if r.Err != nil {
+		metricFallback(spec, &spec.Metrics[i], st.MetricFailures, &failing, current, now, r)
+		if r.Err != nil && !r.Fallback {
 			failed++
 			continue
 		}
 		proposal = max(proposal, r.Proposal)
 	}
+	st.MetricFailures = failing
 	if failed > 0 {
 		// A failed metric is never idleness (zero.go).
 		st.IdleSince = time.Time{}
@@ -176,16 +179,19 @@ func bound(d Decision, to int32, stage Stage, note string) Decision {
 }
 
 // allFailed holds when no metric gave a proposal, or applies
-// fallback-replicas (upward only) once the failure has lasted fallbackAfter.
+// fallback-replicas, by the fallback behavior (upward only by default), once
+// the failure has lasted fallbackAfter.
 func allFailed(spec *Spec, d Decision, st State, now time.Time) (Decision, State) {
 	if st.FailingSince.IsZero() {
 		st.FailingSince = now
 	}
 	d.LimitedBy = StageMissingMetrics
-	if spec.FallbackReplicas > d.CurrentReplicas && now.Sub(st.FailingSince) >= spec.FallbackAfter {
-		to := min(spec.FallbackReplicas, spec.MaxReplicas)
-		d.DesiredReplicas, d.LimitedBy, d.Limit = to, StageFallback, to
-		d.Action = actionOf(d.CurrentReplicas, to)
+	if spec.FallbackReplicas > 0 && now.Sub(st.FailingSince) >= spec.FallbackAfter {
+		to := applyFallback(spec.appFallbackBehavior(), min(spec.FallbackReplicas, spec.MaxReplicas), d.CurrentReplicas)
+		if to != d.CurrentReplicas {
+			d.DesiredReplicas, d.LimitedBy, d.Limit = to, StageFallback, to
+			d.Action = actionOf(d.CurrentReplicas, to)
+		}
 	}
 	return d, st
 }

@@ -58,6 +58,10 @@ type MetricSpec struct {
 	// TargetMilli is the target in milli-units for TargetAverageValue and
 	// TargetValue, as HPA compares integer milli-values.
 	TargetMilli int64
+	// FallbackReplicas (0 = none) is the metric's proposal once it has
+	// failed continuously for FallbackAfter (fallback.go).
+	FallbackReplicas int32
+	FallbackAfter    time.Duration
 }
 
 // Tolerances is the dead band around a usage ratio of 1 inside which nothing
@@ -109,10 +113,13 @@ type Spec struct {
 
 	// Paused holds the replica count as it is.
 	Paused bool
-	// FallbackReplicas (0 = none) is applied, upward only, once every metric
+	// FallbackReplicas (0 = none) is applied, by FallbackBehavior, once every metric
 	// has failed continuously for FallbackAfter.
 	FallbackReplicas int32
 	FallbackAfter    time.Duration
+	// FallbackBehavior is how a fallback count meets the current count;
+	// empty means the profile's default (fallback.go).
+	FallbackBehavior FallbackBehavior
 
 	// ActivationMilli and ScaleToZeroAfter are KEDA's options on top of
 	// HPA's scale to zero (MinReplicas 0; zero.go). With either set, the

@@ -34,6 +34,9 @@ type State struct {
 	// IdleSince is when every Prometheus metric last fell to or below the
 	// activation threshold while the app ran (zero.go); zero while active.
 	IdleSince time.Time
+	// MetricFailures are the metrics with a fallback that are failing, and
+	// since when (fallback.go).
+	MetricFailures []MetricFailure
 
 	// lease is this State's right to append to its slices in place.
 	lease *lease

@@ -78,6 +78,11 @@ type Metric struct {
 	UnreadyPods     int    `json:"unreadyPods"`
 	StalePods       int    `json:"stalePods"`
 	Error           string `json:"error,omitempty"`
+	// FailingSeconds is how long a metric with a fallback has failed, and
+	// Fallback whether its fallback applies: Proposal is then the fallback
+	// count.
+	FailingSeconds float64 `json:"failingSeconds,omitempty"`
+	Fallback       bool    `json:"fallback,omitempty"`
 }
 
 // NewDecision renders a decision for JSON output.
@@ -124,8 +129,14 @@ func newMetric(m *recommender.MetricResult) Metric {
 	} else {
 		out.Target = units(m.TargetMilli)
 	}
+	if m.FailingFor > 0 || m.Fallback {
+		out.FailingSeconds = m.FailingFor.Seconds()
+	}
 	if m.Err != nil {
 		out.Error = m.Err.Error()
+		if m.Fallback {
+			out.Fallback, out.Proposal = true, ptr.To(m.Proposal)
+		}
 		return out
 	}
 	switch {

@@ -2,6 +2,7 @@ package simulate
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -194,7 +195,7 @@ func jsonable(v any) any {
 func decodeStrict(data []byte, out any, forbidden func(path string) string) (errs field.ErrorList, fatal bool) {
 	strict, err := sigsjson.UnmarshalStrict(data, out, sigsjson.DisallowUnknownFields)
 	if err != nil {
-		return field.ErrorList{shapeError(err)}, true
+		return field.ErrorList{shapeError(data, err)}, true
 	}
 	for _, e := range strict {
 		var fe sigsjson.FieldError
@@ -235,17 +236,12 @@ func inFieldOrder(errs field.ErrorList, in any) field.ErrorList {
 }
 
 // shapeError reports a value of the wrong shape, such as a list where a
-// mapping belongs. The decoder names the field without list indexes.
-func shapeError(err error) *field.Error {
+// mapping belongs, at the path of the value the decoder stopped at.
+func shapeError(doc []byte, err error) *field.Error {
 	var te *json.UnmarshalTypeError
 	if !errors.As(err, &te) {
 		return field.Invalid(field.NewPath("scenario"), field.OmitValueType{}, strings.TrimPrefix(err.Error(), "json: "))
 	}
-	path := te.Field
-	if path == "" {
-		path = "scenario"
-	}
-	got, _, _ := strings.Cut(te.Value, " ")
 	want := "a mapping"
 	switch te.Type.Kind() {
 	case reflect.Slice:
@@ -253,11 +249,66 @@ func shapeError(err error) *field.Error {
 	case reflect.Float64:
 		want = "a number"
 	}
-	return &field.Error{Type: field.ErrorTypeTypeInvalid, Field: path, BadValue: field.OmitValueType{},
-		Detail: fmt.Sprintf("%s is not %s", jsonKinds[got], want)}
+	path, tok, found := valueAt(doc, te.Offset)
+	if !found {
+		// The decoder's own path, without list indexes.
+		path = field.NewPath(cmp.Or(te.Field, "scenario"))
+		return field.TypeInvalid(path, field.OmitValueType{}, "not "+want)
+	}
+	if d, isDelim := tok.(json.Delim); isDelim {
+		got := map[json.Delim]string{'[': "a list", '{': "a mapping"}[d]
+		return field.TypeInvalid(path, field.OmitValueType{}, got+" is not "+want)
+	}
+	return field.TypeInvalid(path, tok, "not "+want)
 }
 
-var jsonKinds = map[string]string{"array": "a list", "object": "a mapping", "string": "a string", "number": "a number", "bool": "a boolean"}
+// valueAt finds the value of doc that a decoder error's offset points at:
+// the one that ends there, or whose list or mapping opens just before.
+func valueAt(doc []byte, offset int64) (*field.Path, json.Token, bool) {
+	type frame struct {
+		path  *field.Path
+		list  bool
+		index int
+		key   string // the key whose value comes next; "" when a key comes next
+	}
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	dec.UseNumber()
+	stack := []*frame{{path: field.NewPath("scenario")}}
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, nil, false
+		}
+		top := stack[len(stack)-1]
+		if d, isDelim := tok.(json.Delim); isDelim && (d == ']' || d == '}') {
+			stack = stack[:len(stack)-1]
+			continue
+		}
+		var path *field.Path
+		switch {
+		case len(stack) == 1:
+			path = top.path
+		case top.list:
+			path = top.path.Index(top.index)
+			top.index++
+		case top.key == "":
+			top.key = tok.(string)
+			continue
+		default:
+			path = top.path.Child(top.key)
+			top.key = ""
+		}
+		if dec.InputOffset() == offset {
+			return path, tok, true
+		}
+		if d, isDelim := tok.(json.Delim); isDelim {
+			if len(stack) == 1 {
+				path = nil // the root's children have no prefix
+			}
+			stack = append(stack, &frame{path: path, list: d == '['})
+		}
+	}
+}
 
 // allowedFields lists the JSON names of the fields of the struct that
 // holds the field at path (as "steps[2].pods[0].cpuu").

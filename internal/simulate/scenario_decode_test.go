@@ -42,7 +42,7 @@ steps:
 
 // TestWrongTypeAtANestedPath: a scalar of the wrong type is reported with
 // the other problems; a value of the wrong shape (a mapping for a list)
-// stops decoding and is reported alone.
+// stops decoding and is reported alone, at its full path.
 func TestWrongTypeAtANestedPath(t *testing.T) {
 	got := fieldErrs(t, cpuApp+`
 state: {replicas: 1}
@@ -62,10 +62,11 @@ steps:
 	got = fieldErrs(t, cpuApp+`
 state: {replicas: 1}
 steps:
+  - pods: [{name: a, bogus: 1}]
   - pods: {a: {}}
-    bogus: 1
+  - pods: 3
 `)
-	assert.Equal(t, []string{"steps.pods: Invalid value: a mapping is not a list"}, messages(got))
+	assert.Equal(t, []string{"steps[1].pods: Invalid value: a mapping is not a list"}, messages(got))
 }
 
 // TestSeveralErrorsTogether: problems of every kind (unknown field, wrong

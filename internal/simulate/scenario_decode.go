@@ -26,7 +26,7 @@ type podScenarioIn struct {
 	// Config is decoded by the configuration's own rules (config.Decode).
 	Config map[string]any `json:"config"`
 	State  *stateIn       `json:"state"`
-	Steps  []stepIn       `json:"steps"`
+	Steps  []*stepIn      `json:"steps"`
 }
 
 // annotationsIn are an app's annotations; a value that is not a string is
@@ -38,8 +38,8 @@ type stateIn struct {
 	StatusReplicas value[float64] `json:"statusReplicas"`
 	// Recommendations present, even empty or null, is exactly the
 	// controller's memory; hasRecommendations records it.
-	Recommendations    []recommendationIn `json:"recommendations"`
-	ScaleEvents        []scaleEventIn     `json:"scaleEvents"`
+	Recommendations    []*recommendationIn `json:"recommendations"`
+	ScaleEvents        []*scaleEventIn     `json:"scaleEvents"`
 	hasRecommendations bool
 }
 
@@ -57,7 +57,7 @@ type stepIn struct {
 	At             value[float64] `json:"at"`
 	Replicas       value[float64] `json:"replicas"`
 	StatusReplicas value[float64] `json:"statusReplicas"`
-	Pods           []podIn        `json:"pods"`
+	Pods           []*podIn       `json:"pods"`
 	// Prometheus holds query results by metric name: a number, {pod:
 	// number, …}, {error: "…"}, or null (an empty result).
 	Prometheus map[string]value[any] `json:"prometheus"`
@@ -70,7 +70,7 @@ type podIn struct {
 	StartedSecondsAgo    value[float64] `json:"startedSecondsAgo"`
 	ReadySecondsAgo      value[float64] `json:"readySecondsAgo"`
 	Deleting             value[bool]    `json:"deleting"`
-	Containers           []containerIn  `json:"containers"`
+	Containers           []*containerIn `json:"containers"`
 	MetricsAgeSeconds    value[float64] `json:"metricsAgeSeconds"`
 	MetricsWindowSeconds value[float64] `json:"metricsWindowSeconds"`
 }
@@ -103,15 +103,16 @@ func (x *value[T]) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	x.raw = slices.Clone(b)
-	x.ok = json.Unmarshal(b, &x.v) == nil
+	_, special := nonFiniteValue(x.literal())
+	x.ok = json.Unmarshal(b, &x.v) == nil && !special
 	return nil
 }
 
 // set reports whether the field is given (and not null).
 func (x value[T]) set() bool { return x.raw != nil }
 
-// literal is the value as written, for an error message: a number as
-// written, a string, or a list or mapping.
+// literal is the value as written: a json.Number as written, a string, a
+// bool, a list or mapping of them, or a non-finite float64.
 func (x value[T]) literal() any { return literal(x.raw) }
 
 func literal(raw json.RawMessage) any {
@@ -124,22 +125,38 @@ func literal(raw json.RawMessage) any {
 	if d.Decode(&v) != nil {
 		return string(raw)
 	}
+	return restored(v)
+}
+
+// Non-finite numbers have no JSON form: jsonable writes them as these
+// strings, which no scenario holds (they start with a NUL), and literal
+// turns them back into numbers.
+var nonFinite = map[string]float64{"\x00NaN": math.NaN(), "\x00+Inf": math.Inf(1), "\x00-Inf": math.Inf(-1)}
+
+// restored replaces the strings of nonFinite in a decoded value by their
+// numbers.
+func restored(v any) any {
+	switch x := v.(type) {
+	case string:
+		if f, ok := nonFinite[x]; ok {
+			return f
+		}
+	case map[string]any:
+		for k, e := range x {
+			x[k] = restored(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = restored(e)
+		}
+	}
 	return v
 }
 
-// Non-finite numbers have no JSON form: toJSON writes them as these
-// strings, and number validation recognises them.
-var nonFinite = map[string]float64{".nan": math.NaN(), ".inf": math.Inf(1), "-.inf": math.Inf(-1)}
-
-// nonFiniteValue returns the non-finite number a literal stands for, if it
-// is one of the strings of nonFinite.
+// nonFiniteValue returns a literal that is a non-finite number.
 func nonFiniteValue(lit any) (float64, bool) {
-	s, ok := lit.(string)
-	if !ok {
-		return 0, false
-	}
-	f, ok := nonFinite[s]
-	return f, ok
+	f, ok := lit.(float64)
+	return f, ok && (math.IsNaN(f) || math.IsInf(f, 0))
 }
 
 // parseYAML reads YAML (or JSON) into a tree that encoding/json can
@@ -176,11 +193,11 @@ func jsonable(v any) any {
 	case float64:
 		switch {
 		case math.IsNaN(x):
-			return ".nan"
+			return "\x00NaN"
 		case math.IsInf(x, 1):
-			return ".inf"
+			return "\x00+Inf"
 		case math.IsInf(x, -1):
-			return "-.inf"
+			return "\x00-Inf"
 		}
 	}
 	return v
@@ -259,7 +276,7 @@ func shapeError(doc []byte, err error) *field.Error {
 		got := map[json.Delim]string{'[': "a list", '{': "a mapping"}[d]
 		return field.TypeInvalid(path, field.OmitValueType{}, got+" is not "+want)
 	}
-	return field.TypeInvalid(path, tok, "not "+want)
+	return field.TypeInvalid(path, restored(tok), "not "+want)
 }
 
 // valueAt finds the value of doc that a decoder error's offset points at:

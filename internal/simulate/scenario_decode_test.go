@@ -141,3 +141,21 @@ func messages(errs field.ErrorList) []string {
 	}
 	return out
 }
+
+// TestNullItemsAndNonFiniteNumbers: a null list item is not a mapping, and
+// .nan is a number, not a string, wherever it stands.
+func TestNullItemsAndNonFiniteNumbers(t *testing.T) {
+	got := fieldErrs(t, cpuApp+`
+state: {replicas: 1, scaleEvents: [~]}
+steps:
+  - ~
+  - pods: [~, {name: .nan, containers: [{requests: {cpu: .inf}}]}]
+`)
+	assert.Equal(t, []string{
+		"state.scaleEvents[0]: Invalid value: null: not a mapping",
+		"steps[0]: Invalid value: null: not a mapping",
+		"steps[1].pods[0]: Invalid value: null: not a mapping",
+		"steps[1].pods[1].name: Invalid value: NaN: not a string",
+		"steps[1].pods[1].containers[0].requests.cpu: Invalid value: +Inf: not a finite number",
+	}, messages(got))
+}

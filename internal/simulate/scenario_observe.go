@@ -66,7 +66,7 @@ func (r queryResult) modelValue(podLabel model.LabelName, at time.Time) model.Va
 
 var phases = []string{"Pending", "Running", "Succeeded", "Failed", "Unknown"}
 
-func (v *validator) steps(in []stepIn, interval time.Duration) []stepObs {
+func (v *validator) steps(in []*stepIn, interval time.Duration) []stepObs {
 	path := field.NewPath("steps")
 	switch {
 	case in == nil:
@@ -80,6 +80,9 @@ func (v *validator) steps(in []stepIn, interval time.Duration) []stepObs {
 	prevAt := 0.0
 	for i, st := range in {
 		p := path.Index(i)
+		if v.isNull(p, st) {
+			st = &stepIn{}
+		}
 		// Without `at`, a step comes one controller interval after the
 		// previous one (the first at 0).
 		at := 0.0
@@ -108,11 +111,14 @@ func (v *validator) steps(in []stepIn, interval time.Duration) []stepObs {
 	return steps
 }
 
-func (v *validator) pods(s *stepObs, in []podIn) {
+func (v *validator) pods(s *stepObs, in []*podIn) {
 	base := s.path.Child("pods")
 	seen := map[string]bool{}
 	for i, pi := range in {
 		p := base.Index(i)
+		if v.isNull(p, pi) {
+			continue
+		}
 		pod := recommender.Pod{Phase: corev1.PodRunning, Ready: true, HasReadyCondition: true}
 		switch name := pi.Name; {
 		case name.set() && !name.ok:
@@ -168,10 +174,13 @@ func (v *validator) optBool(path *field.Path, x value[bool], def bool) bool {
 // containers sums requests over a pod's containers, and returns their usage
 // as metrics-server reports it. A container without a request names itself
 // in MissingIn.
-func (v *validator) containers(path *field.Path, in []containerIn) (cpu, mem recommender.Request, usage []metricsv1beta1.ContainerMetrics) {
+func (v *validator) containers(path *field.Path, in []*containerIn) (cpu, mem recommender.Request, usage []metricsv1beta1.ContainerMetrics) {
 	names := map[string]bool{}
 	for i, c := range in {
 		p := path.Index(i)
+		if v.isNull(p, c) {
+			continue
+		}
 		name := fmt.Sprintf("container-%d", i)
 		switch {
 		case c.Name.set() && !c.Name.ok:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -195,6 +196,9 @@ func (v *validator) state(in *stateIn, sc *Scenario) {
 		sc.State.Initialized = true
 		for i, r := range in.Recommendations {
 			p := path.Child("recommendations").Index(i)
+			if v.isNull(p, r) {
+				continue
+			}
 			ago, okAgo := v.requiredSeconds(p.Child("secondsAgo"), r.SecondsAgo)
 			n := v.requiredReplicas(p.Child("replicas"), r.Replicas)
 			if okAgo && n != nil {
@@ -209,6 +213,9 @@ func (v *validator) state(in *stateIn, sc *Scenario) {
 	}
 	for i, e := range in.ScaleEvents {
 		p := path.Child("scaleEvents").Index(i)
+		if v.isNull(p, e) {
+			continue
+		}
 		ago, okAgo := v.requiredSeconds(p.Child("secondsAgo"), e.SecondsAgo)
 		if !e.Change.set() {
 			v.add(field.Required(p.Child("change"), "the signed replica change (+ up, - down)"))
@@ -229,6 +236,16 @@ func (v *validator) state(in *stateIn, sc *Scenario) {
 			sc.State.ScaleDownEvents = append(sc.State.ScaleDownEvents, recommender.ScaleEvent{Change: int32(-change), At: at})
 		}
 	}
+}
+
+// isNull reports a null list item, which is not a mapping. The input
+// structs' lists hold pointers so that such an item (`- ~`) is seen.
+func (v *validator) isNull(path *field.Path, item any) bool {
+	if !reflect.ValueOf(item).IsNil() {
+		return false
+	}
+	v.add(field.TypeInvalid(path, nil, "not a mapping"))
+	return true
 }
 
 // number reads a finite number that inRange accepts; noun says what is
@@ -342,10 +359,6 @@ func (v *validator) parseQuantity(path *field.Path, x value[any]) (resource.Quan
 	var s string
 	switch lit := x.literal().(type) {
 	case string:
-		if f, special := nonFiniteValue(lit); special {
-			v.finite(path, f)
-			return resource.Quantity{}, false
-		}
 		s = lit
 	case json.Number:
 		f, err := lit.Float64()
@@ -354,6 +367,9 @@ func (v *validator) parseQuantity(path *field.Path, x value[any]) (resource.Quan
 			return resource.Quantity{}, false
 		}
 		s = fmtNum(f)
+	case float64: // not finite
+		v.finite(path, lit)
+		return resource.Quantity{}, false
 	default:
 		v.add(field.TypeInvalid(path, lit, "not a quantity"))
 		return resource.Quantity{}, false

@@ -20,12 +20,12 @@ import (
 
 // traceScenarioIn is a scenario in the load-trace form.
 type traceScenarioIn struct {
-	Annotations annotationsIn  `json:"annotations"`
-	Config      map[string]any `json:"config"`
-	Workload    *workloadIn    `json:"workload"`
-	Sim         *simIn         `json:"sim"`
-	Trace       []tracePointIn `json:"trace"`
-	TraceFile   value[string]  `json:"traceFile"`
+	Annotations annotationsIn   `json:"annotations"`
+	Config      map[string]any  `json:"config"`
+	Workload    *workloadIn     `json:"workload"`
+	Sim         *simIn          `json:"sim"`
+	Trace       []*tracePointIn `json:"trace"`
+	TraceFile   value[string]   `json:"traceFile"`
 }
 
 type workloadIn struct {
@@ -246,7 +246,7 @@ func (v *validator) tracePoints(in traceScenarioIn, hasInline bool, opts Options
 	return nil
 }
 
-func (v *validator) inlineTrace(in []tracePointIn) []TracePoint {
+func (v *validator) inlineTrace(in []*tracePointIn) []TracePoint {
 	path := field.NewPath("trace")
 	if len(in) == 0 {
 		v.add(field.Required(path, "must list at least one point {at, load}"))
@@ -260,6 +260,10 @@ func (v *validator) inlineTrace(in []tracePointIn) []TracePoint {
 	bad := false
 	for i, pt := range in {
 		p := path.Index(i)
+		if v.isNull(p, pt) {
+			bad = true
+			continue
+		}
 		at, okAt := v.requiredSeconds(p.Child("at"), pt.At)
 		load, okLoad := v.load(p.Child("load"), pt.Load)
 		if !okAt || !okLoad {

@@ -235,13 +235,13 @@ func (c Config) Validate() error {
 	v.durationRange("interval", c.Interval, time.Second, 10*time.Minute)
 	// Against an invalid interval, only the interval is reported.
 	if c.Poll != 0 && inRange(c.Interval, time.Second, 10*time.Minute) && !inRange(c.Poll, 100*time.Millisecond, c.Interval) {
-		v.addf("poll: %q is out of range: allowed 0 (decide on the interval only), or 100ms up to the interval (%s)", duration.Format(c.Poll), duration.Format(c.Interval))
+		v.addf("poll", "%q is out of range: allowed 0 (decide on the interval only), or 100ms up to the interval (%s)", duration.Format(c.Poll), duration.Format(c.Interval))
 	}
 	for i, ns := range c.Namespaces {
 		v.dns1123Label(fmt.Sprintf("namespaces[%d]", i), ns)
 	}
 	if _, err := labels.Parse(c.Selector); err != nil {
-		v.addf("selector: %q is not a valid label selector: %v", c.Selector, err)
+		v.addf("selector", "%q is not a valid label selector: %v", c.Selector, err)
 	}
 	v.intRange("workers", c.Workers, 1, 1024)
 	v.positiveDuration("maxSampleAge", c.MaxSampleAge, time.Hour)
@@ -251,7 +251,7 @@ func (c Config) Validate() error {
 	v.durationRange("downscaleStabilization", c.DownscaleStabilization, 0, time.Hour)
 	v.floatRange("scaleUpLimitFactor", c.ScaleUpLimitFactor, 1, 100)
 	if c.ScaleUpLimitMinimum < 1 {
-		v.addf("scaleUpLimitMinimum: %d is out of range: allowed 1 or more", c.ScaleUpLimitMinimum)
+		v.addf("scaleUpLimitMinimum", "%d is out of range: allowed 1 or more", c.ScaleUpLimitMinimum)
 	}
 
 	c.Prometheus.validate(&v)
@@ -277,14 +277,14 @@ func (p Prometheus) validate(v *validator) {
 		u, err := url.Parse(p.Address)
 		switch {
 		case err != nil:
-			v.addf("prometheus.address: %q is not a valid URL: %v", p.Address, err)
+			v.addf("prometheus.address", "%q is not a valid URL: %v", p.Address, err)
 		case (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
-			v.addf("prometheus.address: %q is not an absolute http or https URL: allowed e.g. http://prometheus:9090, or empty to disable Prometheus", p.Address)
+			v.addf("prometheus.address", "%q is not an absolute http or https URL: allowed e.g. http://prometheus:9090, or empty to disable Prometheus", p.Address)
 		}
 	}
 	v.positiveDuration("prometheus.timeout", p.Timeout, time.Minute)
 	if p.BearerTokenFile != "" && (p.BasicAuth.Username != "" || p.BasicAuth.PasswordFile != "") {
-		v.addf("prometheus.bearerTokenFile: %q is set together with prometheus.basicAuth: set one or the other, not both", p.BearerTokenFile)
+		v.addf("prometheus.bearerTokenFile", "%q is set together with prometheus.basicAuth: set one or the other, not both", p.BearerTokenFile)
 	}
 	v.bothOrNeither("prometheus.basicAuth.username", p.BasicAuth.Username,
 		"prometheus.basicAuth.passwordFile", p.BasicAuth.PasswordFile)
@@ -293,11 +293,11 @@ func (p Prometheus) validate(v *validator) {
 	for _, name := range slices.Sorted(maps.Keys(p.Headers)) {
 		canonical := http.CanonicalHeaderKey(name)
 		if _, reserved := promconfig.ReservedHeaders[canonical]; reserved && canonical != "Host" {
-			v.addf("prometheus.headers.%s: %s is set by the client itself: use bearerTokenFile or basicAuth for credentials", name, canonical)
+			v.addf("prometheus.headers."+name, "%s is set by the client itself: use bearerTokenFile or basicAuth for credentials", canonical)
 		}
 	}
 	if p.PodLabel == "" {
-		v.addf("prometheus.podLabel: %q is empty: a label name is required", p.PodLabel)
+		v.addf("prometheus.podLabel", "%q is empty: a label name is required", p.PodLabel)
 	}
 	v.intRange("prometheus.concurrency", p.Concurrency, 1, 256)
 	if len(v.errs) > before {
@@ -308,7 +308,7 @@ func (p Prometheus) validate(v *validator) {
 	// mapping that the library would refuse.
 	hc, _ := p.HTTPClient()
 	if err := hc.Validate(); err != nil {
-		v.addf("prometheus: %v", err)
+		v.addf("prometheus", "%v", err)
 	}
 }
 
@@ -375,19 +375,19 @@ func (p Prometheus) CheckFiles() error {
 		secret, err := promconfig.NewFileSecret(f.path).Fetch(context.Background())
 		switch {
 		case err != nil:
-			v.addf("%s: %w", f.key, err)
+			v.addf(f.key, "%w", err)
 		case secret == "":
-			v.addf("%s: %s is empty", f.key, f.path)
+			v.addf(f.key, "%s is empty", f.path)
 		}
 	}
 	if p.TLS.CAFile != "" {
 		if _, err := promconfig.NewTLSConfig(&promconfig.TLSConfig{CAFile: p.TLS.CAFile}); err != nil {
-			v.addf("prometheus.tls.caFile: %w", err)
+			v.addf("prometheus.tls.caFile", "%w", err)
 		}
 	}
 	if p.TLS.CertFile != "" {
 		if _, err := promconfig.NewTLSConfig(&promconfig.TLSConfig{CertFile: p.TLS.CertFile, KeyFile: p.TLS.KeyFile}); err != nil {
-			v.addf("prometheus.tls.certFile, prometheus.tls.keyFile: %w", err)
+			v.addf("prometheus.tls.certFile, prometheus.tls.keyFile", "%w", err)
 		}
 	}
 	return errors.Join(v.errs...)
@@ -398,22 +398,22 @@ func (l LeaderElection) validate(v *validator) {
 		v.dns1123Label("leaderElection.namespace", l.Namespace)
 	}
 	if msgs := validation.IsDNS1123Subdomain(l.LeaseName); len(msgs) > 0 {
-		v.addf("leaderElection.leaseName: %q is not a valid DNS-1123 subdomain: %s", l.LeaseName, strings.Join(msgs, "; "))
+		v.addf("leaderElection.leaseName", "%q is not a valid DNS-1123 subdomain: %s", l.LeaseName, strings.Join(msgs, "; "))
 	}
 	// These mirror client-go's leaderelection.NewLeaderElector checks, so a
 	// bad combination is reported with the other problems instead of by
 	// client-go once leader election starts.
 	if l.LeaseDuration <= l.RenewDeadline {
-		v.addf("leaderElection.leaseDuration: %q must be greater than leaderElection.renewDeadline (%q)",
+		v.addf("leaderElection.leaseDuration", "%q must be greater than leaderElection.renewDeadline (%q)",
 			duration.Format(l.LeaseDuration), duration.Format(l.RenewDeadline))
 	}
 	if minRenew := time.Duration(leaderElectionJitterFactor * float64(l.RetryPeriod)); l.RenewDeadline <= minRenew {
-		v.addf("leaderElection.renewDeadline: %q must be greater than leaderElection.retryPeriod (%q) times %s, i.e. more than %s",
+		v.addf("leaderElection.renewDeadline", "%q must be greater than leaderElection.retryPeriod (%q) times %s, i.e. more than %s",
 			duration.Format(l.RenewDeadline), duration.Format(l.RetryPeriod),
 			formatFloat(leaderElectionJitterFactor), duration.Format(minRenew))
 	}
 	if l.RetryPeriod <= 0 {
-		v.addf("leaderElection.retryPeriod: %q is out of range: allowed more than 0s", duration.Format(l.RetryPeriod))
+		v.addf("leaderElection.retryPeriod", "%q is out of range: allowed more than 0s", duration.Format(l.RetryPeriod))
 	}
 }
 
@@ -422,24 +422,38 @@ func (l LeaderElection) validate(v *validator) {
 // than imported to keep client-go out of this package.
 const leaderElectionJitterFactor = 1.2
 
+// FieldError is one problem with one setting. Validate and CheckFiles
+// join them, so that a caller can locate each problem with errors.As.
+type FieldError struct {
+	// Key is the setting's dotted key path, such as "prometheus.timeout".
+	Key string
+	// Err says what is wrong, with the offending value and what is allowed.
+	Err error
+}
+
+// Error renders `key: problem`.
+func (e *FieldError) Error() string { return e.Key + ": " + e.Err.Error() }
+
+func (e *FieldError) Unwrap() error { return e.Err }
+
 // validator accumulates problems so Validate can report all of them.
 type validator struct {
 	errs []error
 }
 
-func (v *validator) addf(format string, args ...any) {
-	v.errs = append(v.errs, fmt.Errorf(format, args...))
+func (v *validator) addf(key, format string, args ...any) {
+	v.errs = append(v.errs, &FieldError{Key: key, Err: fmt.Errorf(format, args...)})
 }
 
 func (v *validator) oneOf(key, val string, allowed ...string) {
 	if !slices.Contains(allowed, val) {
-		v.addf("%s: %q is not allowed: allowed values are %s", key, val, strings.Join(allowed, ", "))
+		v.addf(key, "%q is not allowed: allowed values are %s", val, strings.Join(allowed, ", "))
 	}
 }
 
 func (v *validator) durationRange(key string, d, lo, hi time.Duration) {
 	if !inRange(d, lo, hi) {
-		v.addf("%s: %q is out of range: allowed %s to %s", key, duration.Format(d), duration.Format(lo), duration.Format(hi))
+		v.addf(key, "%q is out of range: allowed %s to %s", duration.Format(d), duration.Format(lo), duration.Format(hi))
 	}
 }
 
@@ -447,25 +461,25 @@ func (v *validator) durationRange(key string, d, lo, hi time.Duration) {
 // feature it bounds useless, so zero is rejected rather than meaning "off".
 func (v *validator) positiveDuration(key string, d, hi time.Duration) {
 	if d <= 0 || d > hi {
-		v.addf("%s: %q is out of range: allowed more than 0s up to %s", key, duration.Format(d), duration.Format(hi))
+		v.addf(key, "%q is out of range: allowed more than 0s up to %s", duration.Format(d), duration.Format(hi))
 	}
 }
 
 func (v *validator) intRange(key string, n, lo, hi int) {
 	if !inRange(n, lo, hi) {
-		v.addf("%s: %d is out of range: allowed %d to %d", key, n, lo, hi)
+		v.addf(key, "%d is out of range: allowed %d to %d", n, lo, hi)
 	}
 }
 
 func (v *validator) floatRange(key string, f, lo, hi float64) {
 	if !inRange(f, lo, hi) {
-		v.addf("%s: %s is out of range: allowed %s to %s", key, formatFloat(f), formatFloat(lo), formatFloat(hi))
+		v.addf(key, "%s is out of range: allowed %s to %s", formatFloat(f), formatFloat(lo), formatFloat(hi))
 	}
 }
 
 func (v *validator) dns1123Label(key, val string) {
 	if msgs := validation.IsDNS1123Label(val); len(msgs) > 0 {
-		v.addf("%s: %q is not a valid DNS-1123 label: %s", key, val, strings.Join(msgs, "; "))
+		v.addf(key, "%q is not a valid DNS-1123 label: %s", val, strings.Join(msgs, "; "))
 	}
 }
 
@@ -474,9 +488,9 @@ func (v *validator) dns1123Label(key, val string) {
 func (v *validator) bothOrNeither(keyA, valA, keyB, valB string) {
 	switch {
 	case valA != "" && valB == "":
-		v.addf("%s: %q is empty but %s is %q: set both or neither", keyB, valB, keyA, valA)
+		v.addf(keyB, "%q is empty but %s is %q: set both or neither", valB, keyA, valA)
 	case valA == "" && valB != "":
-		v.addf("%s: %q is empty but %s is %q: set both or neither", keyA, valA, keyB, valB)
+		v.addf(keyA, "%q is empty but %s is %q: set both or neither", valA, keyB, valB)
 	}
 }
 

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
@@ -148,6 +149,15 @@ func TestValidateReportsAllProblems(t *testing.T) {
 		assert.Contains(t, msg, want)
 	}
 	assert.Len(t, strings.Split(msg, "\n"), 4, "one line per problem")
+
+	// Each joined part names its key as a FieldError.
+	var keys []string
+	for _, part := range err.(interface{ Unwrap() []error }).Unwrap() {
+		var fe *FieldError
+		require.True(t, errors.As(part, &fe), "%v", part)
+		keys = append(keys, fe.Key)
+	}
+	assert.Equal(t, []string{"interval", "workers", "prometheus.timeout", "log.format"}, keys)
 }
 
 func TestDecode(t *testing.T) {

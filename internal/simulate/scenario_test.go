@@ -35,7 +35,11 @@ func problems(t *testing.T, doc string) []string {
 	require.Error(t, err)
 	var se *Error
 	require.True(t, errors.As(err, &se), "want *Error, got %T: %v", err, err)
-	return se.Problems
+	out := make([]string, len(se.Errs))
+	for i, fe := range se.Errs {
+		out[i] = fe.Error()
+	}
+	return out
 }
 
 // TestLoadReportsEveryProblemWithItsPath: one run lists all problems, each
@@ -71,20 +75,20 @@ steps:
       rps: .nan
 `)
 	want := []string{
-		`annotations[spinscale.dev/max-replicas]: 10 is not a string`,
-		`config.tolerence: unknown field`,
-		`config.prometheus.adress: unknown field`,
-		`state.scaleEvents[0].change: 0 is not a change`,
-		`steps[0].replicas: -1 is out of range`,
-		`steps[0].pods[0].redy: unknown field`,
-		`steps[0].pods[1].name: "a" is used by another pod`,
-		`steps[0].pods[1].phase: "Runing" is not a pod phase`,
-		`steps[1].at: 15 is before the previous step's at (30)`,
-		`steps[1].pods[0].ready: "yes" is not a boolean`,
-		`steps[1].pods[0].containers[0].requests.gpu: unknown field`,
-		`steps[2].pods[0].containers[0].requests.cpu: "abc" is not a quantity`,
-		`steps[2].pods[0].containers[0].usage.memory: "-1Mi" is negative`,
-		`steps[2].prometheus.rps: NaN is not a finite number`,
+		`annotations[spinscale.dev/max-replicas]: Invalid value: 10: not a string`,
+		`config.tolerence: Forbidden: unknown field`,
+		`config.prometheus.adress: Forbidden: unknown field`,
+		`state.scaleEvents[0].change: Invalid value: 0: not a change`,
+		`steps[0].replicas: Invalid value: -1: out of range`,
+		`steps[0].pods[0].redy: Forbidden: unknown field (allowed: name, phase, ready,`,
+		`steps[0].pods[1].name: Duplicate value: "a": used by another pod`,
+		`steps[0].pods[1].phase: Unsupported value: "Runing": supported values: "Pending", "Running"`,
+		`steps[1].at: Invalid value: 15: before the previous step's at (30)`,
+		`steps[1].pods[0].ready: Invalid value: "yes": not a boolean`,
+		`steps[1].pods[0].containers[0].requests.gpu: Forbidden: unknown field (allowed: cpu, memory)`,
+		`steps[2].pods[0].containers[0].requests.cpu: Invalid value: "abc": not a quantity`,
+		`steps[2].pods[0].containers[0].usage.memory: Invalid value: "-1Mi": negative`,
+		`steps[2].prometheus.rps: Invalid value: NaN: not a finite number`,
 	}
 	for _, w := range want {
 		assert.True(t, containsPrefix(got, w), "missing problem %q in:\n%v", w, got)
@@ -107,29 +111,33 @@ func TestLoadRejectsBadAnnotationsAndConfig(t *testing.T) {
 		{"not enabled", `
 annotations: {spinscale.dev/max-replicas: "3", spinscale.dev/target-cpu-utilization: "50"}
 state: {replicas: 1}
-steps: [{}]`, `annotations[spinscale.dev/enabled]: must be "true"`},
+steps: [{}]`, `annotations[spinscale.dev/enabled]: Required value: must be "true"`},
+		{"enabled false", `
+annotations: {spinscale.dev/enabled: "false", spinscale.dev/max-replicas: "3", spinscale.dev/target-cpu-utilization: "50"}
+state: {replicas: 1}
+steps: [{}]`, `annotations[spinscale.dev/enabled]: Invalid value: "false": must be "true"`},
 		{"no annotations", `
 state: {replicas: 1}
-steps: [{}]`, `annotations[spinscale.dev/enabled]: must be "true"`},
+steps: [{}]`, `annotations[spinscale.dev/enabled]: Required value: must be "true"`},
 		{"invalid annotation names its key", `
 annotations: {spinscale.dev/enabled: "true", spinscale.dev/max-replicas: "many", spinscale.dev/target-cpu-utilization: "50"}
 state: {replicas: 1}
-steps: [{}]`, `annotations: spinscale.dev/max-replicas: "many"`},
+steps: [{}]`, `annotations[spinscale.dev/max-replicas]: Invalid value: "many": must be an integer`},
 		{"config out of range", cpuApp + `
 config: {tolerance: 3}
 state: {replicas: 1}
-steps: [{}]`, `config.tolerance: 3 is out of range`},
-		{"steps missing", cpuApp, `steps: required`},
-		{"steps empty", cpuApp + `steps: []`, `steps: must list at least one step`},
-		{"first replicas unknown", cpuApp + `steps: [{at: 0}]`, `state.replicas: required when steps[0] does not set replicas`},
+steps: [{}]`, `config.tolerance: Invalid value: 3 is out of range: allowed 0 to 1`},
+		{"steps missing", cpuApp, `steps: Required value: a list of at least one step`},
+		{"steps empty", cpuApp + `steps: []`, `steps: Required value: must list at least one step`},
+		{"first replicas unknown", cpuApp + `steps: [{at: 0}]`, `state.replicas: Required value: when steps[0] does not set replicas`},
 		{"prometheus result for an unknown metric", cpuApp + `
 state: {replicas: 1}
-steps: [{prometheus: {rps: 10}}]`, `steps[0].prometheus.rps: the app has no Prometheus metric of this name (its Prometheus metrics: none)`},
+steps: [{prometheus: {rps: 10}}]`, `steps[0].prometheus.rps: Not found: "rps": the app has no Prometheus metric of this name (its Prometheus metrics: none)`},
 		{"unknown top-level field", cpuApp + `
 stats: {replicas: 1}
-steps: [{replicas: 1}]`, `stats: unknown field (allowed: annotations, config, state, steps)`},
-		{"not a mapping", `[1, 2]`, `scenario: a list is not a mapping`},
-		{"not YAML", "steps: [", `not valid YAML or JSON`},
+steps: [{replicas: 1}]`, `stats: Forbidden: unknown field (allowed: annotations, config, state, steps)`},
+		{"not a mapping", `[1, 2]`, `scenario: Invalid value: [1,2]: not a mapping`},
+		{"not YAML", "steps: [", `scenario: Invalid value: not valid YAML or JSON`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := problems(t, tc.doc)
@@ -144,8 +152,8 @@ steps: [{replicas: 1}]`, `stats: unknown field (allowed: annotations, config, st
 func TestLoadTraceKeysSelectTheLoadTraceForm(t *testing.T) {
 	for _, key := range []string{"workload", "sim", "trace", "traceFile"} {
 		t.Run(key, func(t *testing.T) {
-			got := problems(t, cpuApp+key+": {}\nsteps: [{}]\n")
-			assert.True(t, containsPrefix(got, "steps: not part of a load-trace scenario"), "%v", got)
+			got := problems(t, cpuApp+key+": null\nsteps: [{}]\n")
+			assert.True(t, containsPrefix(got, "steps: Forbidden: not part of a load-trace scenario"), "%v", got)
 		})
 	}
 }
@@ -349,6 +357,6 @@ steps:
 `)
 	assert.Len(t, got, 3)
 	for _, p := range got {
-		assert.Contains(t, p, "is not a quantity")
+		assert.Contains(t, p, ": not a quantity")
 	}
 }

@@ -1,7 +1,6 @@
 package simulate
 
 import (
-	"errors"
 	"os"
 	"testing"
 
@@ -39,9 +38,9 @@ func TestLoadTraceReportsEveryProblemWithItsPath(t *testing.T) {
 		{"capacity required", rpsApp + `
 workload: {}
 trace: [{at: 0, load: 1}]
-sim: {durationSeconds: 10}`, []string{"workload.capacityPerPod: required"}},
+sim: {durationSeconds: 10}`, []string{"workload.capacityPerPod: Required value"}},
 		{"workload required", rpsApp + `
-trace: [{at: 0, load: 1}, {at: 10, load: 1}]`, []string{"workload: required"}},
+trace: [{at: 0, load: 1}, {at: 10, load: 1}]`, []string{"workload: Required value"}},
 		{"memory is not modelled", `
 annotations:
   spinscale.dev/enabled: "true"
@@ -49,10 +48,10 @@ annotations:
   spinscale.dev/max-replicas: "10"
   spinscale.dev/target-memory-utilization: "60"
 workload: {capacityPerPod: 10, targetLoadPerPod: 5}
-trace: [{at: 0, load: 1}, {at: 10, load: 1}]`, []string{"annotations[spinscale.dev/target-memory-utilization]: memory is not modelled"}},
+trace: [{at: 0, load: 1}, {at: 10, load: 1}]`, []string{"annotations[spinscale.dev/target-memory-utilization]: Forbidden: memory is not modelled"}},
 		{"cpu needs cpuPerUnit and a request", cpuApp + `
 workload: {capacityPerPod: 10, targetLoadPerPod: 5}
-trace: [{at: 0, load: 1}, {at: 10, load: 1}]`, []string{"workload.requests.cpu: required", "workload.cpuPerUnit: required"}},
+trace: [{at: 0, load: 1}, {at: 10, load: 1}]`, []string{"workload.requests.cpu: Required value", "workload.cpuPerUnit: Required value"}},
 		{"target load not derivable", `
 annotations:
   spinscale.dev/enabled: "true"
@@ -61,51 +60,51 @@ annotations:
   spinscale.dev/prometheus-query: "sum(rate(requests_total[1m]))"
   spinscale.dev/prometheus-target-value: "400"
 workload: {capacityPerPod: 10}
-trace: [{at: 0, load: 1}, {at: 10, load: 1}]`, []string{"workload.targetLoadPerPod: required"}},
+trace: [{at: 0, load: 1}, {at: 10, load: 1}]`, []string{"workload.targetLoadPerPod: Required value"}},
 		{"fields", rpsApp + `
 workload: {capacityPerPod: -1, targetLoadPerPod: 0, startupSeconds: 1.5, initialReplicas: 0, cpuPerUnit: abc, warmup: 3}
 sim: {tickSeconds: 0, metricLagSeconds: -1, prometheusResult: sum, speed: 2}
 trace: [{at: 10, load: 1}, {at: 5, load: -1}, {at: 20}]`, []string{
-			"workload.capacityPerPod: -1 is out of range",
-			"workload.targetLoadPerPod: 0 is out of range",
-			"workload.startupSeconds: 1.5 is not a whole number of seconds",
-			"workload.initialReplicas: 0 is out of range",
-			`workload.cpuPerUnit: "abc" is not a quantity`,
-			"workload.warmup: unknown field",
-			"sim.tickSeconds: 0 is out of range",
-			"sim.metricLagSeconds: -1 is out of range",
-			`sim.prometheusResult: "sum" is not a result shape`,
-			"sim.speed: unknown field",
-			"trace[1].load: -1 is out of range",
-			"trace[2].load: required",
+			"workload.capacityPerPod: Invalid value: -1: out of range",
+			"workload.targetLoadPerPod: Invalid value: 0: out of range",
+			"workload.startupSeconds: Invalid value: 1.5: not a whole number of seconds",
+			"workload.initialReplicas: Invalid value: 0: out of range",
+			`workload.cpuPerUnit: Invalid value: "abc": not a quantity`,
+			"workload.warmup: Forbidden: unknown field (allowed: targetLoadPerPod,",
+			"sim.tickSeconds: Invalid value: 0: out of range",
+			"sim.metricLagSeconds: Invalid value: -1: out of range",
+			`sim.prometheusResult: Unsupported value: "sum": not a result shape`,
+			"sim.speed: Forbidden: unknown field (allowed: tickSeconds,",
+			"trace[1].load: Invalid value: -1: out of range",
+			"trace[2].load: Required value",
 		}},
 		{"out of order", rpsApp + `
 workload: {capacityPerPod: 500}
-trace: [{at: 10, load: 1}, {at: 5, load: 1}]`, []string{"trace[1].at: 5 is before the previous point's at (10)"}},
+trace: [{at: 10, load: 1}, {at: 5, load: 1}]`, []string{"trace[1].at: Invalid value: 5: before the previous point's at (10)"}},
 		{"steps and state do not belong", rpsApp + `
 workload: {capacityPerPod: 500}
 state: {replicas: 1}
 steps: [{}]
-trace: [{at: 0, load: 1}, {at: 10, load: 1}]`, []string{"state: not part of a load-trace scenario", "steps: not part of a load-trace scenario"}},
+trace: [{at: 0, load: 1}, {at: 10, load: 1}]`, []string{"state: Forbidden: not part of a load-trace scenario", "steps: Forbidden: not part of a load-trace scenario"}},
 		{"both trace forms", rpsApp + `
 workload: {capacityPerPod: 500}
 trace: [{at: 0, load: 1}]
-traceFile: t.csv`, []string{"trace: set either trace or traceFile, not both"}},
+traceFile: t.csv`, []string{"trace: Forbidden: set either trace or traceFile, not both"}},
 		{"no trace", rpsApp + `
-workload: {capacityPerPod: 500}`, []string{"trace: required"}},
+workload: {capacityPerPod: 500}`, []string{"trace: Required value"}},
 		{"empty trace", rpsApp + `
 workload: {capacityPerPod: 500}
-trace: []`, []string{"trace: must list at least one point"}},
+trace: []`, []string{"trace: Required value: must list at least one point"}},
 		{"a trace ending at 0 needs a duration", rpsApp + `
 workload: {capacityPerPod: 500}
-trace: [{at: 0, load: 1}]`, []string{"sim.durationSeconds: required: the trace ends at 0"}},
+trace: [{at: 0, load: 1}]`, []string{"sim.durationSeconds: Required value: the trace ends at 0"}},
 		{"no file system", rpsApp + `
 workload: {capacityPerPod: 500}
-traceFile: load.csv`, []string{`traceFile: "load.csv": this scenario was read without a file system`}},
+traceFile: load.csv`, []string{`traceFile: Invalid value: "load.csv": this scenario was read without a file system`}},
 		{"unknown top-level field", rpsApp + `
 workload: {capacityPerPod: 500}
 trace: [{at: 0, load: 1}, {at: 10, load: 1}]
-simulation: {}`, []string{"simulation: unknown field (allowed: annotations, config, workload, sim, trace, traceFile)"}},
+simulation: {}`, []string{"simulation: Forbidden: unknown field (allowed: annotations, config, workload, sim, trace, traceFile)"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := problems(t, tc.doc)
@@ -142,13 +141,10 @@ traceFile: traces/load.csv
 	assert.Equal(t, int64(60), sc.Trace.Sim.DurationSeconds)
 
 	_, err = LoadWith([]byte(doc), Options{ReadFile: func(string) ([]byte, error) { return nil, os.ErrNotExist }})
-	var se *Error
-	require.True(t, errors.As(err, &se))
-	assert.Equal(t, []string{"traceFile: file does not exist"}, se.Problems)
+	assert.EqualError(t, err, `invalid scenario: traceFile: Invalid value: "traces/load.csv": file does not exist`)
 
 	_, err = LoadWith([]byte(doc), Options{ReadFile: func(string) ([]byte, error) { return []byte("at,load\n0,1\n5;2\n"), nil }})
-	require.True(t, errors.As(err, &se))
-	assert.Equal(t, []string{`traceFile: traces/load.csv: line 3: "5;2": want two fields, at,load`}, se.Problems)
+	assert.EqualError(t, err, `invalid scenario: traceFile: Invalid value: "traces/load.csv": line 3: "5;2": want two fields, at,load`)
 }
 
 func TestParseTraceCSV(t *testing.T) {

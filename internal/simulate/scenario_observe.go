@@ -1,0 +1,347 @@
+package simulate
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/prometheus/common/model"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
+
+	"github.com/spinscale/spinscale/internal/metrics"
+	"github.com/spinscale/spinscale/internal/recommender"
+)
+
+// This file turns a scenario's steps into what the controller observes:
+// pods, their usage as metrics.k8s.io reports it, and Prometheus results.
+
+// stepObs is a step being built: the Step, plus the raw material of its
+// observations, which need the app's spec.
+type stepObs struct {
+	Step
+	path *field.Path
+	// usage is each pod's, as metrics.k8s.io reports it.
+	usage map[types.NamespacedName]metrics.PodUsage
+	prom  map[string]queryResult
+	order []string // prom keys, sorted
+}
+
+// queryResult is a step's answer to one Prometheus query, before it is
+// mapped as the Prometheus source maps what the client returns.
+type queryResult struct {
+	// value is a single value; perPod one value per pod (sorted by pod);
+	// err a failed query. None of them: an empty result.
+	value  *float64
+	perPod []podValue
+	err    error
+}
+
+type podValue struct {
+	pod   string
+	value float64
+}
+
+// modelValue is the result as the Prometheus client decodes it: a series
+// without labels for a single value (what sum(...) returns), one series
+// per pod labelled podLabel, or an empty vector.
+func (r queryResult) modelValue(podLabel model.LabelName, at time.Time) model.Value {
+	ts := model.TimeFromUnixNano(at.UnixNano())
+	if r.value != nil {
+		return model.Vector{{Metric: model.Metric{}, Value: model.SampleValue(*r.value), Timestamp: ts}}
+	}
+	v := make(model.Vector, 0, len(r.perPod))
+	for _, p := range r.perPod {
+		v = append(v, &model.Sample{Metric: model.Metric{podLabel: model.LabelValue(p.pod)}, Value: model.SampleValue(p.value), Timestamp: ts})
+	}
+	return v
+}
+
+var phases = []string{"Pending", "Running", "Succeeded", "Failed", "Unknown"}
+
+func (v *validator) steps(in []*stepIn, interval time.Duration) []stepObs {
+	path := field.NewPath("steps")
+	switch {
+	case in == nil:
+		v.add(field.Required(path, "a list of at least one step"))
+		return nil
+	case len(in) == 0:
+		v.add(field.Required(path, "must list at least one step"))
+		return nil
+	}
+	steps := make([]stepObs, 0, len(in))
+	prevAt := 0.0
+	for i, st := range in {
+		p := path.Index(i)
+		if v.isNull(p, st) {
+			st = &stepIn{}
+		}
+		// Without `at`, a step comes one controller interval after the
+		// previous one (the first at 0).
+		at := 0.0
+		if i > 0 {
+			at = prevAt + interval.Seconds()
+		}
+		if st.At.set() {
+			if a, ok := v.secondsValue(p.Child("at"), st.At); ok {
+				if i > 0 && a < prevAt {
+					v.add(field.Invalid(p.Child("at"), st.At.literal(),
+						fmt.Sprintf("before the previous step's at (%s): steps must be in time order", fmtNum(prevAt))))
+				}
+				at = a
+			}
+		}
+		prevAt = at
+		s := stepObs{path: p}
+		s.At = at
+		s.Time = Epoch.Add(seconds(at))
+		s.Replicas = v.optReplicas(p.Child("replicas"), st.Replicas)
+		s.StatusReplicas = v.optReplicas(p.Child("statusReplicas"), st.StatusReplicas)
+		v.pods(&s, st.Pods)
+		v.prometheus(&s, st.Prometheus)
+		steps = append(steps, s)
+	}
+	return steps
+}
+
+func (v *validator) pods(s *stepObs, in []*podIn) {
+	base := s.path.Child("pods")
+	seen := map[string]bool{}
+	for i, pi := range in {
+		p := base.Index(i)
+		if v.isNull(p, pi) {
+			continue
+		}
+		pod := recommender.Pod{Phase: corev1.PodRunning, Ready: true, HasReadyCondition: true}
+		switch name := pi.Name; {
+		case name.set() && !name.ok:
+			v.add(field.TypeInvalid(p.Child("name"), name.literal(), "not a string"))
+		case name.v == "":
+			v.add(field.Required(p.Child("name"), "a non-empty pod name"))
+		default:
+			if seen[name.v] {
+				v.add(withDetail(field.Duplicate(p.Child("name"), name.v), "used by another pod of this step: pod names are unique"))
+			}
+			seen[name.v] = true
+			pod.Name = name.v
+		}
+		if ph := pi.Phase; ph.set() {
+			switch {
+			case !ph.ok:
+				v.add(field.TypeInvalid(p.Child("phase"), ph.literal(), "not a string"))
+			case slices.Contains(phases, ph.v):
+				pod.Phase = corev1.PodPhase(ph.v)
+			default:
+				v.add(field.NotSupported(p.Child("phase"), ph.v, phases))
+			}
+		}
+		pod.Ready = v.optBool(p.Child("ready"), pi.Ready, pod.Ready)
+		pod.Deleting = v.optBool(p.Child("deleting"), pi.Deleting, pod.Deleting)
+		pod.StartTime = s.Time.Add(-v.optSeconds(p.Child("startedSecondsAgo"), pi.StartedSecondsAgo, longAgo))
+		pod.ReadyTransition = s.Time.Add(-v.optSeconds(p.Child("readySecondsAgo"), pi.ReadySecondsAgo, longAgo))
+		pm := metricsv1beta1.PodMetrics{
+			Timestamp: metav1.NewTime(s.Time.Add(-v.optSeconds(p.Child("metricsAgeSeconds"), pi.MetricsAgeSeconds, 0))),
+			Window:    metav1.Duration{Duration: v.optSeconds(p.Child("metricsWindowSeconds"), pi.MetricsWindowSeconds, defaultMetricsWindow)},
+		}
+		pod.CPU, pod.Memory, pm.Containers = v.containers(p.Child("containers"), pi.Containers)
+		s.Pods = append(s.Pods, pod)
+		if s.usage == nil {
+			s.usage = map[types.NamespacedName]metrics.PodUsage{}
+		}
+		s.usage[types.NamespacedName{Name: pod.Name}] = metrics.PodUsageOf(&pm)
+	}
+}
+
+// optBool reads an optional boolean; def when absent or invalid.
+func (v *validator) optBool(path *field.Path, x value[bool], def bool) bool {
+	if !x.set() {
+		return def
+	}
+	if !x.ok {
+		v.add(field.TypeInvalid(path, x.literal(), "not a boolean (true or false)"))
+		return def
+	}
+	return x.v
+}
+
+// containers sums requests over a pod's containers, and returns their usage
+// as metrics-server reports it. A container without a request names itself
+// in MissingIn.
+func (v *validator) containers(path *field.Path, in []*containerIn) (cpu, mem recommender.Request, usage []metricsv1beta1.ContainerMetrics) {
+	names := map[string]bool{}
+	for i, c := range in {
+		p := path.Index(i)
+		if v.isNull(p, c) {
+			continue
+		}
+		name := fmt.Sprintf("container-%d", i)
+		switch {
+		case c.Name.set() && !c.Name.ok:
+			v.add(field.TypeInvalid(p.Child("name"), c.Name.literal(), "not a string"))
+		case c.Name.v != "":
+			if names[c.Name.v] {
+				v.add(withDetail(field.Duplicate(p.Child("name"), c.Name.v), "used by another container of this pod"))
+			}
+			name = c.Name.v
+		}
+		names[name] = true
+		req := v.resources(p.Child("requests"), c.Requests)
+		for _, r := range []struct {
+			name corev1.ResourceName
+			into *recommender.Request
+		}{{corev1.ResourceCPU, &cpu}, {corev1.ResourceMemory, &mem}} {
+			if q, ok := req[r.name]; ok {
+				r.into.Milli += q
+			} else if r.into.MissingIn == "" {
+				r.into.MissingIn = name
+			}
+		}
+		cm := metricsv1beta1.ContainerMetrics{Name: name, Usage: corev1.ResourceList{}}
+		for r, q := range v.resources(p.Child("usage"), c.Usage) {
+			cm.Usage[r] = *resource.NewMilliQuantity(q, resource.DecimalSI)
+		}
+		usage = append(usage, cm)
+	}
+	return cpu, mem, usage
+}
+
+func (v *validator) resources(path *field.Path, in *resourcesIn) map[corev1.ResourceName]int64 {
+	out := map[corev1.ResourceName]int64{}
+	if in == nil {
+		return out
+	}
+	for _, r := range []struct {
+		name corev1.ResourceName
+		q    value[any]
+	}{{corev1.ResourceCPU, in.CPU}, {corev1.ResourceMemory, in.Memory}} {
+		if !r.q.set() {
+			continue
+		}
+		if q, ok := v.quantity(path.Child(string(r.name)), r.q); ok {
+			out[r.name] = q
+		}
+	}
+	return out
+}
+
+// prometheus reads the step's query results by metric name: a number is a
+// single value, {pod: number} per-pod values, {error: "…"} a failed query,
+// null an empty result.
+func (v *validator) prometheus(s *stepObs, in map[string]value[any]) {
+	s.prom = map[string]queryResult{}
+	s.order = sortedKeys(in)
+	for _, name := range s.order {
+		p := s.path.Child("prometheus", name)
+		switch lit := in[name].literal(); val := lit.(type) {
+		case nil:
+			s.prom[name] = queryResult{}
+		case map[string]any:
+			if r, ok := v.perPod(p, val); ok {
+				s.prom[name] = r
+			}
+		default:
+			if _, isNum := lit.(json.Number); !isNum && !isNonFinite(lit) {
+				v.add(field.TypeInvalid(p, lit, `not a query result: use a number, {pod: number, …}, {error: "…"} or null`))
+			} else if f, ok := v.resultNumber(p, lit); ok {
+				s.prom[name] = queryResult{value: &f}
+			}
+		}
+	}
+}
+
+// perPod reads {pod: number, …} or {error: "…"}.
+func (v *validator) perPod(p *field.Path, pods map[string]any) (queryResult, bool) {
+	if msg, isString := pods["error"].(string); isString {
+		if len(pods) > 1 {
+			v.add(field.Invalid(p, field.OmitValueType{}, "error cannot be combined with per-pod values"))
+			return queryResult{}, false
+		}
+		if msg == "" {
+			msg = "query failed"
+		}
+		return queryResult{err: errors.New(msg)}, true
+	}
+	r := queryResult{perPod: []podValue{}}
+	for _, pod := range sortedKeys(pods) {
+		if f, ok := v.resultNumber(p.Key(pod), pods[pod]); ok {
+			r.perPod = append(r.perPod, podValue{pod: pod, value: f})
+		}
+	}
+	return r, true
+}
+
+// resultNumber reads a finite number of a query result.
+func (v *validator) resultNumber(p *field.Path, lit any) (float64, bool) {
+	if f, special := nonFiniteValue(lit); special {
+		return 0, v.finite(p, f)
+	}
+	n, isNum := lit.(json.Number)
+	if !isNum {
+		v.add(field.TypeInvalid(p, lit, "not a number"))
+		return 0, false
+	}
+	f, err := n.Float64()
+	if err != nil {
+		v.add(field.Invalid(p, lit, "not a number"))
+		return 0, false
+	}
+	return f, true
+}
+
+func isNonFinite(lit any) bool {
+	_, ok := nonFiniteValue(lit)
+	return ok
+}
+
+// observations builds each step's metric observations in the order of the
+// spec's metrics, with the controller's sources' own mappings: pod usage
+// through a metrics.ResourceSnapshot, query results through
+// metrics.QueryObservation. It rejects Prometheus results for metrics the
+// app does not have (a typo would otherwise silently read as "no result").
+func (v *validator) observations(steps []stepObs, spec *recommender.Spec, podLabel model.LabelName) {
+	var promNames []string
+	for _, ms := range spec.Metrics {
+		if ms.Source == recommender.SourcePrometheus {
+			promNames = append(promNames, ms.Name)
+		}
+	}
+	for i := range steps {
+		s := &steps[i]
+		for _, name := range s.order {
+			if !slices.Contains(promNames, name) {
+				have := "none"
+				if len(promNames) > 0 {
+					have = strings.Join(promNames, ", ")
+				}
+				v.add(withDetail(field.NotFound(s.path.Child("prometheus", name), name),
+					fmt.Sprintf("the app has no Prometheus metric of this name (its Prometheus metrics: %s)", have)))
+			}
+		}
+		snap := metrics.NewResourceSnapshot(s.usage, nil)
+		s.Metrics = make([]recommender.Observation, len(spec.Metrics))
+		for j, ms := range spec.Metrics {
+			if ms.Source == recommender.SourceResource {
+				s.Metrics[j] = snap.Observation("", s.Pods, ms.Resource)
+				continue
+			}
+			r, ok := s.prom[ms.Name]
+			if !ok {
+				// As the controller, for a query that did not run.
+				s.Metrics[j] = recommender.Observation{Err: fmt.Errorf("%w: no result for metric %s in this step", recommender.ErrNoData, ms.Name)}
+				continue
+			}
+			var val model.Value
+			if r.err == nil {
+				val = r.modelValue(podLabel, s.Time)
+			}
+			s.Metrics[j] = metrics.QueryObservation(ms.Query, podLabel, val, r.err)
+		}
+	}
+}

@@ -36,6 +36,8 @@ type annotationsIn map[string]value[string]
 type stateIn struct {
 	Replicas       value[float64] `json:"replicas"`
 	StatusReplicas value[float64] `json:"statusReplicas"`
+	// ScaledToZero is Spinscale's record that it scaled the app to zero.
+	ScaledToZero value[bool] `json:"scaledToZero"`
 	// Recommendations present, even empty or null, is exactly the
 	// controller's memory; hasRecommendations records it.
 	Recommendations    []*recommendationIn `json:"recommendations"`

@@ -360,3 +360,25 @@ steps:
 		assert.Contains(t, p, ": not a quantity")
 	}
 }
+
+// state.scaledToZero starts a scenario at a zero Spinscale made, which the
+// first step wakes from.
+func TestScenarioStartsAtARecordedZero(t *testing.T) {
+	sc, err := Load([]byte(`
+annotations:
+  spinscale.dev/enabled: "true"
+  spinscale.dev/profile: hpa
+  spinscale.dev/min-replicas: "0"
+  spinscale.dev/max-replicas: "10"
+  spinscale.dev/metrics: "- {name: queue, query: q, targetAverageValue: 10}"
+state: {replicas: 0, scaledToZero: true}
+steps:
+  - {at: 0, prometheus: {queue: 35}}
+`))
+	require.NoError(t, err)
+	assert.True(t, sc.ScaledToZero)
+	res := sc.Run()
+	require.Len(t, res, 1)
+	assert.Equal(t, int32(4), res[0].Decision.DesiredReplicas, "ceil(35/10) = 4 from zero")
+	assert.Equal(t, recommender.ZeroClear, res[0].Decision.Zero)
+}

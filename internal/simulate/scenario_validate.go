@@ -190,6 +190,7 @@ func (v *validator) state(in *stateIn, sc *Scenario) {
 	path := field.NewPath("state")
 	sc.Replicas = v.optReplicas(path.Child("replicas"), in.Replicas)
 	sc.StatusReplicas = v.optReplicas(path.Child("statusReplicas"), in.StatusReplicas)
+	sc.ScaledToZero = v.optBool(path.Child("scaledToZero"), in.ScaledToZero, false)
 
 	// Present, even empty, means exactly this memory: no seeding.
 	if in.hasRecommendations {

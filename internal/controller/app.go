@@ -446,18 +446,18 @@ func candidates(idx cache.Indexer, d *appsv1.Deployment) []any {
 // observe exports the decision as metrics and reports degraded metrics once
 // per change.
 func (c *Controller) observe(d *appsv1.Deployment, a *app, spec *recommender.Spec, dec *recommender.Decision, dryRun bool, log *zap.Logger) {
-	m := c.opts.Instruments // the controller's own metrics, not the app's
+	inst := c.opts.Instruments // the controller's own metrics, not the app's
 	ns, name := d.Namespace, d.Name
 	key := types.NamespacedName{Namespace: ns, Name: name}
-	m.Decisions.WithLabelValues(string(dec.Action), string(dec.LimitedBy)).Inc()
-	m.AppReplicas.WithLabelValues(ns, name).Set(float64(dec.CurrentReplicas))
-	m.AppDesired.WithLabelValues(ns, name).Set(float64(dec.DesiredReplicas))
-	setOne(m.AppLimitedBy, ns, name, &a.limitedBy, string(dec.LimitedBy))
+	inst.Decisions.WithLabelValues(string(dec.Action), string(dec.LimitedBy)).Inc()
+	inst.AppReplicas.WithLabelValues(ns, name).Set(float64(dec.CurrentReplicas))
+	inst.AppDesired.WithLabelValues(ns, name).Set(float64(dec.DesiredReplicas))
+	setOne(inst.AppLimitedBy, ns, name, &a.limitedBy, string(dec.LimitedBy))
 	view := report.NewDecision(dec)
 	var failed []string
 	fallback := dec.LimitedBy == recommender.StageFallback
 	for i, mv := range view.Metrics {
-		m.AppTarget.WithLabelValues(ns, name, mv.Name).Set(mv.Target)
+		inst.AppTarget.WithLabelValues(ns, name, mv.Name).Set(mv.Target)
 		if mv.Error != "" {
 			// A Prometheus metric is named by the annotation that holds its
 			// query, so the user knows what to fix; the failure is its
@@ -477,12 +477,12 @@ func (c *Controller) observe(d *appsv1.Deployment, a *app, spec *recommender.Spe
 				cause += fmt.Sprintf(" (fallback %d active)", dec.Metrics[i].Proposal)
 			}
 			failed = append(failed, label+": "+cause)
-			m.AppMetricValue.DeleteLabelValues(ns, name, mv.Name)
-			m.MetricErrors.WithLabelValues(sourceName(source)).Inc()
+			inst.AppMetricValue.DeleteLabelValues(ns, name, mv.Name)
+			inst.MetricErrors.WithLabelValues(sourceName(source)).Inc()
 			continue
 		}
 		if mv.Current != nil {
-			m.AppMetricValue.WithLabelValues(ns, name, mv.Name).Set(*mv.Current)
+			inst.AppMetricValue.WithLabelValues(ns, name, mv.Name).Set(*mv.Current)
 		}
 	}
 	state := "ok"
@@ -498,7 +498,7 @@ func (c *Controller) observe(d *appsv1.Deployment, a *app, spec *recommender.Spe
 		// At a zero Spinscale made, waiting for a metric to wake it.
 		state = "zero"
 	}
-	setOne(m.AppState, ns, name, &a.state, state)
+	setOne(inst.AppState, ns, name, &a.state, state)
 	if len(failed) > 0 {
 		if c.opts.Events.Warning(d, key, actuator.ReasonMetricsDegraded, "metrics failing, scale-down blocked: "+strings.Join(failed, "; ")) {
 			log.Warn("metrics degraded", zap.Strings("failed", failed), zap.String("reason", dec.Reason()))

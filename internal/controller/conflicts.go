@@ -15,6 +15,8 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/spinscale/spinscale/internal/annotations"
 )
 
 // Resources of other autoscalers and of SpinKube that decide whether
@@ -127,13 +129,13 @@ func (cc *conflictChecker) refusal(d *appsv1.Deployment) string {
 	for _, idx := range cc.hpas {
 		if objs, _ := idx.ByIndex(targetIndex, key); len(objs) > 0 {
 			h := objs[0].(*autoscalingv2.HorizontalPodAutoscaler)
-			return fmt.Sprintf("HorizontalPodAutoscaler %s also targets this Deployment; delete it or remove %senabled", h.Name, "spinscale.dev/")
+			return fmt.Sprintf("HorizontalPodAutoscaler %s also targets this Deployment; delete it or remove %s", h.Name, annotations.KeyEnabled)
 		}
 	}
 	for _, idx := range cc.scaledObjects {
 		if objs, _ := idx.ByIndex(targetIndex, key); len(objs) > 0 {
 			so := objs[0].(*unstructured.Unstructured)
-			return fmt.Sprintf("KEDA ScaledObject %s also targets this Deployment; delete it or remove %senabled", so.GetName(), "spinscale.dev/")
+			return fmt.Sprintf("KEDA ScaledObject %s also targets this Deployment; delete it or remove %s", so.GetName(), annotations.KeyEnabled)
 		}
 	}
 	for _, ref := range d.OwnerReferences {

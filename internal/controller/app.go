@@ -456,6 +456,7 @@ func (c *Controller) observe(d *appsv1.Deployment, a *app, spec *recommender.Spe
 	view := report.NewDecision(dec)
 	var failed []string
 	fallback := dec.LimitedBy == recommender.StageFallback
+	blocking := 0 // failed metrics without a fallback: they block a scale-down
 	for i, mv := range view.Metrics {
 		inst.AppTarget.WithLabelValues(ns, name, mv.Name).Set(mv.Target)
 		if mv.Error != "" {
@@ -475,6 +476,8 @@ func (c *Controller) observe(d *appsv1.Deployment, a *app, spec *recommender.Spe
 			if dec.Metrics[i].Fallback {
 				fallback = true
 				cause += fmt.Sprintf(" (fallback %d active)", dec.Metrics[i].Proposal)
+			} else {
+				blocking++
 			}
 			failed = append(failed, label+": "+cause)
 			inst.AppMetricValue.DeleteLabelValues(ns, name, mv.Name)
@@ -500,7 +503,11 @@ func (c *Controller) observe(d *appsv1.Deployment, a *app, spec *recommender.Spe
 	}
 	setOne(inst.AppState, ns, name, &a.state, state)
 	if len(failed) > 0 {
-		if c.opts.Events.Warning(d, key, actuator.ReasonMetricsDegraded, "metrics failing, scale-down blocked: "+strings.Join(failed, "; ")) {
+		prefix := "metrics failing, scale-down blocked: "
+		if blocking == 0 {
+			prefix = "metrics failing, fallback in use: "
+		}
+		if c.opts.Events.Warning(d, key, actuator.ReasonMetricsDegraded, prefix+strings.Join(failed, "; ")) {
 			log.Warn("metrics degraded", zap.Strings("failed", failed), zap.String("reason", dec.Reason()))
 		}
 	} else {

@@ -117,3 +117,30 @@ func TestScaleToZeroNeedsAPrometheusMetric(t *testing.T) {
 	assert.Equal(t, "Warning", ev.Type)
 	holdReplicas(t, ns, "web", 2, 4*time.Second, "an invalid app is left untouched")
 }
+
+// A metric with its own fallback (KEP-5679): while it fails, the app holds;
+// once it has failed for fallbackAfter, its proposal is the fallback count
+// and the app scales to it, the working metric still counting. The
+// Warning says the fallback is active.
+func TestMetricFallbackOnARealPrometheus(t *testing.T) {
+	t.Parallel()
+	ns := namespace(t)
+	ann := map[string]string{
+		"spinscale.dev/enabled": "true", "spinscale.dev/max-replicas": "6",
+		"spinscale.dev/metrics": "- name: queue\n  query: " + queueQuery + "\n  targetAverageValue: 10\n" +
+			"- name: backlog\n  query: sum(no_such_metric)\n  targetValue: 5\n  fallbackReplicas: 4\n  fallbackAfter: 6s\n",
+	}
+	createDeployment(t, spinDeployment(ns, "worker", 2, ann))
+	queue := startQueueExporter(t, 15) // ceil(15/10) = 2: on target
+	prom := startPrometheus(t, queue.target())
+	prom.waitValue(t, queueQuery, 15, time.Minute)
+	start := time.Now()
+	startAutoscaler(t, ns, "--set", "prometheus.address="+prom.url())
+	waitEvent(t, ns, "worker", "SpinscaleMetricsDegraded", "spinscale.dev/metrics[backlog]: no data", time.Minute)
+	took := waitReplicas(t, ns, "worker", 2*time.Minute, "up to the backlog metric's fallback", func(r int32) bool { return r == 4 })
+	assert.GreaterOrEqual(t, time.Since(start), 6*time.Second, "not before fallbackAfter")
+	t.Logf("2 → 4 %s after start (fallbackAfter 6s)", took.Round(time.Second))
+	ev := waitEvent(t, ns, "worker", "SpinscaleMetricsDegraded", "(fallback 4 active)", 30*time.Second)
+	t.Logf("Warning: %s", ev.Message)
+	holdReplicas(t, ns, "worker", 4, 6*time.Second, "the fallback keeps proposing 4")
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -34,6 +35,7 @@ import (
 	"github.com/spinscale/spinscale/internal/config"
 	"github.com/spinscale/spinscale/internal/controller"
 	"github.com/spinscale/spinscale/internal/metrics"
+	"github.com/spinscale/spinscale/internal/status"
 )
 
 const runUsage = `Usage: autoscaler run [flags]
@@ -191,11 +193,19 @@ func clientConfig(kubeconfig string) (*rest.Config, string, error) {
 	return cfg, ns, nil
 }
 
-// startServers serves /metrics and /healthz, /readyz; it returns a function
+// startServers serves /metrics and /apps (the apps' status, for `autoscaler
+// status`) on the metrics address, /healthz and /readyz on the health
+// address; it returns a function
 // that shuts them down.
 func startServers(cfg config.Config, reg *prometheus.Registry, ctl *controller.Controller, log *zap.Logger) (func(), error) {
 	metricsMux := http.NewServeMux()
 	metricsMux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	metricsMux.HandleFunc(status.Path, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if err := json.NewEncoder(w).Encode(ctl.Status()); err != nil {
+			log.Warn("write "+status.Path, zap.Error(err))
+		}
+	})
 	healthMux := http.NewServeMux()
 	healthMux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		if err := ctl.Healthy(); err != nil {

@@ -66,6 +66,9 @@ type App struct {
 	// DryRun is the app's own dry-run annotation: compute and report, never
 	// patch. The global dry-run setting applies on top of it.
 	DryRun bool
+	// Shadow is the shadow annotation: decide beside the live autoscaler
+	// (an HPA, a ScaledObject), never write, and compare.
+	Shadow bool
 	// Interval is the app's own decision interval (the interval
 	// annotation); 0 means the controller's.
 	Interval time.Duration
@@ -130,6 +133,7 @@ func Parse(ann map[string]string, d Defaults) (App, error) {
 	spec.Profile = p.profile(d.Profile)
 	spec.Tuning = p.tuning(spec.Profile)
 	app.DryRun = p.boolean(KeyDryRun)
+	app.Shadow = p.boolean(KeyShadow)
 	spec.Paused = p.boolean(KeyPaused)
 	spec.FallbackReplicas, spec.FallbackAfter = p.fallback(b)
 	spec.FallbackBehavior = p.fallbackBehavior()
@@ -137,7 +141,7 @@ func Parse(ann map[string]string, d Defaults) (App, error) {
 	spec.ActivationMilli, spec.ScaleToZeroAfter = p.zero(b, &spec)
 
 	if len(p.errs) > 0 {
-		return App{Enabled: true, DryRun: app.DryRun, Warnings: app.Warnings}, &Error{Fields: p.errs}
+		return App{Enabled: true, DryRun: app.DryRun, Shadow: app.Shadow, Warnings: app.Warnings}, &Error{Fields: p.errs}
 	}
 	app.Spec = spec
 	return app, nil

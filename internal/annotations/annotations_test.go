@@ -803,7 +803,7 @@ func TestEnabled(t *testing.T) {
 
 func TestKeys(t *testing.T) {
 	ks := Keys()
-	require.Len(t, ks, 31)
+	require.Len(t, ks, 32)
 	seen := map[string]bool{}
 	for _, k := range ks {
 		assert.True(t, strings.HasPrefix(k, Prefix), k)

@@ -38,6 +38,7 @@ const (
 	KeyDropThreshold                = Prefix + "drop-threshold"
 	KeyDryRun                       = Prefix + "dry-run"
 	KeyPaused                       = Prefix + "paused"
+	KeyShadow                       = Prefix + "shadow"
 	KeyFallbackReplicas             = Prefix + "fallback-replicas"
 	KeyFallbackAfter                = Prefix + "fallback-after"
 	KeyFallbackBehavior             = Prefix + "fallback-behavior"
@@ -76,6 +77,7 @@ var keys = []string{
 	KeyDropThreshold,
 	KeyDryRun,
 	KeyPaused,
+	KeyShadow,
 	KeyFallbackReplicas,
 	KeyFallbackAfter,
 	KeyFallbackBehavior,

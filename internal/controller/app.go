@@ -26,6 +26,8 @@ import (
 	"github.com/spinscale/spinscale/internal/metrics"
 	"github.com/spinscale/spinscale/internal/recommender"
 	"github.com/spinscale/spinscale/internal/report"
+	"github.com/spinscale/spinscale/internal/shadow"
+	"github.com/spinscale/spinscale/internal/status"
 )
 
 // app is the controller's memory of one opted-in Deployment.
@@ -45,6 +47,10 @@ type app struct {
 	// count is a change of its spec (the pod template), decided on at once.
 	generation int64
 	replicas   int32
+	// shadow compares the decisions with the live count (shadow mode).
+	shadow shadow.Tracker
+	// status is what /apps publishes of the app (publish.go).
+	status status.App
 }
 
 // interval is how often the app is decided on at least: its own interval
@@ -297,7 +303,10 @@ func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, a *app, 
 	// Apps without a decision to take are looked at on their interval only.
 	due := a.sched.due(now)
 	refusal := ""
-	if a.parseErr == nil {
+	shadow := a.parseErr == nil && a.parsed.Shadow
+	if a.parseErr == nil && !shadow {
+		// An app in shadow mode is decided on beside its live autoscaler
+		// and never written.
 		refusal = c.conflicts.refusal(d)
 	}
 	if !due && (a.parseErr != nil || refusal != "") {
@@ -307,7 +316,7 @@ func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, a *app, 
 	// own: only the global one applies.
 	dryRun := c.cfg.DryRun || (a.parseErr == nil && a.parsed.DryRun)
 	act := c.opts.Scaler
-	if dryRun {
+	if dryRun || shadow {
 		act = c.opts.Printer
 	}
 	if a.parseErr != nil {
@@ -316,6 +325,7 @@ func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, a *app, 
 			log.Warn("invalid annotations; app left untouched", zap.Error(a.parseErr))
 		}
 		setOne(c.opts.Instruments.AppState, d.Namespace, d.Name, &a.state, "invalid")
+		a.publishHold(d, "invalid", "invalid annotations: "+a.parseErr.Error(), now)
 		act.Hold(key, specReplicas(d), "invalid annotations: "+a.parseErr.Error())
 		return
 	}
@@ -333,6 +343,7 @@ func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, a *app, 
 			log.Warn("refusing to scale", zap.String("reason", why))
 		}
 		setOne(c.opts.Instruments.AppState, d.Namespace, d.Name, &a.state, "refused")
+		a.publishHold(d, "refused", "not scaling: "+why, now)
 		act.Hold(key, specReplicas(d), "not scaling: "+why)
 		return
 	}
@@ -347,10 +358,16 @@ func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, a *app, 
 	}
 	a.sched.decided(now, c.interval(a), !fresh, seen)
 	dec, st := recommender.Decide(spec, &in, a.engine, now)
+	if shadow {
+		// The live autoscaler, not this decision, sets the count: the
+		// engine's memory keeps the recommendations but no scale event.
+		c.compare(d, a, &dec, now)
+	}
 	a.engine = st
-	c.observe(d, a, spec, &dec, dryRun, log)
+	c.observe(d, a, spec, &dec, dryRun || shadow, log)
+	a.publishDecision(d, spec, &dec, a.state, now)
 
-	if ctx.Err() != nil && !dryRun && dec.DesiredReplicas != dec.CurrentReplicas {
+	if ctx.Err() != nil && !dryRun && !shadow && dec.DesiredReplicas != dec.CurrentReplicas {
 		// The pass is past its deadline: a write now would fail and raise a
 		// Warning for nothing. The app is decided on again next pass.
 		a.sched.edited = true
@@ -362,6 +379,8 @@ func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, a *app, 
 	case err == nil && !scaled:
 	case err == nil:
 		a.engine = recommender.Commit(spec, a.engine, &dec, now)
+		scaledAt := now.UTC()
+		a.status.LastScale = &scaledAt
 		c.opts.Instruments.ScaleWrites.WithLabelValues("ok").Inc()
 		c.opts.Events.Clear(key, actuator.ReasonRescaleFailed)
 		c.opts.Events.Normal(d, actuator.ReasonRescaled, fmt.Sprintf("%d → %d (%s; limitedBy %s)%s", dec.CurrentReplicas, dec.DesiredReplicas, report.Targets(&dec), dec.LimitedBy, zeroNote(dec.Zero)))
@@ -373,6 +392,10 @@ func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, a *app, 
 		log.Info("not scaled; deciding again next tick", zap.Error(err))
 	default:
 		c.opts.Instruments.ScaleWrites.WithLabelValues("error").Inc()
+		if len(a.status.Conditions) > 0 {
+			a.status.Conditions[0] = status.Condition{Type: "AbleToScale", Status: "False", Reason: "FailedUpdateScale",
+				Message: fmt.Sprintf("the scale write failed: %v", err)}
+		}
 		if c.opts.Events.Warning(d, key, actuator.ReasonRescaleFailed, fmt.Sprintf("scaling %d → %d failed: %v", dec.CurrentReplicas, dec.DesiredReplicas, err)) {
 			log.Error("scale failed", zap.Error(err))
 		}
@@ -490,6 +513,8 @@ func (c *Controller) observe(d *appsv1.Deployment, a *app, spec *recommender.Spe
 	}
 	state := "ok"
 	switch {
+	case a.parseErr == nil && a.parsed.Shadow:
+		state = "shadow"
 	case dryRun:
 		state = "dry_run"
 	case fallback:
@@ -527,6 +552,28 @@ func sourceName(t recommender.SourceType) string {
 		return "prometheus"
 	}
 	return string(t)
+}
+
+// compare records, for an app in shadow mode, how its decision stands to
+// the live replica count.
+func (c *Controller) compare(d *appsv1.Deployment, a *app, dec *recommender.Decision, now time.Time) {
+	inst := c.opts.Instruments
+	live, mine := dec.CurrentReplicas, dec.DesiredReplicas
+	comparison := "agree"
+	switch {
+	case mine > live:
+		comparison = "higher"
+	case mine < live:
+		comparison = "lower"
+	}
+	inst.ShadowDecisions.WithLabelValues(d.Namespace, d.Name, comparison).Inc()
+	if lead, ok := a.shadow.Observe(now, live, mine); ok {
+		kind := "later"
+		if lead.Sooner {
+			kind = "sooner"
+		}
+		inst.ShadowLead.WithLabelValues(d.Namespace, d.Name, kind, lead.Direction.String()).Observe(lead.By.Seconds())
+	}
 }
 
 // zeroNote says, in a Rescaled Event, that the write scaled the app to zero

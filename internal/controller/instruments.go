@@ -29,6 +29,10 @@ type Instruments struct {
 	AppTarget      *prometheus.GaugeVec
 	AppLimitedBy   *prometheus.GaugeVec
 	AppState       *prometheus.GaugeVec
+	// ShadowDecisions and ShadowLead compare the decisions of apps in
+	// shadow mode with their live autoscaler (internal/shadow).
+	ShadowDecisions *prometheus.CounterVec
+	ShadowLead      *prometheus.HistogramVec
 }
 
 // NewInstruments creates the controller's metrics and registers them on reg.
@@ -66,11 +70,18 @@ func NewInstruments(reg prometheus.Registerer) *Instruments {
 		AppLimitedBy: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "spinscale_app_limited_by",
 			Help: "1 for the rule that limited the app's last decision."}, append(app, "limited_by")),
 		AppState: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "spinscale_app_state",
-			Help: "1 for the app's state: ok, degraded (a metric failed), invalid (bad annotations), refused (another autoscaler owns it), dry_run, fallback (a fallback count stands in for a failed metric), zero (scaled to zero by Spinscale, waiting for a metric to wake it)."},
+			Help: "1 for the app's state: ok, degraded (a metric failed), invalid (bad annotations), refused (another autoscaler owns it), dry_run, fallback (a fallback count stands in for a failed metric), shadow (decided beside a live autoscaler, never written), zero (scaled to zero by Spinscale, waiting for a metric to wake it)."},
 			append(app, "state")),
+		ShadowDecisions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spinscale_shadow_decisions_total",
+			Help: "Decisions of apps in shadow mode, by how they compare with the live replica count: agree, higher, lower."},
+			append(app, "comparison")),
+		ShadowLead: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "spinscale_shadow_lead_seconds",
+			Help: "For apps in shadow mode, each move of the live replica count: how long before it (lead=sooner) or after it (lead=later) Spinscale asked for it.",
+			Buckets: []float64{0, 5, 15, 30, 60, 120, 300, 600, 1800}},
+			append(app, "lead", "direction")),
 	}
 	reg.MustRegister(m.TickDuration, m.TickLag, m.LastTick, m.Apps, m.Leader, m.Decisions, m.ScaleWrites, m.AppsSkipped, m.SourceErrors, m.MetricErrors,
-		m.AppReplicas, m.AppDesired, m.AppMetricValue, m.AppTarget, m.AppLimitedBy, m.AppState)
+		m.AppReplicas, m.AppDesired, m.AppMetricValue, m.AppTarget, m.AppLimitedBy, m.AppState, m.ShadowDecisions, m.ShadowLead)
 	return m
 }
 
@@ -80,6 +91,8 @@ func (m *Instruments) forget(namespace, name string) {
 	for _, v := range []*prometheus.GaugeVec{m.AppReplicas, m.AppDesired, m.AppMetricValue, m.AppTarget, m.AppLimitedBy, m.AppState} {
 		v.DeletePartialMatch(labels)
 	}
+	m.ShadowDecisions.DeletePartialMatch(labels)
+	m.ShadowLead.DeletePartialMatch(labels)
 }
 
 // setOne marks exactly one value of a per-app enum gauge (state,

@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"maps"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	k8stesting "k8s.io/client-go/testing"
@@ -162,4 +165,62 @@ func TestScaleToZeroWritesTheRecordWithTheCount(t *testing.T) {
 	h.queries.results["sum(queue_length)"] = recommender.Observation{Value: 25_000, Timestamp: t0}
 	h.ctl.Once(context.Background())
 	assert.Empty(t, h.mutations())
+}
+
+// An app in shadow mode beside an HPA is decided on, printed, compared with
+// the live count, and never written: no scale, no refusal.
+func TestShadowModeDecidesBesideAnHPAAndWritesNothing(t *testing.T) {
+	pods, names := podsFor("shop", 2)
+	hpa := &autoscalingv2.HorizontalPodAutoscaler{
+		ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: "apps"},
+		Spec:       autoscalingv2.HorizontalPodAutoscalerSpec{ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{Kind: "Deployment", Name: "shop", APIVersion: "apps/v1"}, MaxReplicas: 3},
+	}
+	ann := maps.Clone(cpuApp)
+	ann["spinscale.dev/shadow"] = "true"
+	h := newHarness(t, nil, append(pods, deployment("shop", 2, ann), hpa)...)
+	h.usage.pods, h.usage.cpuMilli = names, 100 // Spinscale would go 2 → 4
+	h.ctl.Once(context.Background())
+	h.clock.Step(15 * time.Second)
+	h.ctl.Once(context.Background())
+	assert.Empty(t, h.mutations(), "nothing written")
+	assert.Empty(t, h.events(), "no refusal")
+	assert.Equal(t, 2.0, counterValue(t, h.ctl.opts.Instruments.ShadowDecisions.WithLabelValues("apps", "shop", "higher")))
+	assert.Regexp(t, `apps\s+shop\s+cpu: 100%/50%\s+1\s+10\s+2\s+4\s+scale-up`, h.out.String(), "the decision is printed")
+	s := h.ctl.appFor(types.NamespacedName{Namespace: "apps", Name: "shop"}).shadow.Summary()
+	assert.Equal(t, 2, s.Higher)
+	assert.Equal(t, int32(4), s.LastShadow)
+	st := h.ctl.Status().Apps[0]
+	assert.Equal(t, "shadow", st.State)
+	require.NotNil(t, st.Shadow)
+	assert.Equal(t, 2, st.Shadow.Decisions)
+	assert.Equal(t, 2.0, st.Shadow.MeanHigher)
+}
+
+// /apps publishes every app's last decision or hold with HPA's conditions.
+func TestStatusPublishesDecisionsAndHolds(t *testing.T) {
+	pods, names := podsFor("shop", 2)
+	bad := map[string]string{"spinscale.dev/enabled": "true", "spinscale.dev/max-replicas": "lots", "spinscale.dev/target-cpu-utilization": "50"}
+	h := newHarness(t, nil, append(pods, deployment("shop", 2, cpuApp), deployment("cart", 3, bad))...)
+	h.usage.pods, h.usage.cpuMilli = names, 100 // 2 → 4
+	h.ctl.Once(context.Background())
+	list := h.ctl.Status()
+	assert.True(t, list.Leading)
+	require.Len(t, list.Apps, 2)
+	cart, shop := list.Apps[0], list.Apps[1]
+	assert.Equal(t, "cart", cart.Name)
+	assert.Equal(t, "invalid", cart.State)
+	assert.Equal(t, int32(3), cart.Replicas)
+	assert.Equal(t, "ScalingActive", cart.Conditions[1].Type)
+	assert.Equal(t, "InvalidAnnotations", cart.Conditions[1].Reason)
+
+	assert.Equal(t, "shop", shop.Name)
+	assert.Equal(t, "ok", shop.State)
+	assert.Equal(t, "cpu: 100%/50%", shop.Targets)
+	assert.Equal(t, int32(2), shop.Replicas)
+	assert.Equal(t, int32(4), shop.Desired)
+	assert.Equal(t, int32(10), shop.MaxReplicas)
+	require.NotNil(t, shop.LastScale)
+	assert.Equal(t, t0, *shop.LastScale)
+	assert.Equal(t, []string{"AbleToScale", "ScalingActive", "ScalingLimited"}, []string{shop.Conditions[0].Type, shop.Conditions[1].Type, shop.Conditions[2].Type})
+	assert.Equal(t, "ValidMetricFound", shop.Conditions[1].Reason)
 }

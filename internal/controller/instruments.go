@@ -76,7 +76,7 @@ func NewInstruments(reg prometheus.Registerer) *Instruments {
 			Help: "Decisions of apps in shadow mode, by how they compare with the live replica count: agree, higher, lower."},
 			append(app, "comparison")),
 		ShadowLead: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "spinscale_shadow_lead_seconds",
-			Help: "For apps in shadow mode, each move of the live replica count: how long before it (lead=sooner) or after it (lead=later) Spinscale asked for it.",
+			Help:    "For apps in shadow mode, each move of the live replica count: how long before it (lead=sooner) or after it (lead=later) Spinscale asked for it.",
 			Buckets: []float64{0, 5, 15, 30, 60, 120, 300, 600, 1800}},
 			append(app, "lead", "direction")),
 	}

@@ -51,6 +51,8 @@ type app struct {
 	shadow shadow.Tracker
 	// status is what /apps publishes of the app (publish.go).
 	status status.App
+	// cold is a scale-up waiting for its pods (coldstart.go).
+	cold coldStart
 }
 
 // interval is how often the app is decided on at least: its own interval
@@ -351,6 +353,12 @@ func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, a *app, 
 
 	spec := &a.parsed.Spec
 	in := c.input(d, spec, snap, results)
+	if took, ok := a.readyAfter(in.Pods, now); ok {
+		c.opts.Instruments.ColdStart.WithLabelValues(d.Namespace, d.Name).Observe(took.Seconds())
+		seconds := took.Seconds()
+		a.status.ColdStartSeconds = &seconds
+		log.Info("new pods ready", zap.Duration("coldStart", took))
+	}
 	fresh := spec.ReactsToFreshData()
 	seen := fingerprint(spec.Metrics, in.Metrics)
 	if !due && (!fresh || seen == a.sched.seen) {
@@ -381,6 +389,7 @@ func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, a *app, 
 		a.engine = recommender.Commit(spec, a.engine, &dec, now)
 		scaledAt := now.UTC()
 		a.status.LastScale = &scaledAt
+		a.startWaiting(dec.CurrentReplicas, dec.DesiredReplicas, c.clock.Now())
 		c.opts.Instruments.ScaleWrites.WithLabelValues("ok").Inc()
 		c.opts.Events.Clear(key, actuator.ReasonRescaleFailed)
 		c.opts.Events.Normal(d, actuator.ReasonRescaled, fmt.Sprintf("%d → %d (%s; limitedBy %s)%s", dec.CurrentReplicas, dec.DesiredReplicas, report.Targets(&dec), dec.LimitedBy, zeroNote(dec.Zero)))

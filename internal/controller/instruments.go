@@ -33,6 +33,8 @@ type Instruments struct {
 	// shadow mode with their live autoscaler (internal/shadow).
 	ShadowDecisions *prometheus.CounterVec
 	ShadowLead      *prometheus.HistogramVec
+	// ColdStart is the time from a scale-up write to its pods being Ready.
+	ColdStart *prometheus.HistogramVec
 }
 
 // NewInstruments creates the controller's metrics and registers them on reg.
@@ -79,8 +81,11 @@ func NewInstruments(reg prometheus.Registerer) *Instruments {
 			Help:    "For apps in shadow mode, each move of the live replica count: how long before it (lead=sooner) or after it (lead=later) Spinscale asked for it.",
 			Buckets: []float64{0, 5, 15, 30, 60, 120, 300, 600, 1800}},
 			append(app, "lead", "direction")),
+		ColdStart: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "spinscale_cold_start_seconds",
+			Help:    "Time from a scale-up write to the new pods being Ready (their Ready transition), per app that scaled up.",
+			Buckets: []float64{1, 2, 5, 10, 20, 30, 60, 120, 300}}, app),
 	}
-	reg.MustRegister(m.TickDuration, m.TickLag, m.LastTick, m.Apps, m.Leader, m.Decisions, m.ScaleWrites, m.AppsSkipped, m.SourceErrors, m.MetricErrors,
+	reg.MustRegister(m.ColdStart, m.TickDuration, m.TickLag, m.LastTick, m.Apps, m.Leader, m.Decisions, m.ScaleWrites, m.AppsSkipped, m.SourceErrors, m.MetricErrors,
 		m.AppReplicas, m.AppDesired, m.AppMetricValue, m.AppTarget, m.AppLimitedBy, m.AppState, m.ShadowDecisions, m.ShadowLead)
 	return m
 }
@@ -93,6 +98,7 @@ func (m *Instruments) forget(namespace, name string) {
 	}
 	m.ShadowDecisions.DeletePartialMatch(labels)
 	m.ShadowLead.DeletePartialMatch(labels)
+	m.ColdStart.DeletePartialMatch(labels)
 }
 
 // setOne marks exactly one value of a per-app enum gauge (state,

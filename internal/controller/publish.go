@@ -48,6 +48,7 @@ func (a *app) publishHold(d *appsv1.Deployment, state, reason string, now time.T
 	a.status = status.App{
 		Namespace: d.Namespace, Name: d.Name, State: state, Targets: "<unknown>",
 		Replicas: replicas, Desired: replicas, Reason: reason, LastDecision: now.UTC(), LastScale: a.status.LastScale,
+		ColdStartSeconds: a.status.ColdStartSeconds,
 		Conditions: []status.Condition{
 			{Type: "AbleToScale", Status: "False", Reason: "NotManaged", Message: reason},
 			{Type: "ScalingActive", Status: "False", Reason: holdReason(state), Message: reason},
@@ -72,6 +73,7 @@ func (a *app) publishDecision(d *appsv1.Deployment, spec *recommender.Spec, dec 
 		Targets: report.Targets(dec), MinReplicas: spec.MinReplicas, MaxReplicas: spec.MaxReplicas,
 		Replicas: dec.CurrentReplicas, Desired: dec.DesiredReplicas, LimitedBy: string(dec.LimitedBy),
 		Reason: dec.Reason(), LastDecision: now.UTC(), LastScale: a.status.LastScale,
+		ColdStartSeconds: a.status.ColdStartSeconds,
 	}
 	s.Conditions = conditions(dec, state)
 	if state == "shadow" {

@@ -39,9 +39,12 @@ type App struct {
 	Reason      string `json:"reason"`
 	// LastDecision is when the app was last decided on (or held);
 	// LastScale when Spinscale last changed its replica count.
-	LastDecision time.Time   `json:"lastDecision"`
-	LastScale    *time.Time  `json:"lastScale,omitempty"`
-	Conditions   []Condition `json:"conditions"`
+	LastDecision time.Time  `json:"lastDecision"`
+	LastScale    *time.Time `json:"lastScale,omitempty"`
+	// ColdStartSeconds is the last cold start: from a scale-up write to
+	// its pods being Ready.
+	ColdStartSeconds *float64    `json:"coldStartSeconds,omitempty"`
+	Conditions       []Condition `json:"conditions"`
 	// Shadow compares the decisions with the live autoscaler, for apps in
 	// shadow mode.
 	Shadow *Shadow `json:"shadow,omitempty"`

@@ -57,6 +57,9 @@ type Defaults struct {
 	MaxSampleAge            time.Duration
 	ScaleUpLimitFactor      float64
 	ScaleUpLimitMinimum     int32
+	// PrometheusServers are the names of the configured Prometheus servers
+	// (prometheus.servers) that a metric may name.
+	PrometheusServers []string
 }
 
 // App is an app's parsed annotations.
@@ -114,7 +117,7 @@ func Parse(ann map[string]string, d Defaults) (App, error) {
 		return app, nil
 	}
 
-	p := &parser{ann: ann}
+	p := &parser{ann: ann, servers: d.PrometheusServers}
 	app := App{Enabled: true, Warnings: unknownKeys(ann)}
 	spec := recommender.Spec{
 		DownscaleStabilization:  d.DownscaleStabilization,
@@ -172,6 +175,8 @@ func (p *parser) interval() time.Duration {
 type parser struct {
 	ann  map[string]string
 	errs []FieldError
+	// servers are the Prometheus servers a metric may name.
+	servers []string
 }
 
 // get returns a key's value trimmed of surrounding whitespace.

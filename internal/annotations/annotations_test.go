@@ -352,6 +352,14 @@ func TestParseErrors(t *testing.T) {
 			[]string{`spinscale.dev/metrics: [0].fallbackAfter: "1m": requires fallbackReplicas`}},
 		{"metric fallbackAfter not a duration", valid("metrics", "- {name: q, query: x, targetValue: 1, fallbackReplicas: 2, fallbackAfter: 60}"),
 			[]string{`spinscale.dev/metrics: [0].fallbackAfter: "60": must be a Go duration > 0s and <= 24h`}},
+		{"metric server not configured", valid("metrics", "- {name: q, query: x, targetValue: 1, server: thanos}"),
+			[]string{`spinscale.dev/metrics: [0].server: "thanos": must name a server of the controller's prometheus.servers (none is configured)`}},
+		{"metric queryParameters not a map", valid("metrics", "- {name: q, query: x, targetValue: 1, queryParameters: [a]}"),
+			[]string{`spinscale.dev/metrics: [0].queryParameters: "[\"a\"]": must be a non-empty map of strings`}},
+		{"metric queryParameters overriding time", valid("metrics", "- {name: q, query: x, targetValue: 1, queryParameters: {time: \"1\"}}"),
+			[]string{`spinscale.dev/metrics: [0].queryParameters.time: "1": is a parameter Spinscale sets itself`}},
+		{"metric ignoreNullValues not a boolean", valid("metrics", "- {name: q, query: x, targetValue: 1, ignoreNullValues: maybe}"),
+			[]string{`spinscale.dev/metrics: [0].ignoreNullValues: "\"maybe\"": must be true or false`}},
 		{"interval below 1s", valid("interval", "500ms"), []string{`spinscale.dev/interval: "500ms": must be a Go duration from 1s to 10m`}},
 		{"interval above 10m", valid("interval", "11m"), []string{`spinscale.dev/interval: "11m": must be a Go duration from 1s to 10m`}},
 		{"interval not a duration", valid("interval", "5"), []string{`spinscale.dev/interval: "5": must be a Go duration`}},
@@ -570,6 +578,19 @@ func TestParseMetricFallback(t *testing.T) {
 	assert.Equal(t, 3*time.Minute, app.Spec.Metrics[1].FallbackAfter)
 	assert.Equal(t, 90*time.Second, app.Spec.Metrics[2].FallbackAfter)
 	assert.Equal(t, recommender.FallbackStatic, app.Spec.FallbackBehavior)
+}
+
+// A metric may name a configured server, add query parameters and read an
+// empty result as 0.
+func TestParseQueryOptions(t *testing.T) {
+	d := defaults
+	d.PrometheusServers = []string{"thanos"}
+	app, err := Parse(valid("metrics", "- {name: q, query: x, targetValue: 1, server: thanos, queryParameters: {dedup: \"false\", partial_response: \"true\"}, ignoreNullValues: true}"), d)
+	require.NoError(t, err)
+	m := app.Spec.Metrics[1]
+	assert.Equal(t, "thanos", m.Server)
+	assert.Equal(t, "dedup=false&partial_response=true", m.Params)
+	assert.True(t, m.IgnoreNull)
 }
 
 func TestParseInterval(t *testing.T) {

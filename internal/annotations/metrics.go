@@ -3,6 +3,7 @@ package annotations
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -24,9 +25,13 @@ const (
 	fieldTargetAverageValue = "targetAverageValue"
 	fieldFallbackReplicas   = "fallbackReplicas"
 	fieldFallbackAfter      = "fallbackAfter"
+	fieldServer             = "server"
+	fieldQueryParameters    = "queryParameters"
+	fieldIgnoreNullValues   = "ignoreNullValues"
 )
 
-var metricFields = []string{fieldName, fieldQuery, fieldTargetValue, fieldTargetAverageValue, fieldFallbackReplicas, fieldFallbackAfter}
+var metricFields = []string{fieldName, fieldQuery, fieldTargetValue, fieldTargetAverageValue, fieldFallbackReplicas, fieldFallbackAfter,
+	fieldServer, fieldQueryParameters, fieldIgnoreNullValues}
 
 // defaultMetricFallbackAfter is KEP-5679's default failure duration.
 const defaultMetricFallbackAfter = 3 * time.Minute
@@ -162,6 +167,11 @@ func (p *parser) metricEntry(i int, raw json.RawMessage, seen map[string]int) (r
 		}
 	}
 
+	// Where the query goes, and how an empty result reads.
+	if !p.queryOptions(fields, at, &ms) {
+		ok = false
+	}
+
 	// The metric's own fallback (KEP-5679).
 	rawReplicas, hasReplicas := fields[fieldFallbackReplicas]
 	if hasReplicas {
@@ -207,4 +217,53 @@ func rawText(raw json.RawMessage, isString bool, s string) string {
 		return s
 	}
 	return string(raw)
+}
+
+// queryOptions parses the fields that say where a query goes: its server
+// (one of the config's prometheus.servers), extra query parameters, and
+// whether an empty result reads as 0.
+func (p *parser) queryOptions(fields map[string]json.RawMessage, at func(string) string, ms *recommender.MetricSpec) bool {
+	ok := true
+	if raw, has := fields[fieldServer]; has {
+		name, isString := jsonString(raw)
+		switch {
+		case !isString || !slices.Contains(p.servers, name):
+			known := "none is configured"
+			if len(p.servers) > 0 {
+				known = "configured: " + strings.Join(p.servers, ", ")
+			}
+			p.failAt(KeyMetrics, at(fieldServer), rawText(raw, isString, name), "must name a server of the controller's prometheus.servers (%s)", known)
+			ok = false
+		default:
+			ms.Server = name
+		}
+	}
+	if raw, has := fields[fieldQueryParameters]; has {
+		var params map[string]string
+		if len(raw) == 0 || raw[0] != '{' || json.Unmarshal(raw, &params) != nil || len(params) == 0 {
+			p.failAt(KeyMetrics, at(fieldQueryParameters), string(raw), "must be a non-empty map of strings, such as {dedup: \"false\", partial_response: \"true\"}")
+			ok = false
+		} else {
+			values := url.Values{}
+			for k, v := range params {
+				if k == "" || k == "query" || k == "time" || k == "timeout" {
+					p.failAt(KeyMetrics, at(fieldQueryParameters+"."+k), v, "is a parameter Spinscale sets itself: query, time and timeout cannot be overridden")
+					ok = false
+					continue
+				}
+				values.Set(k, v)
+			}
+			ms.Params = values.Encode()
+		}
+	}
+	if raw, has := fields[fieldIgnoreNullValues]; has {
+		var b bool
+		if json.Unmarshal(raw, &b) != nil {
+			p.failAt(KeyMetrics, at(fieldIgnoreNullValues), string(raw), "must be true or false")
+			ok = false
+		} else {
+			ms.IgnoreNull = b
+		}
+	}
+	return ok
 }

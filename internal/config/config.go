@@ -119,6 +119,44 @@ type Prometheus struct {
 	PodLabel string `json:"podLabel"`
 	// Concurrency bounds the number of in-flight queries.
 	Concurrency int `json:"concurrency"`
+	// Servers are further Prometheus-compatible servers (Thanos, Mimir, a
+	// second Prometheus) that a metric names with its `server` field, each
+	// with its own address, credentials, TLS and headers. A server's
+	// timeout, podLabel and concurrency default to the ones above; it has
+	// no servers of its own.
+	Servers map[string]Prometheus `json:"servers"`
+}
+
+// Server returns the settings of the named server, with the defaults it
+// takes from p; the empty name is p itself.
+func (p Prometheus) Server(name string) (Prometheus, bool) {
+	if name == "" {
+		return p, true
+	}
+	s, ok := p.Servers[name]
+	if !ok {
+		return Prometheus{}, false
+	}
+	if s.Timeout == 0 {
+		s.Timeout = p.Timeout
+	}
+	if s.PodLabel == "" {
+		s.PodLabel = p.PodLabel
+	}
+	if s.Concurrency == 0 {
+		s.Concurrency = p.Concurrency
+	}
+	s.Servers = nil
+	return s, true
+}
+
+// Key is the configuration key of the named server's settings:
+// "prometheus", or "prometheus.servers.NAME".
+func (p Prometheus) Key(name string) string {
+	if name == "" {
+		return "prometheus"
+	}
+	return "prometheus.servers." + name
 }
 
 // BasicAuth holds HTTP basic authentication credentials. The password is
@@ -188,6 +226,7 @@ func Default() Config {
 			Address:     "",
 			Timeout:     5 * time.Second,
 			Headers:     map[string]string{},
+			Servers:     map[string]Prometheus{},
 			PodLabel:    "pod",
 			Concurrency: 8,
 		},
@@ -220,6 +259,7 @@ func (c Config) AppDefaults() annotations.Defaults {
 		Profile: c.Profile, Tolerance: c.Tolerance, DownscaleStabilization: c.DownscaleStabilization,
 		CPUInitializationPeriod: c.CPUInitializationPeriod, InitialReadinessDelay: c.InitialReadinessDelay,
 		MaxSampleAge: c.MaxSampleAge, ScaleUpLimitFactor: c.ScaleUpLimitFactor, ScaleUpLimitMinimum: c.ScaleUpLimitMinimum,
+		PrometheusServers: slices.Sorted(maps.Keys(c.Prometheus.Servers)),
 	}
 }
 
@@ -272,34 +312,55 @@ func (p Prometheus) Validate() error {
 }
 
 func (p Prometheus) validate(v *validator) {
+	p.validateAs(v, "prometheus")
+	for _, name := range slices.Sorted(maps.Keys(p.Servers)) {
+		key := p.Key(name)
+		if msgs := validation.IsDNS1123Label(name); len(msgs) > 0 {
+			v.addf(key, "%q is not a valid server name: %s", name, strings.Join(msgs, "; "))
+			continue
+		}
+		s, _ := p.Server(name)
+		if s.Address == "" {
+			v.addf(key+".address", "%q is empty: a server needs an address", s.Address)
+			continue
+		}
+		if len(p.Servers[name].Servers) > 0 {
+			v.addf(key+".servers", "a server has no servers of its own")
+		}
+		s.validateAs(v, key)
+	}
+}
+
+// validateAs checks one server's settings, naming its keys under prefix.
+func (p Prometheus) validateAs(v *validator, prefix string) {
 	before := len(v.errs)
 	if p.Address != "" {
 		u, err := url.Parse(p.Address)
 		switch {
 		case err != nil:
-			v.addf("prometheus.address", "%q is not a valid URL: %v", p.Address, err)
+			v.addf(prefix+".address", "%q is not a valid URL: %v", p.Address, err)
 		case (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
-			v.addf("prometheus.address", "%q is not an absolute http or https URL: allowed e.g. http://prometheus:9090, or empty to disable Prometheus", p.Address)
+			v.addf(prefix+".address", "%q is not an absolute http or https URL: allowed e.g. http://prometheus:9090, or empty to disable Prometheus", p.Address)
 		}
 	}
-	v.positiveDuration("prometheus.timeout", p.Timeout, time.Minute)
+	v.positiveDuration(prefix+".timeout", p.Timeout, time.Minute)
 	if p.BearerTokenFile != "" && (p.BasicAuth.Username != "" || p.BasicAuth.PasswordFile != "") {
-		v.addf("prometheus.bearerTokenFile", "%q is set together with prometheus.basicAuth: set one or the other, not both", p.BearerTokenFile)
+		v.addf(prefix+".bearerTokenFile", "%q is set together with %s.basicAuth: set one or the other, not both", p.BearerTokenFile, prefix)
 	}
-	v.bothOrNeither("prometheus.basicAuth.username", p.BasicAuth.Username,
-		"prometheus.basicAuth.passwordFile", p.BasicAuth.PasswordFile)
-	v.bothOrNeither("prometheus.tls.certFile", p.TLS.CertFile,
-		"prometheus.tls.keyFile", p.TLS.KeyFile)
+	v.bothOrNeither(prefix+".basicAuth.username", p.BasicAuth.Username,
+		prefix+".basicAuth.passwordFile", p.BasicAuth.PasswordFile)
+	v.bothOrNeither(prefix+".tls.certFile", p.TLS.CertFile,
+		prefix+".tls.keyFile", p.TLS.KeyFile)
 	for _, name := range slices.Sorted(maps.Keys(p.Headers)) {
 		canonical := http.CanonicalHeaderKey(name)
 		if _, reserved := promconfig.ReservedHeaders[canonical]; reserved && canonical != "Host" {
-			v.addf("prometheus.headers."+name, "%s is set by the client itself: use bearerTokenFile or basicAuth for credentials", canonical)
+			v.addf(prefix+".headers."+name, "%s is set by the client itself: use bearerTokenFile or basicAuth for credentials", canonical)
 		}
 	}
 	if p.PodLabel == "" {
-		v.addf("prometheus.podLabel", "%q is empty: a label name is required", p.PodLabel)
+		v.addf(prefix+".podLabel", "%q is empty: a label name is required", p.PodLabel)
 	}
-	v.intRange("prometheus.concurrency", p.Concurrency, 1, 256)
+	v.intRange(prefix+".concurrency", p.Concurrency, 1, 256)
 	if len(v.errs) > before {
 		return
 	}
@@ -308,7 +369,7 @@ func (p Prometheus) validate(v *validator) {
 	// mapping that the library would refuse.
 	hc, _ := p.HTTPClient()
 	if err := hc.Validate(); err != nil {
-		v.addf("prometheus", "%v", err)
+		v.addf(prefix, "%v", err)
 	}
 }
 
@@ -363,9 +424,19 @@ func (p Prometheus) CheckFiles() error {
 	if p.validate(&v); len(v.errs) > 0 {
 		return nil
 	}
+	p.checkFilesAs(&v, "prometheus")
+	for _, name := range slices.Sorted(maps.Keys(p.Servers)) {
+		s, _ := p.Server(name)
+		s.checkFilesAs(&v, p.Key(name))
+	}
+	return errors.Join(v.errs...)
+}
+
+// checkFilesAs reads one server's files, naming its keys under prefix.
+func (p Prometheus) checkFilesAs(v *validator, prefix string) {
 	for _, f := range []struct{ key, path string }{
-		{"prometheus.bearerTokenFile", p.BearerTokenFile},
-		{"prometheus.basicAuth.passwordFile", p.BasicAuth.PasswordFile},
+		{prefix + ".bearerTokenFile", p.BearerTokenFile},
+		{prefix + ".basicAuth.passwordFile", p.BasicAuth.PasswordFile},
 	} {
 		if f.path == "" {
 			continue
@@ -382,15 +453,14 @@ func (p Prometheus) CheckFiles() error {
 	}
 	if p.TLS.CAFile != "" {
 		if _, err := promconfig.NewTLSConfig(&promconfig.TLSConfig{CAFile: p.TLS.CAFile}); err != nil {
-			v.addf("prometheus.tls.caFile", "%w", err)
+			v.addf(prefix+".tls.caFile", "%w", err)
 		}
 	}
 	if p.TLS.CertFile != "" {
 		if _, err := promconfig.NewTLSConfig(&promconfig.TLSConfig{CertFile: p.TLS.CertFile, KeyFile: p.TLS.KeyFile}); err != nil {
-			v.addf("prometheus.tls.certFile, prometheus.tls.keyFile", "%w", err)
+			v.addf(prefix+".tls.certFile, "+prefix+".tls.keyFile", "%w", err)
 		}
 	}
-	return errors.Join(v.errs...)
 }
 
 func (l LeaderElection) validate(v *validator) {
@@ -542,6 +612,14 @@ func Decode(base Config, m map[string]any) (Config, error) {
 func (c Config) clone() Config {
 	c.Namespaces = slices.Clone(c.Namespaces)
 	c.Prometheus.Headers = maps.Clone(c.Prometheus.Headers)
+	if c.Prometheus.Servers != nil {
+		servers := make(map[string]Prometheus, len(c.Prometheus.Servers))
+		for name, s := range c.Prometheus.Servers {
+			s.Headers = maps.Clone(s.Headers)
+			servers[name] = s
+		}
+		c.Prometheus.Servers = servers
+	}
 	return c
 }
 

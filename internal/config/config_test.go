@@ -319,7 +319,7 @@ func TestMap(t *testing.T) {
 	assert.Equal(t, "", m["prometheus.basicAuth.passwordFile"])
 	assert.Equal(t, []string{}, m["namespaces"])
 	assert.Equal(t, map[string]string{}, m["prometheus.headers"])
-	assert.Len(t, m, 37, "one entry per leaf key")
+	assert.Len(t, m, 38, "one entry per leaf key")
 }
 
 // TestMapRoundTrip guards the property the binary relies on: the flattened
@@ -462,4 +462,32 @@ func TestPrometheusCheckFiles(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Named servers are validated under their own keys, and take the default
+// server's timeout, podLabel and concurrency.
+func TestPrometheusServers(t *testing.T) {
+	c := Default()
+	c.Prometheus.Address = "http://prometheus:9090"
+	c.Prometheus.Servers = map[string]Prometheus{
+		"thanos":    {Address: "http://thanos-query:9090", BearerTokenFile: "/t", BasicAuth: BasicAuth{Username: "u", PasswordFile: "/p"}},
+		"Bad_Name":  {Address: "http://x:1"},
+		"no-adress": {},
+		"mimir":     {Address: "ftp://mimir"},
+	}
+	err := c.Validate()
+	require.Error(t, err)
+	msg := err.Error()
+	assert.Contains(t, msg, `prometheus.servers.Bad_Name: "Bad_Name" is not a valid server name`)
+	assert.Contains(t, msg, `prometheus.servers.no-adress.address: "" is empty: a server needs an address`)
+	assert.Contains(t, msg, `prometheus.servers.mimir.address: "ftp://mimir" is not an absolute http or https URL`)
+	assert.Contains(t, msg, `prometheus.servers.thanos.bearerTokenFile: "/t" is set together with prometheus.servers.thanos.basicAuth`)
+
+	c.Prometheus.Servers = map[string]Prometheus{"thanos": {Address: "http://thanos-query:9090"}}
+	require.NoError(t, c.Validate())
+	s, ok := c.Prometheus.Server("thanos")
+	require.True(t, ok)
+	assert.Equal(t, c.Prometheus.Timeout, s.Timeout)
+	assert.Equal(t, "pod", s.PodLabel)
+	assert.Equal(t, []string{"thanos"}, c.AppDefaults().PrometheusServers)
 }

@@ -183,35 +183,35 @@ func (c *Controller) parseAll(deps []*appsv1.Deployment) {
 	}
 }
 
-// queriesOf returns the distinct PromQL queries of the valid apps, so that
-// each runs once per pass however many apps share it.
-func (c *Controller) queriesOf(apps []candidate) []string {
-	seen := map[string]bool{}
-	var queries []string
+// queriesOf returns the distinct queries of the valid apps, so that each
+// runs once per pass however many apps share it.
+func (c *Controller) queriesOf(apps []candidate) []metrics.Query {
+	seen := map[metrics.Query]bool{}
+	var queries []metrics.Query
 	for _, cand := range apps {
 		cand.a.mu.Lock()
 		if cand.a.parseErr == nil {
-			for _, m := range cand.a.parsed.Spec.Metrics {
-				if m.Source == recommender.SourcePrometheus && !seen[m.Query] {
-					seen[m.Query] = true
-					queries = append(queries, m.Query)
+			for i := range cand.a.parsed.Spec.Metrics {
+				m := &cand.a.parsed.Spec.Metrics[i]
+				if q := metrics.QueryOf(m); m.Source == recommender.SourcePrometheus && !seen[q] {
+					seen[q] = true
+					queries = append(queries, q)
 				}
 			}
 		}
 		cand.a.mu.Unlock()
 	}
-	sort.Strings(queries)
 	return queries
 }
 
 // runQueries runs the tick's distinct queries, or reports for each that no
 // Prometheus source is configured.
-func (c *Controller) runQueries(ctx context.Context, queries []string) map[string]recommender.Observation {
+func (c *Controller) runQueries(ctx context.Context, queries []metrics.Query) map[metrics.Query]recommender.Observation {
 	if len(queries) == 0 {
 		return nil
 	}
 	if c.opts.Queries == nil {
-		out := make(map[string]recommender.Observation, len(queries))
+		out := make(map[metrics.Query]recommender.Observation, len(queries))
 		for _, q := range queries {
 			out[q] = recommender.Observation{Err: fmt.Errorf("%w: no Prometheus source is configured (prometheus.address)", recommender.ErrNoData)}
 		}
@@ -290,7 +290,7 @@ func (c *Controller) resourceSnapshot(ctx context.Context, apps []candidate) *me
 
 // process decides for one app. A failure here is logged with the app's key
 // and never affects other apps.
-func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, a *app, snap *metrics.ResourceSnapshot, results map[string]recommender.Observation, now time.Time) {
+func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, a *app, snap *metrics.ResourceSnapshot, results map[metrics.Query]recommender.Observation, now time.Time) {
 	key := types.NamespacedName{Namespace: d.Namespace, Name: d.Name}
 	log := c.log.With(zap.String("namespace", d.Namespace), zap.String("deployment", d.Name))
 	defer func() {
@@ -416,7 +416,7 @@ func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, a *app, 
 func specReplicas(d *appsv1.Deployment) int32 { return ptr.Deref(d.Spec.Replicas, 1) }
 
 // input gathers the engine's input from the caches and the snapshot.
-func (c *Controller) input(d *appsv1.Deployment, spec *recommender.Spec, snap *metrics.ResourceSnapshot, results map[string]recommender.Observation) recommender.Input {
+func (c *Controller) input(d *appsv1.Deployment, spec *recommender.Spec, snap *metrics.ResourceSnapshot, results map[metrics.Query]recommender.Observation) recommender.Input {
 	in := recommender.Input{SpecReplicas: specReplicas(d), StatusReplicas: d.Status.Replicas,
 		ScaledToZero: d.Annotations[annotations.KeyScaledToZero] != ""}
 	for _, p := range c.podsOf(d) {
@@ -428,9 +428,12 @@ func (c *Controller) input(d *appsv1.Deployment, spec *recommender.Spec, snap *m
 		case recommender.SourceResource:
 			in.Metrics[i] = snap.Observation(d.Namespace, in.Pods, m.Resource)
 		case recommender.SourcePrometheus:
-			obs, ok := results[m.Query]
+			obs, ok := results[metrics.QueryOf(&spec.Metrics[i])]
 			if !ok {
 				obs = recommender.Observation{Err: fmt.Errorf("%w: query %q was not run this tick", recommender.ErrNoData, m.Query)}
+			}
+			if m.IgnoreNull {
+				obs = metrics.NullAsZero(obs)
 			}
 			in.Metrics[i] = obs
 		}

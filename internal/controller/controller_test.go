@@ -97,16 +97,19 @@ var cpuApp = map[string]string{
 
 // fakeQueries is a hand-written QuerySource that records each call.
 type fakeQueries struct {
+	// results are by PromQL, whatever the server and parameters.
 	results map[string]recommender.Observation
 	calls   [][]string
 }
 
-func (f *fakeQueries) Query(_ context.Context, queries []string) map[string]recommender.Observation {
-	f.calls = append(f.calls, queries)
-	out := map[string]recommender.Observation{}
+func (f *fakeQueries) Query(_ context.Context, queries []metrics.Query) map[metrics.Query]recommender.Observation {
+	var call []string
+	out := map[metrics.Query]recommender.Observation{}
 	for _, q := range queries {
-		out[q] = f.results[q]
+		call = append(call, q.String())
+		out[q] = f.results[q.PromQL]
 	}
+	f.calls = append(f.calls, call)
 	return out
 }
 

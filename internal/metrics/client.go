@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -16,7 +17,7 @@ import (
 // files on every request (a rotated Secret is used at once), TLS whose CA
 // and client certificate are reloaded when their files change, extra
 // headers. cfg must have passed Validate.
-func newTransport(cfg config.Prometheus) (http.RoundTripper, error) {
+func newTransport(cfg config.Prometheus, prefix string) (http.RoundTripper, error) {
 	hc, opts := cfg.HTTPClient()
 	rt, err := promconfig.NewRoundTripperFromConfig(hc, "prometheus", opts...)
 	if err != nil {
@@ -24,17 +25,46 @@ func newTransport(cfg config.Prometheus) (http.RoundTripper, error) {
 	}
 	keys := fileKeys{next: rt, keys: map[string]string{}}
 	for key, path := range map[string]string{
-		"prometheus.bearerTokenFile":        cfg.BearerTokenFile,
-		"prometheus.basicAuth.passwordFile": cfg.BasicAuth.PasswordFile,
-		"prometheus.tls.caFile":             cfg.TLS.CAFile,
-		"prometheus.tls.certFile":           cfg.TLS.CertFile,
-		"prometheus.tls.keyFile":            cfg.TLS.KeyFile,
+		prefix + ".bearerTokenFile":        cfg.BearerTokenFile,
+		prefix + ".basicAuth.passwordFile": cfg.BasicAuth.PasswordFile,
+		prefix + ".tls.caFile":             cfg.TLS.CAFile,
+		prefix + ".tls.certFile":           cfg.TLS.CertFile,
+		prefix + ".tls.keyFile":            cfg.TLS.KeyFile,
 	} {
 		if path != "" {
 			keys.keys[path] = key
 		}
 	}
-	return keys, nil
+	return queryParams{next: keys}, nil
+}
+
+// paramsKey carries a query's extra parameters in its request's context.
+type paramsKey struct{}
+
+// withParams attaches extra query parameters (URL-encoded) to ctx.
+func withParams(ctx context.Context, params string) context.Context {
+	if params == "" {
+		return ctx
+	}
+	return context.WithValue(ctx, paramsKey{}, params)
+}
+
+// queryParams adds a query's extra parameters (a metric's queryParameters,
+// such as Thanos' dedup) to the request's URL: the Prometheus API reads
+// parameters from the URL as well as from a POST body.
+type queryParams struct{ next http.RoundTripper }
+
+func (t queryParams) RoundTrip(req *http.Request) (*http.Response, error) {
+	params, _ := req.Context().Value(paramsKey{}).(string)
+	if params == "" {
+		return t.next.RoundTrip(req)
+	}
+	req = req.Clone(req.Context())
+	if req.URL.RawQuery != "" {
+		req.URL.RawQuery += "&"
+	}
+	req.URL.RawQuery += params
+	return t.next.RoundTrip(req)
 }
 
 // fileKeys names the setting whose file a request could not read, so that

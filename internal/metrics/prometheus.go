@@ -1,9 +1,11 @@
 package metrics
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -55,6 +57,9 @@ type Prometheus struct {
 	// Metrics, when set before the first Query, records durations and
 	// failures.
 	Metrics *PrometheusMetrics
+	// servers are the named servers of config prometheus.servers, which
+	// share this source's Metrics and clock.
+	servers map[string]*Prometheus
 }
 
 var _ QuerySource = (*Prometheus)(nil)
@@ -74,7 +79,24 @@ func NewPrometheus(cfg config.Prometheus, log *zap.Logger) (*Prometheus, error) 
 	if log == nil {
 		log = zap.NewNop()
 	}
-	rt, err := newTransport(cfg)
+	p, err := newServer(cfg, cfg.Key(""), log)
+	if err != nil {
+		return nil, err
+	}
+	p.servers = map[string]*Prometheus{}
+	for _, name := range slices.Sorted(maps.Keys(cfg.Servers)) {
+		s, _ := cfg.Server(name)
+		if p.servers[name], err = newServer(s, cfg.Key(name), log.With(zap.String("server", name))); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// newServer builds the client of one server, whose settings are under the
+// configuration key `key`.
+func newServer(cfg config.Prometheus, key string, log *zap.Logger) (*Prometheus, error) {
+	rt, err := newTransport(cfg, key)
 	if err != nil {
 		return nil, fmt.Errorf("prometheus client for %s: %w", cfg.Address, err)
 	}
@@ -96,23 +118,36 @@ func NewPrometheus(cfg config.Prometheus, log *zap.Logger) (*Prometheus, error) 
 // bounded by the per-query timeout and all by ctx. Every query of the tick
 // is evaluated at the same instant. A query that could not run (ctx ended
 // first) gets a timeout error; the map has an entry for every query.
-func (p *Prometheus) Query(ctx context.Context, queries []string) map[string]recommender.Observation {
-	distinct := slices.Compact(slices.Sorted(slices.Values(queries)))
+func (p *Prometheus) Query(ctx context.Context, queries []Query) map[Query]recommender.Observation {
+	distinct := slices.CompactFunc(slices.SortedFunc(slices.Values(queries), compareQueries), func(a, b Query) bool { return a == b })
 	results := make([]recommender.Observation, len(distinct))
 	ran := make([]bool, len(distinct))
 	at := p.now()
 	// Each piece writes only its own index: no lock is needed.
 	workqueue.ParallelizeUntil(ctx, p.concurrency, len(distinct), func(i int) {
-		results[i], ran[i] = p.query(ctx, distinct[i], at), true
+		q := distinct[i]
+		server := p
+		if q.Server != "" {
+			if server = p.servers[q.Server]; server == nil {
+				results[i], ran[i] = p.failed(&QueryError{Kind: KindInvalid, Query: q.PromQL,
+					Detail: fmt.Sprintf("no server %q in prometheus.servers", q.Server)}, 0), true
+				return
+			}
+		}
+		results[i], ran[i] = server.query(withParams(ctx, q.Params), q.PromQL, at), true
 	})
-	out := make(map[string]recommender.Observation, len(distinct))
+	out := make(map[Query]recommender.Observation, len(distinct))
 	for i, q := range distinct {
 		if !ran[i] {
-			results[i] = p.notRun(ctx, q)
+			results[i] = p.notRun(ctx, q.PromQL)
 		}
 		out[q] = results[i]
 	}
 	return out
+}
+
+func compareQueries(a, b Query) int {
+	return cmp.Or(cmp.Compare(a.Server, b.Server), cmp.Compare(a.Params, b.Params), cmp.Compare(a.PromQL, b.PromQL))
 }
 
 // query runs one instant query and maps its result.

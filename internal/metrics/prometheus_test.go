@@ -143,9 +143,9 @@ func newSource(t *testing.T, cfg config.Prometheus) *Prometheus {
 
 func queryOne(t *testing.T, p *Prometheus, q string) recommender.Observation {
 	t.Helper()
-	out := p.Query(context.Background(), []string{q})
-	require.Contains(t, out, q)
-	return out[q]
+	out := p.Query(context.Background(), promql(q))
+	require.Contains(t, out, Query{PromQL: q})
+	return out[Query{PromQL: q}]
 }
 
 func TestPrometheusResults(t *testing.T) {
@@ -284,7 +284,7 @@ func TestPrometheusQueriesAtOneInstant(t *testing.T) {
 	srv := httptest.NewServer(f)
 	defer srv.Close()
 	p := newSource(t, config.Prometheus{Address: srv.URL})
-	p.Query(context.Background(), []string{"a", "b", "c"})
+	p.Query(context.Background(), promql("a", "b", "c"))
 	assert.Equal(t, []string{ts[:10], ts[:10], ts[:10]}, f.times, "every query of a tick is evaluated at the same instant")
 }
 
@@ -295,11 +295,11 @@ func TestPrometheusRunsEachDistinctQueryOnceUnderTheLimit(t *testing.T) {
 	defer srv.Close()
 	p := newSource(t, config.Prometheus{Address: srv.URL, Concurrency: 2})
 	queries := []string{"a", "b", "a", "c", "d", "e", "f", "b", "a"}
-	out := p.Query(context.Background(), queries)
+	out := p.Query(context.Background(), promql(queries...))
 	assert.Len(t, out, 6)
 	for _, q := range queries {
-		require.Contains(t, out, q)
-		assert.NoError(t, out[q].Err)
+		require.Contains(t, out, Query{PromQL: q})
+		assert.NoError(t, out[Query{PromQL: q}].Err)
 		assert.Equal(t, 1, f.calls[q], "query %s runs once", q)
 	}
 	assert.LessOrEqual(t, f.maxFlight.Load(), int32(2), "at most `concurrency` queries in flight")
@@ -314,11 +314,11 @@ func TestPrometheusTimeouts(t *testing.T) {
 		defer srv.Close()
 		p := newSource(t, config.Prometheus{Address: srv.URL, Timeout: 200 * time.Millisecond, Concurrency: 4})
 		start := time.Now()
-		out := p.Query(context.Background(), []string{"a", "b"})
+		out := p.Query(context.Background(), promql("a", "b"))
 		assert.Less(t, time.Since(start), 2*time.Second, "slow queries end at their timeout")
 		for _, q := range []string{"a", "b"} {
 			var qe *QueryError
-			require.ErrorAs(t, out[q].Err, &qe)
+			require.ErrorAs(t, out[Query{PromQL: q}].Err, &qe)
 			assert.Equal(t, KindTimeout, qe.Kind)
 			assert.Contains(t, qe.Error(), "no answer within 200ms")
 		}
@@ -332,7 +332,7 @@ func TestPrometheusTimeouts(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 		defer cancel()
 		start := time.Now()
-		out := p.Query(ctx, []string{"a", "b", "c"})
+		out := p.Query(ctx, promql("a", "b", "c"))
 		assert.Less(t, time.Since(start), 2*time.Second)
 		require.Len(t, out, 3, "every query has an entry")
 		for q, obs := range out {
@@ -604,4 +604,13 @@ func writeLeaf(t *testing.T, dir, name string, ca *x509.Certificate, caKey *ecds
 	require.NoError(t, os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
 	require.NoError(t, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600))
 	return certFile, keyFile
+}
+
+// promql are queries on the default server without parameters.
+func promql(qs ...string) []Query {
+	out := make([]Query, len(qs))
+	for i, q := range qs {
+		out[i] = Query{PromQL: q}
+	}
+	return out
 }

@@ -52,6 +52,13 @@ type MetricSpec struct {
 	Source   SourceType
 	Resource corev1.ResourceName // for SourceResource
 	Query    string              // for SourcePrometheus
+	// Server names the Prometheus server of the query (config
+	// prometheus.servers); empty is the default one. Params are extra
+	// query parameters, URL-encoded (Thanos' dedup, partial_response).
+	// IgnoreNull reads an empty result as 0, as KEDA's ignoreNullValues.
+	Server     string
+	Params     string
+	IgnoreNull bool
 	Target   TargetType
 	// TargetUtilization is the percent for TargetUtilization.
 	TargetUtilization int32

@@ -59,7 +59,7 @@ type MetricSpec struct {
 	Server     string
 	Params     string
 	IgnoreNull bool
-	Target   TargetType
+	Target     TargetType
 	// TargetUtilization is the percent for TargetUtilization.
 	TargetUtilization int32
 	// TargetMilli is the target in milli-units for TargetAverageValue and

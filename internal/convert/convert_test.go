@@ -556,3 +556,22 @@ spec:
 		"spec.cooldownPeriod: 60s applies to scaling to zero, which the converted app does not do",
 	}, r.Warnings)
 }
+
+// KEDA's queryParameters become the metric's queryParameters map.
+func TestScaledObjectQueryParameters(t *testing.T) {
+	r := convertOne(t, []byte(`apiVersion: keda.sh/v1alpha1
+kind: ScaledObject
+metadata: {name: a}
+spec:
+  scaleTargetRef: {name: app}
+  minReplicaCount: 1
+  triggers:
+    - type: prometheus
+      name: rps
+      metadata: {serverAddress: "http://thanos:9090", query: "sum(rate(x[1m]))", threshold: "100", queryParameters: "dedup=true,partial_response=false", ignoreNullValues: "false"}
+`))
+	app := parse(t, r.Annotations)
+	require.Len(t, app.Spec.Metrics, 1)
+	assert.Equal(t, "dedup=true&partial_response=false", app.Spec.Metrics[0].Params)
+	assert.Empty(t, r.Warnings)
+}

@@ -274,6 +274,8 @@ type promTrigger struct {
 	activation string
 	// path locates the trigger in the source, for messages.
 	path string
+	// params are metadata.queryParameters.
+	params map[string]string
 }
 
 // Metadata of a prometheus trigger that has a meaning Spinscale keeps in its
@@ -288,7 +290,7 @@ var promMetadata = map[string]string{
 	"customHeaders":       "headers are global: config prometheus.headers",
 	"unsafeSsl":           "TLS is global: config prometheus.tls.insecureSkipVerify",
 	"authModes":           "credentials are global: config prometheus.bearerTokenFile, basicAuth, tls",
-	"queryParameters":     "query parameters have no equivalent",
+	"queryParameters":     "",
 	"cortexOrgID":         "a tenant header: config prometheus.headers (X-Scope-OrgID)",
 	"timeout":             "the timeout is global: config prometheus.timeout",
 }
@@ -312,9 +314,22 @@ func kedaPrometheus(r *Result, path string, t Trigger) (promTrigger, bool) {
 	// KEDA's ignoreNullValues (default true) turns an empty result into 0;
 	// Spinscale treats it as a failed metric, which holds scale-down.
 	if v, ok := t.Metadata["ignoreNullValues"]; !ok || v == "true" {
-		r.notef("%s: an empty query result is 0 for KEDA (ignoreNullValues) but a failed metric for Spinscale, which then holds instead of scaling down; wrap the query in `... or vector(0)` to keep KEDA's behaviour", path)
+		r.notef("%s: an empty query result is 0 for KEDA (ignoreNullValues) but a failed metric for Spinscale, which then holds instead of scaling down; wrap the query in `... or vector(0)`, or set ignoreNullValues: true on its entry of %s, to keep KEDA's behaviour", path, annotations.KeyMetrics)
 	}
-	p := promTrigger{name: t.Name, query: strings.TrimSpace(t.Metadata["query"]), server: strings.TrimSpace(t.Metadata["serverAddress"]),
+	params := map[string]string{}
+	if v := strings.TrimSpace(t.Metadata["queryParameters"]); v != "" {
+		// KEDA writes them as key=value pairs separated by commas.
+		for _, pair := range strings.Split(v, ",") {
+			k, val, ok := strings.Cut(strings.TrimSpace(pair), "=")
+			if !ok || k == "" {
+				r.warnf("%s.metadata.queryParameters: %q: not key=value pairs, not converted", path, v)
+				params = map[string]string{}
+				break
+			}
+			params[k] = val
+		}
+	}
+	p := promTrigger{name: t.Name, params: params, query: strings.TrimSpace(t.Metadata["query"]), server: strings.TrimSpace(t.Metadata["serverAddress"]),
 		threshold: strings.TrimSpace(t.Metadata["threshold"]), activation: strings.TrimSpace(t.Metadata["activationThreshold"]), path: path}
 	if p.query == "" {
 		r.warnf("%s.metadata.query is empty, not converted", path)
@@ -343,10 +358,14 @@ func isZeroNumber(s string) bool {
 // prometheusAnnotations writes one trigger as prometheus-query and its
 // target; several as the metrics list.
 func prometheusAnnotations(r *Result, prom []promTrigger) {
-	switch len(prom) {
-	case 0:
+	withParams := false
+	for _, p := range prom {
+		withParams = withParams || len(p.params) > 0
+	}
+	switch {
+	case len(prom) == 0:
 		return
-	case 1:
+	case len(prom) == 1 && !withParams:
 		p := prom[0]
 		r.Annotations[annotations.KeyPrometheusQuery] = p.query
 		if p.average {
@@ -357,10 +376,11 @@ func prometheusAnnotations(r *Result, prom []promTrigger) {
 		return
 	}
 	type entry struct {
-		Name               string `json:"name"`
-		Query              string `json:"query"`
-		TargetValue        string `json:"targetValue,omitempty"`
-		TargetAverageValue string `json:"targetAverageValue,omitempty"`
+		Name               string            `json:"name"`
+		Query              string            `json:"query"`
+		TargetValue        string            `json:"targetValue,omitempty"`
+		TargetAverageValue string            `json:"targetAverageValue,omitempty"`
+		QueryParameters    map[string]string `json:"queryParameters,omitempty"`
 	}
 	used := map[string]bool{"cpu": true, "memory": true, "default": true}
 	var list []entry
@@ -374,6 +394,9 @@ func prometheusAnnotations(r *Result, prom []promTrigger) {
 		}
 		used[name] = true
 		e := entry{Name: name, Query: p.query}
+		if len(p.params) > 0 {
+			e.QueryParameters = p.params
+		}
 		if p.average {
 			e.TargetAverageValue = p.threshold
 		} else {

@@ -382,3 +382,31 @@ steps:
 	assert.Equal(t, int32(4), res[0].Decision.DesiredReplicas, "ceil(35/10) = 4 from zero")
 	assert.Equal(t, recommender.ZeroClear, res[0].Decision.Zero)
 }
+
+// simulate replays a metric's own fallback: the failure clock runs across
+// steps, and the fallback count applies once it has lasted fallbackAfter.
+func TestScenarioReplaysAMetricFallback(t *testing.T) {
+	sc, err := Load([]byte(`
+annotations:
+  spinscale.dev/enabled: "true"
+  spinscale.dev/profile: hpa
+  spinscale.dev/max-replicas: "10"
+  spinscale.dev/scale-down-stabilization: 0s
+  spinscale.dev/metrics: |
+    - {name: queue, query: q, targetAverageValue: 10, fallbackReplicas: 6, fallbackAfter: 30s}
+state: {replicas: 2}
+steps:
+  - {at: 0, prometheus: {queue: 20}}
+  - {at: 15, prometheus: {queue: {error: "connection refused"}}}
+  - {at: 30, prometheus: {queue: {error: "connection refused"}}}
+  - {at: 45, prometheus: {queue: {error: "connection refused"}}}
+`))
+	require.NoError(t, err)
+	res := sc.Run()
+	require.Len(t, res, 4)
+	assert.Equal(t, int32(2), res[0].Decision.DesiredReplicas)
+	assert.Equal(t, recommender.StageMissingMetrics, res[1].Decision.LimitedBy, "failing for 0s")
+	assert.Equal(t, recommender.StageMissingMetrics, res[2].Decision.LimitedBy, "failing for 15s")
+	assert.True(t, res[3].Decision.Metrics[0].Fallback, "failing for 30s")
+	assert.Equal(t, int32(6), res[3].Decision.DesiredReplicas)
+}

@@ -98,6 +98,8 @@ func serve(ctx context.Context, cfg config.Config, kubeconfig string, once, json
 		return err
 	}
 	restCfg.UserAgent = "spinscale"
+	// The clients share this rate limit's settings (each its own bucket).
+	restCfg.QPS, restCfg.Burst = float32(cfg.Kube.QPS), cfg.Kube.Burst
 	if cfg.LeaderElection.Namespace == "" {
 		cfg.LeaderElection.Namespace = namespace
 	}

@@ -68,6 +68,10 @@ type Config struct {
 	Selector string `json:"selector"`
 	// DryRun computes recommendations without ever scaling.
 	DryRun bool `json:"dryRun"`
+	// PodSelector is a label selector restricting the pods the controller
+	// caches; empty caches every pod of the watched namespaces. A pod it
+	// excludes is never counted as a missing pod: its app sees no pod.
+	PodSelector string `json:"podSelector"`
 	// Workers is the number of targets reconciled concurrently.
 	Workers int `json:"workers"`
 	// MaxSampleAge is the age beyond which a metric sample is ignored.
@@ -89,11 +93,22 @@ type Config struct {
 	// ScaleUpLimitMinimum is the lower bound of that scale-up limit.
 	ScaleUpLimitMinimum int32 `json:"scaleUpLimitMinimum"`
 
+	// Kube configures the controller's Kubernetes API client.
+	Kube           Kube           `json:"kube"`
 	MetricsServer  MetricsServer  `json:"metricsServer"`
 	Prometheus     Prometheus     `json:"prometheus"`
 	LeaderElection LeaderElection `json:"leaderElection"`
 	Server         Server         `json:"server"`
 	Log            Log            `json:"log"`
+}
+
+// Kube configures the Kubernetes API client: its client-side rate limit.
+// kube-controller-manager runs the HPA controller at 20 requests/s with a
+// burst of 30; Spinscale's pass makes one write per app that scales, so a
+// cluster-wide surge needs more (docs/scale.md measures it).
+type Kube struct {
+	QPS   float64 `json:"qps"`
+	Burst int     `json:"burst"`
 }
 
 // MetricsServer configures the metrics.k8s.io (resource metrics) source.
@@ -212,6 +227,7 @@ func Default() Config {
 		Poll:                    time.Second,
 		Namespaces:              []string{},
 		Selector:                "",
+		PodSelector:             "",
 		DryRun:                  false,
 		Workers:                 8,
 		MaxSampleAge:            2 * time.Minute,
@@ -221,6 +237,7 @@ func Default() Config {
 		DownscaleStabilization:  5 * time.Minute,
 		ScaleUpLimitFactor:      2,
 		ScaleUpLimitMinimum:     4,
+		Kube:                    Kube{QPS: 50, Burst: 100},
 		MetricsServer:           MetricsServer{Enabled: true},
 		Prometheus: Prometheus{
 			Address:     "",
@@ -284,6 +301,15 @@ func (c Config) Validate() error {
 		v.addf("selector", "%q is not a valid label selector: %v", c.Selector, err)
 	}
 	v.intRange("workers", c.Workers, 1, 1024)
+	if c.PodSelector != "" {
+		if _, err := labels.Parse(c.PodSelector); err != nil {
+			v.addf("podSelector", "%q is not a valid label selector: %v", c.PodSelector, err)
+		}
+	}
+	if !(c.Kube.QPS >= 1 && c.Kube.QPS <= 10000) {
+		v.addf("kube.qps", "%v is out of range: allowed 1 to 10000 requests per second", c.Kube.QPS)
+	}
+	v.intRange("kube.burst", c.Kube.Burst, 1, 100000)
 	v.positiveDuration("maxSampleAge", c.MaxSampleAge, time.Hour)
 	v.floatRange("tolerance", c.Tolerance, 0, 1)
 	v.durationRange("cpuInitializationPeriod", c.CPUInitializationPeriod, 0, time.Hour)

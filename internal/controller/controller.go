@@ -98,14 +98,16 @@ func New(opts Options) (*Controller, error) {
 	}
 	for _, ns := range namespaces {
 		// Deployments come from their own factory, narrowed by the
-		// configured label selector; pods from an unfiltered one.
+		// configured label selector; pods from another, narrowed by the
+		// pod selector (all pods when it is empty).
 		df := informers.NewSharedInformerFactoryWithOptions(opts.Client, 0, informers.WithNamespace(ns),
 			informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = cfg.Selector }))
 		deployments := df.Apps().V1().Deployments()
 		if err := deployments.Informer().SetTransform(trimDeployment); err != nil {
 			return nil, fmt.Errorf("deployment informer transform: %w", err)
 		}
-		pf := informers.NewSharedInformerFactoryWithOptions(opts.Client, 0, informers.WithNamespace(ns))
+		pf := informers.NewSharedInformerFactoryWithOptions(opts.Client, 0, informers.WithNamespace(ns),
+			informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = cfg.PodSelector }))
 		pods := pf.Core().V1().Pods().Informer()
 		if err := pods.SetTransform(trimPod); err != nil {
 			return nil, fmt.Errorf("pod informer transform: %w", err)

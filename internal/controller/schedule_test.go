@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 
@@ -184,4 +186,18 @@ func TestALateTickSkipsItsAppsQuietly(t *testing.T) {
 	// The next tick, in time, scales the app.
 	h.ctl.tick(context.Background(), h.clock.Now())
 	assert.Len(t, h.writes(), 1)
+}
+
+// podSelector narrows the pod cache: pods without the label are not cached.
+func TestPodSelectorNarrowsThePodCache(t *testing.T) {
+	pods, _ := podsFor("shop", 2)
+	other := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "batch-job", Namespace: "apps", Labels: map[string]string{"job": "x"}}}
+	h := newHarness(t, func(c *config.Config) { c.PodSelector = "core.spinkube.dev/app-name" }, append(pods, deployment("shop", 2, cpuApp), other)...)
+	var names []string
+	for _, idx := range h.ctl.pods {
+		for _, obj := range idx.List() {
+			names = append(names, obj.(*corev1.Pod).Name)
+		}
+	}
+	assert.ElementsMatch(t, []string{"shop-a", "shop-b"}, names)
 }

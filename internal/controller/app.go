@@ -99,8 +99,14 @@ func (c *Controller) tick(ctx context.Context, now time.Time) {
 	results := c.runQueries(ctx, c.queriesOf(active))
 
 	var done atomic.Int64
+	var mu sync.Mutex
+	var writes []*write
 	workqueue.ParallelizeUntil(ctx, max(1, c.cfg.Workers), len(active), func(i int) {
-		c.process(ctx, active[i].d, active[i].a, snap, results, now)
+		if w := c.process(ctx, active[i].d, active[i].a, snap, results, now); w != nil {
+			mu.Lock()
+			writes = append(writes, w)
+			mu.Unlock()
+		}
 		done.Add(1)
 	})
 	if skipped := len(active) - int(done.Load()); skipped > 0 {
@@ -109,6 +115,7 @@ func (c *Controller) tick(ctx context.Context, now time.Time) {
 		c.opts.Instruments.AppsSkipped.WithLabelValues("tick_deadline").Add(float64(skipped))
 		c.log.Warn("tick deadline passed; apps left for the next tick", zap.Int("skipped", skipped), zap.Int("apps", len(active)))
 	}
+	c.writeAll(ctx, writes)
 
 	seen := make(map[types.NamespacedName]bool, len(deps))
 	for _, d := range deps {
@@ -288,9 +295,11 @@ func (c *Controller) resourceSnapshot(ctx context.Context, apps []candidate) *me
 	return snap
 }
 
-// process decides for one app. A failure here is logged with the app's key
-// and never affects other apps.
-func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, a *app, snap *metrics.ResourceSnapshot, results map[metrics.Query]recommender.Observation, now time.Time) {
+// process decides for one app, and returns the scale write the decision
+// asks for, if any: writes are made after every decision of the pass
+// (writes.go). A failure here is logged with the app's key and never
+// affects other apps.
+func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, a *app, snap *metrics.ResourceSnapshot, results map[metrics.Query]recommender.Observation, now time.Time) (w *write) {
 	key := types.NamespacedName{Namespace: d.Namespace, Name: d.Name}
 	log := c.log.With(zap.String("namespace", d.Namespace), zap.String("deployment", d.Name))
 	defer func() {
@@ -375,40 +384,15 @@ func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, a *app, 
 	c.observe(d, a, spec, &dec, dryRun || shadow, log)
 	a.publishDecision(d, spec, &dec, a.state, now)
 
-	if ctx.Err() != nil && !dryRun && !shadow && dec.DesiredReplicas != dec.CurrentReplicas {
-		// The pass is past its deadline: a write now would fail and raise a
-		// Warning for nothing. The app is decided on again next pass.
-		a.sched.edited = true
-		c.opts.Instruments.AppsSkipped.WithLabelValues("tick_deadline").Inc()
-		return
+	if dryRun || shadow {
+		// The printer collects the row; it never writes.
+		_, _ = act.Apply(ctx, key, spec, &dec)
+		return nil
 	}
-	scaled, err := act.Apply(ctx, key, spec, &dec)
-	switch {
-	case err == nil && !scaled:
-	case err == nil:
-		a.engine = recommender.Commit(spec, a.engine, &dec, now)
-		scaledAt := now.UTC()
-		a.status.LastScale = &scaledAt
-		a.startWaiting(dec.CurrentReplicas, dec.DesiredReplicas, c.clock.Now())
-		c.opts.Instruments.ScaleWrites.WithLabelValues("ok").Inc()
-		c.opts.Events.Clear(key, actuator.ReasonRescaleFailed)
-		c.opts.Events.Normal(d, actuator.ReasonRescaled, fmt.Sprintf("%d → %d (%s; limitedBy %s)%s", dec.CurrentReplicas, dec.DesiredReplicas, report.Targets(&dec), dec.LimitedBy, zeroNote(dec.Zero)))
-		log.Info("scaled", zap.Int32("currentReplicas", dec.CurrentReplicas), zap.Int32("desiredReplicas", dec.DesiredReplicas),
-			zap.String("limitedBy", string(dec.LimitedBy)), zap.String("reason", dec.Reason()))
-	case errors.Is(err, actuator.ErrConflict), errors.Is(err, actuator.ErrNotFound):
-		c.opts.Instruments.ScaleWrites.WithLabelValues("conflict").Inc()
-		a.sched.edited = true
-		log.Info("not scaled; deciding again next tick", zap.Error(err))
-	default:
-		c.opts.Instruments.ScaleWrites.WithLabelValues("error").Inc()
-		if len(a.status.Conditions) > 0 {
-			a.status.Conditions[0] = status.Condition{Type: "AbleToScale", Status: "False", Reason: "FailedUpdateScale",
-				Message: fmt.Sprintf("the scale write failed: %v", err)}
-		}
-		if c.opts.Events.Warning(d, key, actuator.ReasonRescaleFailed, fmt.Sprintf("scaling %d → %d failed: %v", dec.CurrentReplicas, dec.DesiredReplicas, err)) {
-			log.Error("scale failed", zap.Error(err))
-		}
+	if dec.DesiredReplicas == dec.CurrentReplicas {
+		return nil
 	}
+	return &write{d: d, a: a, key: key, spec: spec, dec: dec, now: now, log: log}
 }
 
 // specReplicas is the Deployment's spec.replicas, 1 when unset as the API

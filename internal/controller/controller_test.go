@@ -43,6 +43,8 @@ type fakeUsage struct {
 	pods     []string
 	// stamp is the samples' timestamp; zero means t0.
 	stamp time.Time
+	// perPod overrides cpuMilli for the pods it names.
+	perPod map[string]int64
 }
 
 func (f *fakeUsage) Snapshot(_ context.Context, namespaces []string) *metrics.ResourceSnapshot {
@@ -56,7 +58,11 @@ func (f *fakeUsage) Snapshot(_ context.Context, namespaces []string) *metrics.Re
 		stamp = t0
 	}
 	for _, p := range f.pods {
-		pods[types.NamespacedName{Namespace: "apps", Name: p}] = metrics.PodUsage{CPU: f.cpuMilli, HasCPU: true, Timestamp: stamp, Window: 15 * time.Second}
+		cpu := f.cpuMilli
+		if v, ok := f.perPod[p]; ok {
+			cpu = v
+		}
+		pods[types.NamespacedName{Namespace: "apps", Name: p}] = metrics.PodUsage{CPU: cpu, HasCPU: true, Timestamp: stamp, Window: 15 * time.Second}
 	}
 	return metrics.NewResourceSnapshot(pods, nil)
 }

@@ -35,6 +35,10 @@ type Instruments struct {
 	ShadowLead      *prometheus.HistogramVec
 	// ColdStart is the time from a scale-up write to its pods being Ready.
 	ColdStart *prometheus.HistogramVec
+	// WritesQueued and WritesDeferred follow the pass's scale writes
+	// (writes.go).
+	WritesQueued   prometheus.Gauge
+	WritesDeferred prometheus.Counter
 }
 
 // NewInstruments creates the controller's metrics and registers them on reg.
@@ -84,8 +88,12 @@ func NewInstruments(reg prometheus.Registerer) *Instruments {
 		ColdStart: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "spinscale_cold_start_seconds",
 			Help:    "Time from a scale-up write to the new pods being Ready (their Ready transition), per app that scaled up.",
 			Buckets: []float64{1, 2, 5, 10, 20, 30, 60, 120, 300}}, app),
+		WritesQueued: prometheus.NewGauge(prometheus.GaugeOpts{Name: "spinscale_scale_writes_queued",
+			Help: "Scale writes the last pass's decisions asked for, made after every decision of the pass, most urgent first."}),
+		WritesDeferred: prometheus.NewCounter(prometheus.CounterOpts{Name: "spinscale_scale_writes_deferred_total",
+			Help: "Scale writes a pass had no time left for; their apps are decided on again at the next pass, on fresh data."}),
 	}
-	reg.MustRegister(m.ColdStart, m.TickDuration, m.TickLag, m.LastTick, m.Apps, m.Leader, m.Decisions, m.ScaleWrites, m.AppsSkipped, m.SourceErrors, m.MetricErrors,
+	reg.MustRegister(m.WritesQueued, m.WritesDeferred, m.ColdStart, m.TickDuration, m.TickLag, m.LastTick, m.Apps, m.Leader, m.Decisions, m.ScaleWrites, m.AppsSkipped, m.SourceErrors, m.MetricErrors,
 		m.AppReplicas, m.AppDesired, m.AppMetricValue, m.AppTarget, m.AppLimitedBy, m.AppState, m.ShadowDecisions, m.ShadowLead)
 	return m
 }
@@ -126,10 +134,14 @@ func RegisterClientGoMetrics(reg prometheus.Registerer) {
 			[]string{"verb", "host"})
 		results := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spinscale_kube_requests_total",
 			Help: "Kubernetes API requests by status code, method and host."}, []string{"code", "method", "host"})
-		reg.MustRegister(latency, results)
+		throttled := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "spinscale_kube_rate_limiter_wait_seconds",
+			Help:    "Time Kubernetes API requests waited for the client's rate limit (config kube.qps, kube.burst), by verb and host.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12)}, []string{"verb", "host"})
+		reg.MustRegister(latency, results, throttled)
 		clientmetrics.Register(clientmetrics.RegisterOpts{
-			RequestLatency: latencyAdapter{latency},
-			RequestResult:  resultAdapter{results},
+			RequestLatency:     latencyAdapter{latency},
+			RequestResult:      resultAdapter{results},
+			RateLimiterLatency: latencyAdapter{throttled},
 		})
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -223,4 +225,59 @@ func TestStatusPublishesDecisionsAndHolds(t *testing.T) {
 	assert.Equal(t, t0, *shop.LastScale)
 	assert.Equal(t, []string{"AbleToScale", "ScalingActive", "ScalingLimited"}, []string{shop.Conditions[0].Type, shop.Conditions[1].Type, shop.Conditions[2].Type})
 	assert.Equal(t, "ValidMetricFound", shop.Conditions[1].Reason)
+}
+
+// orderScaler records the order of the writes it is asked for.
+type orderScaler struct {
+	actuator.Scaler
+	mu    sync.Mutex
+	order []string
+}
+
+func (o *orderScaler) Apply(ctx context.Context, app types.NamespacedName, spec *recommender.Spec, d *recommender.Decision) (bool, error) {
+	o.mu.Lock()
+	o.order = append(o.order, fmt.Sprintf("%s %d→%d", app.Name, d.CurrentReplicas, d.DesiredReplicas))
+	o.mu.Unlock()
+	return o.Scaler.Apply(ctx, app, spec, d)
+}
+
+// Writes come after every decision of the pass, scale-ups first, the most
+// under-provisioned first, then scale-downs.
+func TestWritesGoMostUrgentFirst(t *testing.T) {
+	podsA, namesA := podsFor("shop", 2) // 2 → 4: ×2
+	podsB, namesB := podsFor("cart", 1) // 1 → 4: ×4
+	podsC, namesC := podsFor("web", 6)  // 6 → 3: down
+	h := newHarness(t, func(c *config.Config) { c.Workers = 1; c.DownscaleStabilization = 0 },
+		append(append(append(podsA, podsB...), podsC...), deployment("shop", 2, cpuApp), deployment("cart", 1, cpuApp), deployment("web", 6, cpuApp))...)
+	rec := &orderScaler{Scaler: actuator.Scaler{Client: h.client}}
+	h.ctl.opts.Scaler = rec
+	h.usage.pods = append(append(namesA, namesB...), namesC...)
+	h.usage.cpuMilli = 100 // 100% of a 50% target: ×2 for every app ...
+	h.usage.perPod = map[string]int64{"cart-a": 200, "web-a": 25, "web-b": 25, "web-c": 25, "web-d": 25, "web-e": 25, "web-f": 25}
+	h.ctl.Once(context.Background())
+	assert.Equal(t, []string{"cart 1→4", "shop 2→4"}, rec.order, "web is new: no scale-down yet")
+	// The fake API server keeps the counts: the next pass asks again, and
+	// web may now go down.
+	rec.order = nil
+	h.clock.Step(15 * time.Second)
+	h.ctl.Once(context.Background())
+	assert.Equal(t, []string{"cart 1→4", "shop 2→4", "web 6→3"}, rec.order)
+	assert.Equal(t, 3.0, gaugeValue(t, h.ctl.opts.Instruments.WritesQueued))
+}
+
+// Writes a pass has no time left for are deferred, counted, and their apps
+// decided on again at the next pass: never dropped silently.
+func TestWritesPastTheDeadlineAreDeferred(t *testing.T) {
+	h := newHarness(t, nil)
+	a, b := &app{}, &app{}
+	ws := []*write{
+		{a: a, key: types.NamespacedName{Namespace: "apps", Name: "shop"}, dec: recommender.Decision{CurrentReplicas: 1, DesiredReplicas: 3}, log: zap.NewNop()},
+		{a: b, key: types.NamespacedName{Namespace: "apps", Name: "cart"}, dec: recommender.Decision{CurrentReplicas: 4, DesiredReplicas: 2}, log: zap.NewNop()},
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	h.ctl.writeAll(ctx, ws)
+	assert.Empty(t, h.mutations())
+	assert.Equal(t, 2.0, counterValue(t, h.ctl.opts.Instruments.WritesDeferred))
+	assert.True(t, a.sched.edited && b.sched.edited, "decided on again at the next pass")
 }

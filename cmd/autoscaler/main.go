@@ -55,50 +55,60 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// runPlugin dispatches the command line of `kubectl spinscale`: the
-// commands that read the controller's status, and version.
-func runPlugin(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, pluginUsage)
-		return exitUsage
-	}
-	switch args[0] {
-	case "status", "shadow-report", "version", "--version":
-		return run(args, stdout, stderr)
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, pluginUsage)
-		return exitOK
-	default:
-		fmt.Fprintf(stderr, "kubectl spinscale: unknown command %q\n\n%s", args[0], pluginUsage)
-		return exitUsage
-	}
+// command runs a subcommand on its arguments and returns the exit code.
+type command func(args []string, stdout, stderr io.Writer) int
+
+// commands are autoscaler's subcommands.
+var commands = map[string]command{
+	"run":           runRun,
+	"simulate":      runSimulate,
+	"convert":       runConvert,
+	"status":        runStatus,
+	"shadow-report": runShadowReport,
+	"version":       runVersion,
+	"--version":     runVersion,
+}
+
+// pluginCommands are those of `kubectl spinscale`: the commands that read
+// the controller's status, and version.
+var pluginCommands = map[string]command{
+	"status":        runStatus,
+	"shadow-report": runShadowReport,
+	"version":       runVersion,
+	"--version":     runVersion,
+}
+
+func runVersion(_ []string, stdout, _ io.Writer) int {
+	fmt.Fprintln(stdout, version.String())
+	return exitOK
 }
 
 // run dispatches a command line and returns the exit code.
 func run(args []string, stdout, stderr io.Writer) int {
+	return dispatch("autoscaler", usage, commands, args, stdout, stderr)
+}
+
+// runPlugin dispatches the command line of `kubectl spinscale`.
+func runPlugin(args []string, stdout, stderr io.Writer) int {
+	return dispatch("kubectl spinscale", pluginUsage, pluginCommands, args, stdout, stderr)
+}
+
+// dispatch runs the command args name: help on stdout, an unknown or
+// missing command with the usage on stderr (exit 2).
+func dispatch(prog, usage string, commands map[string]command, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return exitUsage
 	}
+	if cmd, ok := commands[args[0]]; ok {
+		return cmd(args[1:], stdout, stderr)
+	}
 	switch args[0] {
-	case "run":
-		return runRun(args[1:], stdout, stderr)
-	case "simulate":
-		return runSimulate(args[1:], stdout, stderr)
-	case "convert":
-		return runConvert(args[1:], stdout, stderr)
-	case "status":
-		return runStatus(args[1:], stdout, stderr)
-	case "shadow-report":
-		return runShadowReport(args[1:], stdout, stderr)
-	case "version", "--version":
-		fmt.Fprintln(stdout, version.String())
-		return exitOK
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	default:
-		fmt.Fprintf(stderr, "autoscaler: unknown command %q\n\n%s", args[0], usage)
+		fmt.Fprintf(stderr, "%s: unknown command %q\n\n%s", prog, args[0], usage)
 		return exitUsage
 	}
 }

@@ -13,11 +13,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	autoscalingv2 "k8s.io/api/autoscaling/v2"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/utils/ptr"
 )
 
 // startWithStatus runs the autoscaler serving /apps on a free loopback
@@ -106,17 +102,7 @@ func TestShadowReportListsAppsInShadowMode(t *testing.T) {
 	ns := namespace(t)
 	createDeployment(t, spinDeployment(ns, "live", 2, cpuAnnotations(1, 5, 50, "spinscale.dev/shadow", "true")))
 	createDeployment(t, spinDeployment(ns, "plain", 1, cpuAnnotations(1, 5, 50)))
-	_, err := cluster.client.AutoscalingV2().HorizontalPodAutoscalers(ns).Create(context.Background(), &autoscalingv2.HorizontalPodAutoscaler{
-		ObjectMeta: metav1.ObjectMeta{Name: "live"},
-		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
-			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "live"},
-			MinReplicas:    ptr.To[int32](2), MaxReplicas: 2,
-			Metrics: []autoscalingv2.MetricSpec{{Type: autoscalingv2.ResourceMetricSourceType, Resource: &autoscalingv2.ResourceMetricSource{
-				Name: corev1.ResourceCPU, Target: autoscalingv2.MetricTarget{Type: autoscalingv2.UtilizationMetricType, AverageUtilization: ptr.To[int32](50)},
-			}}},
-		},
-	}, metav1.CreateOptions{})
-	require.NoError(t, err)
+	createHPA(t, ns, "live", 2, 2, 50)
 	url := startWithStatus(t, ns)
 
 	var row []string

@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,7 +14,11 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/utils/ptr"
 )
 
 // startWithStatus runs the autoscaler serving /apps on a free loopback
@@ -120,4 +125,76 @@ func TestShadowReportListsAppsInShadowMode(t *testing.T) {
 	status, err := statusCommand(cluster.autoscaler, "status", "--url", url, "-n", ns)
 	require.NoError(t, err)
 	assert.Regexp(t, `(?m)^live .* shadow +<none>$`, status)
+}
+
+// hostIP is an address of this machine the API server may proxy to (it
+// refuses loopback ones); "" when there is none.
+func hostIP() string {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return ""
+	}
+	for _, a := range addrs {
+		if ip, ok := a.(*net.IPNet); ok && ip.IP.To4() != nil && !ip.IP.IsLoopback() && !ip.IP.IsLinkLocalUnicast() {
+			return ip.IP.String()
+		}
+	}
+	return ""
+}
+
+// Through the API server, as a user holding only the chart's status-reader
+// Role: the command says which permission is missing, then that no
+// controller runs, then finds the leader by its Lease and reads /apps
+// through the pod proxy. The "controller pod" is a stand-in bound to no
+// node whose IP is this machine's, where the real controller listens.
+func TestStatusThroughTheAPIServer(t *testing.T) {
+	t.Parallel()
+	ip := hostIP()
+	if ip == "" {
+		t.Skip("no non-loopback address for the API server to proxy to")
+	}
+	ns := namespace(t)
+	ctx := context.Background()
+	_, err := cluster.client.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "viewer"}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	kubeconfig := serviceAccountKubeconfig(t, ns, "viewer")
+	status := func(args ...string) (string, error) {
+		return statusCommand(cluster.autoscaler, append([]string{"status", "--kubeconfig", kubeconfig, "--controller-namespace", ns}, args...)...)
+	}
+
+	_, err = status()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "forbidden: reading the status needs get leases (coordination.k8s.io) in namespace "+ns)
+
+	role := command(t, helmBinary(t), "template", "spinscale", "deploy/helm/spinscale", "--namespace", ns,
+		"--show-only", "templates/status-reader-rbac.yaml", "--set", "rbac.statusReader.create=true",
+		"--set", "rbac.statusReader.subjects[0].kind=ServiceAccount,rbac.statusReader.subjects[0].name=viewer,rbac.statusReader.subjects[0].namespace="+ns)
+	file := filepath.Join(t.TempDir(), "role.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(role), 0o600))
+	command(t, clusterBin(t, "kubectl"), "apply", "-f", file)
+	require.NoError(t, wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+		_, err = status()
+		return err != nil && strings.Contains(err.Error(), "no controller found"), nil
+	}), "once allowed, the command says no controller runs: %v", err)
+	assert.Contains(t, err.Error(), `no Lease "spinscale" and no Running pod labelled app.kubernetes.io/name=spinscale`)
+
+	port := freePort(t)
+	createDeployment(t, spinDeployment(ns, "web", 2, cpuAnnotations(1, 5, 50)))
+	startAutoscaler(t, ns, "--set", fmt.Sprintf("server.metricsAddress=%s:%d", ip, port))
+	_, err = cluster.client.CoordinationV1().Leases(ns).Create(ctx, &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Name: "spinscale"}, Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("spinscale-0_x7k2p")},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	pod, err := cluster.client.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "spinscale-0"},
+		Spec: corev1.PodSpec{NodeName: "no-such-node", Containers: []corev1.Container{{Name: "autoscaler", Image: "spinscale",
+			Ports: []corev1.ContainerPort{{Name: "metrics", ContainerPort: int32(port)}}}}},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: ip, PodIPs: []corev1.PodIP{{IP: ip}}}
+	_, err = cluster.client.CoreV1().Pods(ns).UpdateStatus(ctx, pod, metav1.UpdateOptions{})
+	require.NoError(t, err)
+
+	row, out := waitOutput(t, "web ", cluster.autoscaler, "status", "--kubeconfig", kubeconfig, "--controller-namespace", ns)
+	assert.Equal(t, "Deployment/web", row[1], out)
 }

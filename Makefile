@@ -16,6 +16,7 @@ HELM        := $(BIN)/helm-$(HELM_VERSION)
 PROMTOOL    := $(BIN)/promtool
 IMAGE       ?= ghcr.io/spinscale/spinscale:$(VERSION)
 FUZZTIME    ?= 30s
+PREFIX      ?= $(HOME)/.local/bin
 
 .PHONY: help
 help: ## Show this help
@@ -45,6 +46,11 @@ verify: lint ## gofmt, vet, staticcheck, go.mod tidy, shipped config == defaults
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) mod tidy -diff
 	$(GO) test -count=1 -run 'TestShippedConfig' ./cmd/autoscaler/
+
+.PHONY: install-kubectl-plugin
+install-kubectl-plugin: build ## Install bin/autoscaler in PREFIX (default ~/.local/bin) as kubectl-spinscale: kubectl spinscale status
+	install -d $(PREFIX)
+	install -m 0755 $(BIN)/autoscaler $(PREFIX)/kubectl-spinscale
 
 .PHONY: image
 image: ## Build the container image IMAGE with docker (same flags as build)

@@ -30,6 +30,7 @@ func TestChartLints(t *testing.T) {
 		"image digest":      {"--set", "image.digest=sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"},
 		"prometheus source": {"--set", "config.prometheus.address=http://prometheus.monitoring:9090"},
 		"extra env":         {"--set", "env[0].name=SPINSCALE_LOG_LEVEL", "--set", "env[0].value=debug"},
+		"status reader":     {"--set", "rbac.statusReader.create=true,rbac.statusReader.subjects[0].kind=User,rbac.statusReader.subjects[0].name=ops"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := run(t, tools.helm, append([]string{"lint", "--strict", "deploy/helm/spinscale"}, sets...)...)
@@ -392,4 +393,40 @@ func TestDockerfileBuildsLikeMakeBuild(t *testing.T) {
 		}
 	}
 	assert.Contains(t, df, "FROM --platform=$BUILDPLATFORM golang:"+goVersion+" AS build")
+}
+
+// statusReaderGrants is what `autoscaler status` reads, in the controller's
+// namespace, and nothing more.
+var statusReaderGrants = sorted(
+	"get leases.coordination.k8s.io/spinscale",
+	"get pods.", "list pods.", "get pods/proxy.",
+)
+
+// The optional status-reader Role grants exactly what the status command
+// reads, and is bound to the subjects given, if any.
+func TestStatusReaderRole(t *testing.T) {
+	objs := objects(t, helmTemplate(t, "--set", "rbac.statusReader.create=true"))
+	var r rbacv1.Role
+	for _, o := range find(objs, "Role") {
+		if o.GetName() == "spinscale-status-reader" {
+			into(t, o, &r)
+		}
+	}
+	require.Equal(t, "spinscale-status-reader", r.Name)
+	assert.Equal(t, "spinscale-system", r.Namespace)
+	assert.Equal(t, statusReaderGrants, grants(t, r.Rules))
+	assert.Len(t, find(objs, "RoleBinding"), 1, "only the Lease's: no subjects given")
+
+	objs = objects(t, helmTemplate(t, "--set", "rbac.statusReader.create=true",
+		"--set", "rbac.statusReader.subjects[0].kind=Group", "--set", "rbac.statusReader.subjects[0].name=sre",
+		"--set", "rbac.statusReader.subjects[0].apiGroup=rbac.authorization.k8s.io"))
+	var rb rbacv1.RoleBinding
+	for _, o := range find(objs, "RoleBinding") {
+		if o.GetName() == "spinscale-status-reader" {
+			into(t, o, &rb)
+		}
+	}
+	assert.Equal(t, "spinscale-system", rb.Namespace)
+	assert.Equal(t, rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "spinscale-status-reader"}, rb.RoleRef)
+	assert.Equal(t, []rbacv1.Subject{{Kind: "Group", Name: "sre", APIGroup: "rbac.authorization.k8s.io"}}, rb.Subjects)
 }

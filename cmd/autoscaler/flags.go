@@ -13,6 +13,12 @@ import (
 // not take, is reported on stderr with the usage (exit 2). ok is false when
 // the command is to return code at once.
 func parseCommandFlags(fs *pflag.FlagSet, usage string, args []string, stdout, stderr io.Writer) (code int, ok bool) {
+	return parseCommandFlagsArgs(fs, usage, args, 0, stdout, stderr)
+}
+
+// parseCommandFlagsArgs is parseCommandFlags for a command that takes up to
+// maxArgs arguments besides its flags (fs.Args()).
+func parseCommandFlagsArgs(fs *pflag.FlagSet, usage string, args []string, maxArgs int, stdout, stderr io.Writer) (code int, ok bool) {
 	fs.SetOutput(stderr)
 	fs.Usage = func() {} // printed below, on stdout for --help
 	if err := fs.Parse(args); err != nil {
@@ -24,8 +30,8 @@ func parseCommandFlags(fs *pflag.FlagSet, usage string, args []string, stdout, s
 		printUsage(fs, usage, stderr, stderr)
 		return exitUsage, false
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "%s: unexpected arguments %q\n", fs.Name(), fs.Args())
+	if fs.NArg() > maxArgs {
+		fmt.Fprintf(stderr, "%s: unexpected arguments %q\n", fs.Name(), fs.Args()[maxArgs:])
 		printUsage(fs, usage, stderr, stderr)
 		return exitUsage, false
 	}

@@ -13,6 +13,7 @@ import (
 func TestSubcommandFlags(t *testing.T) {
 	commands := map[string]func([]string, io.Writer, io.Writer) int{
 		"run": runRun, "simulate": runSimulate, "convert": runConvert,
+		"status": runStatus, "shadow-report": runShadowReport,
 	}
 	for name, run := range commands {
 		t.Run(name, func(t *testing.T) {
@@ -29,7 +30,11 @@ func TestSubcommandFlags(t *testing.T) {
 			assert.Empty(t, stdout.String())
 
 			stderr.Reset()
-			assert.Equal(t, exitUsage, run([]string{"stray"}, &stdout, &stderr))
+			stray := []string{"stray"}
+			if name == "status" { // takes an app's name
+				stray = []string{"app", "stray"}
+			}
+			assert.Equal(t, exitUsage, run(stray, &stdout, &stderr))
 			assert.Contains(t, stderr.String(), name+`: unexpected arguments ["stray"]`)
 		})
 	}

@@ -181,9 +181,7 @@ func serve(ctx context.Context, cfg config.Config, kubeconfig string, once, json
 // current context's when it sets one; else, in a cluster, $POD_NAMESPACE or
 // the ServiceAccount's; else "default".
 func clientConfig(kubeconfig string) (*rest.Config, string, error) {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = kubeconfig
-	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{})
+	cc := kubeconfigLoader(kubeconfig)
 	cfg, err := cc.ClientConfig()
 	if err != nil {
 		return nil, "", fmt.Errorf("load kubeconfig: %w", err)
@@ -193,6 +191,14 @@ func clientConfig(kubeconfig string) (*rest.Config, string, error) {
 		return nil, "", fmt.Errorf("kubeconfig namespace: %w", err)
 	}
 	return cfg, ns, nil
+}
+
+// kubeconfigLoader loads kubeconfig files by kubectl's rules (see
+// clientConfig).
+func kubeconfigLoader(kubeconfig string) clientcmd.ClientConfig {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = kubeconfig
+	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{})
 }
 
 // startServers serves /metrics and /apps (the apps' status, for `autoscaler

@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -314,4 +315,21 @@ func waitEvent(t *testing.T, ns, name, reason, text string, timeout time.Duratio
 	})
 	require.NoError(t, err, "waiting for event %s containing %q on %s/%s", reason, text, ns, name)
 	return found
+}
+
+// createHPA makes an autoscaling/v2 HPA scale the Deployment of the same
+// name on cpu utilization, between minR and maxR.
+func createHPA(t *testing.T, ns, name string, minR, maxR, target int32) {
+	t.Helper()
+	_, err := cluster.client.AutoscalingV2().HorizontalPodAutoscalers(ns).Create(context.Background(), &autoscalingv2.HorizontalPodAutoscaler{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
+			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: name},
+			MinReplicas:    ptr.To(minR), MaxReplicas: maxR,
+			Metrics: []autoscalingv2.MetricSpec{{Type: autoscalingv2.ResourceMetricSourceType, Resource: &autoscalingv2.ResourceMetricSource{
+				Name: corev1.ResourceCPU, Target: autoscalingv2.MetricTarget{Type: autoscalingv2.UtilizationMetricType, AverageUtilization: ptr.To(target)},
+			}}},
+		},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
 }

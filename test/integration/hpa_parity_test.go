@@ -6,11 +6,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	autoscalingv2 "k8s.io/api/autoscaling/v2"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/utils/ptr"
 )
 
 // The upstream HPA controller (in kube-controller-manager) and Spinscale
@@ -22,17 +18,7 @@ func TestSettlesLikeTheRealHPA(t *testing.T) {
 	ns := namespace(t)
 	createDeployment(t, spinDeployment(ns, "by-spinscale", 1, cpuAnnotations(1, 10, 50)))
 	createDeployment(t, spinDeployment(ns, "by-hpa", 1, nil))
-	_, err := cluster.client.AutoscalingV2().HorizontalPodAutoscalers(ns).Create(context.Background(), &autoscalingv2.HorizontalPodAutoscaler{
-		ObjectMeta: metav1.ObjectMeta{Name: "by-hpa"},
-		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
-			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "by-hpa"},
-			MinReplicas:    ptr.To[int32](1), MaxReplicas: 10,
-			Metrics: []autoscalingv2.MetricSpec{{Type: autoscalingv2.ResourceMetricSourceType, Resource: &autoscalingv2.ResourceMetricSource{
-				Name: corev1.ResourceCPU, Target: autoscalingv2.MetricTarget{Type: autoscalingv2.UtilizationMetricType, AverageUtilization: ptr.To[int32](50)},
-			}}},
-		},
-	}, metav1.CreateOptions{})
-	require.NoError(t, err)
+	createHPA(t, ns, "by-hpa", 1, 10, 50)
 	startLoad(t, ns, "by-spinscale", 330)
 	startLoad(t, ns, "by-hpa", 330)
 	start := time.Now()
@@ -46,7 +32,7 @@ func TestSettlesLikeTheRealHPA(t *testing.T) {
 	// The HPA controller syncs every 15s and needs metrics of the new pods
 	// (10s resolution) before its second step; the bound leaves room for a
 	// loaded machine.
-	err = wait.PollUntilContextTimeout(context.Background(), 500*time.Millisecond, 6*time.Minute, true, func(context.Context) (bool, error) {
+	err := wait.PollUntilContextTimeout(context.Background(), 500*time.Millisecond, 6*time.Minute, true, func(context.Context) (bool, error) {
 		for _, app := range apps {
 			r := replicas(t, ns, app)
 			if _, ok := first[app]; !ok && r > 1 {

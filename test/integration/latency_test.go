@@ -12,12 +12,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	autoscalingv2 "k8s.io/api/autoscaling/v2"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	metricsclient "k8s.io/metrics/pkg/client/clientset/versioned"
-	"k8s.io/utils/ptr"
 )
 
 // latencyRuns is how many apps of each kind TestReactionLatency steps, one
@@ -71,7 +68,7 @@ func TestReactionLatency(t *testing.T) {
 			ann := cpuAnnotations(1, 10, 50)
 			if strings.HasPrefix(app, "hpa-") {
 				ann = nil
-				createHPA(t, ns, app, 50)
+				createHPA(t, ns, app, 1, 10, 50)
 			}
 			createDeployment(t, spinDeployment(ns, app, 1, ann))
 			loads = append(loads, startLoad(t, ns, app, 40))
@@ -183,22 +180,6 @@ func median(d []time.Duration) string {
 		m = (d[len(d)/2-1] + d[len(d)/2]) / 2
 	}
 	return m.Round(100 * time.Millisecond).String()
-}
-
-// createHPA makes the real HPA scale the Deployment on cpu utilization.
-func createHPA(t *testing.T, ns, name string, target int32) {
-	t.Helper()
-	_, err := cluster.client.AutoscalingV2().HorizontalPodAutoscalers(ns).Create(context.Background(), &autoscalingv2.HorizontalPodAutoscaler{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
-			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: name},
-			MinReplicas:    ptr.To[int32](1), MaxReplicas: 10,
-			Metrics: []autoscalingv2.MetricSpec{{Type: autoscalingv2.ResourceMetricSourceType, Resource: &autoscalingv2.ResourceMetricSource{
-				Name: corev1.ResourceCPU, Target: autoscalingv2.MetricTarget{Type: autoscalingv2.UtilizationMetricType, AverageUtilization: ptr.To(target)},
-			}}},
-		},
-	}, metav1.CreateOptions{})
-	require.NoError(t, err)
 }
 
 // podUsage is the largest cpu usage, in millicores, metrics.k8s.io reports

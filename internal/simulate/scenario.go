@@ -457,7 +457,7 @@ func (c *checker) pods(s *stepIn, v any) {
 	for i, item := range c.list(base, v) {
 		p := index(base, i)
 		m, ok := c.mapping(p, item, "name", "phase", "ready", "startedSecondsAgo", "readySecondsAgo",
-			"deleting", "containers", "metricsAgeSeconds", "metricsWindowSeconds")
+			"deleting", "containers", "resources", "metricsAgeSeconds", "metricsWindowSeconds")
 		if !ok {
 			continue
 		}
@@ -494,7 +494,10 @@ func (c *checker) pods(s *stepIn, v any) {
 			Timestamp: metav1.NewTime(s.Time.Add(-c.optSeconds(field(p, "metricsAgeSeconds"), m["metricsAgeSeconds"], 0))),
 			Window:    metav1.Duration{Duration: c.optSeconds(field(p, "metricsWindowSeconds"), m["metricsWindowSeconds"], defaultMetricsWindow)},
 		}
-		pod.CPU, pod.Memory, pm.Containers = c.containers(field(p, "containers"), m["containers"])
+		var ps corev1.PodSpec
+		ps.Containers, pm.Containers = c.containers(field(p, "containers"), m["containers"])
+		ps.Resources = c.podResources(field(p, "resources"), m["resources"])
+		pod.CPU, pod.Memory = recommender.PodRequests(&ps)
 		s.Pods = append(s.Pods, pod)
 		if s.usage == nil {
 			s.usage = map[types.NamespacedName]metrics.PodUsage{}
@@ -505,10 +508,9 @@ func (c *checker) pods(s *stepIn, v any) {
 
 var resourceNames = []string{string(corev1.ResourceCPU), string(corev1.ResourceMemory)}
 
-// containers sums requests over a pod's containers, and returns their usage
-// as metrics-server reports it. A container without a request names itself
-// in MissingIn.
-func (c *checker) containers(path string, v any) (cpu, mem recommender.Request, usage []metricsv1beta1.ContainerMetrics) {
+// containers reads a pod's containers with their requests, and returns
+// their usage as metrics-server reports it.
+func (c *checker) containers(path string, v any) (spec []corev1.Container, usage []metricsv1beta1.ContainerMetrics) {
 	items := c.list(path, v)
 	names := map[string]bool{}
 	for i, item := range items {
@@ -527,24 +529,33 @@ func (c *checker) containers(path string, v any) (cpu, mem recommender.Request, 
 			}
 		}
 		names[name] = true
-		req := c.resources(field(p, "requests"), m["requests"])
-		for _, r := range []struct {
-			name corev1.ResourceName
-			into *recommender.Request
-		}{{corev1.ResourceCPU, &cpu}, {corev1.ResourceMemory, &mem}} {
-			if q, ok := req[r.name]; ok {
-				r.into.Milli += q
-			} else if r.into.MissingIn == "" {
-				r.into.MissingIn = name
-			}
-		}
-		cm := metricsv1beta1.ContainerMetrics{Name: name, Usage: corev1.ResourceList{}}
-		for r, q := range c.resources(field(p, "usage"), m["usage"]) {
-			cm.Usage[r] = *resource.NewMilliQuantity(q, resource.DecimalSI)
-		}
+		spec = append(spec, corev1.Container{Name: name,
+			Resources: corev1.ResourceRequirements{Requests: c.resourceList(field(p, "requests"), m["requests"])}})
+		cm := metricsv1beta1.ContainerMetrics{Name: name, Usage: c.resourceList(field(p, "usage"), m["usage"])}
 		usage = append(usage, cm)
 	}
-	return cpu, mem, usage
+	return spec, usage
+}
+
+// podResources reads a pod's pod-level `resources: {requests: {...}}`;
+// nil when absent.
+func (c *checker) podResources(path string, v any) *corev1.ResourceRequirements {
+	if v == nil {
+		return nil
+	}
+	m, ok := c.mapping(path, v, "requests")
+	if !ok {
+		return nil
+	}
+	return &corev1.ResourceRequirements{Requests: c.resourceList(field(path, "requests"), m["requests"])}
+}
+
+func (c *checker) resourceList(path string, v any) corev1.ResourceList {
+	out := corev1.ResourceList{}
+	for r, q := range c.resources(path, v) {
+		out[r] = *resource.NewMilliQuantity(q, resource.DecimalSI)
+	}
+	return out
 }
 
 func (c *checker) resources(path string, v any) map[corev1.ResourceName]int64 {

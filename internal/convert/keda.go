@@ -174,7 +174,7 @@ func kedaResource(r *Result, path string, t Trigger) {
 		metricType = t.Metadata["type"]
 	}
 	if c := t.Metadata["containerName"]; c != "" {
-		r.warnf("%s.metadata.containerName: %q: Spinscale measures the whole pod, summed over its containers: the same for SpinKube's one-container pods, different for pods with sidecars", path, c)
+		r.warnf("%s.metadata.containerName: %q: Spinscale measures the whole pod, summed over its containers: the same for SpinKube's one-container pods, different for pods with sidecars or pod-level requests", path, c)
 	}
 	value := strings.TrimSpace(t.Metadata["value"])
 	key := map[string]map[string]string{

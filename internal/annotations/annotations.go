@@ -128,6 +128,7 @@ func Parse(ann map[string]string, d Defaults) (App, error) {
 	spec.Tuning = p.tuning(spec.Profile)
 	app.DryRun = p.boolean(KeyDryRun)
 	spec.Paused = p.boolean(KeyPaused)
+	spec.Pause = p.pause()
 	spec.FallbackReplicas, spec.FallbackAfter = p.fallback(b)
 
 	if len(p.errs) > 0 {

@@ -743,7 +743,7 @@ func TestEnabled(t *testing.T) {
 
 func TestKeys(t *testing.T) {
 	ks := Keys()
-	require.Len(t, ks, 26)
+	require.Len(t, ks, 29)
 	seen := map[string]bool{}
 	for _, k := range ks {
 		assert.True(t, strings.HasPrefix(k, Prefix), k)

@@ -38,6 +38,9 @@ const (
 	KeyDropThreshold                = Prefix + "drop-threshold"
 	KeyDryRun                       = Prefix + "dry-run"
 	KeyPaused                       = Prefix + "paused"
+	KeyPausedReplicas               = Prefix + "paused-replicas"
+	KeyPausedScaleIn                = Prefix + "paused-scale-in"
+	KeyPausedScaleOut               = Prefix + "paused-scale-out"
 	KeyFallbackReplicas             = Prefix + "fallback-replicas"
 	KeyFallbackAfter                = Prefix + "fallback-after"
 )
@@ -68,6 +71,9 @@ var keys = []string{
 	KeyDropThreshold,
 	KeyDryRun,
 	KeyPaused,
+	KeyPausedReplicas,
+	KeyPausedScaleIn,
+	KeyPausedScaleOut,
 	KeyFallbackReplicas,
 	KeyFallbackAfter,
 }

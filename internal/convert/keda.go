@@ -84,7 +84,8 @@ const (
 )
 
 // FromScaledObject converts a KEDA ScaledObject: bounds, cpu and memory
-// triggers, prometheus triggers, the HPA behavior and the fallback.
+// triggers, prometheus triggers, the HPA behavior, the fallback and the
+// pause annotations.
 func FromScaledObject(so *ScaledObject) Result {
 	spec := so.Spec
 	name := ""
@@ -163,6 +164,7 @@ func FromScaledObject(so *ScaledObject) Result {
 	if spec.Fallback != nil {
 		kedaFallback(&r, spec)
 	}
+	kedaPause(&r, so.Metadata.Annotations)
 	return r
 }
 

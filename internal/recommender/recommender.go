@@ -10,6 +10,12 @@ import (
 // same new State. The returned State replaces st. It never panics on any
 // input.
 func Decide(spec *Spec, in *Input, st State, now time.Time) (Decision, State) {
+	d, st := decide(spec, in, st, now)
+	return pause(spec, d), st
+}
+
+// decide is Decide before the pause annotations other than paused (pause.go).
+func decide(spec *Spec, in *Input, st State, now time.Time) (Decision, State) {
 	current := in.SpecReplicas
 	d := Decision{
 		CurrentReplicas: current,

@@ -138,6 +138,7 @@ func Parse(ann map[string]string, d Defaults) (App, error) {
 	app.DryRun = p.boolean(KeyDryRun)
 	app.Shadow = p.boolean(KeyShadow)
 	spec.Paused = p.boolean(KeyPaused)
+	spec.Pause = p.pause()
 	spec.FallbackReplicas, spec.FallbackAfter = p.fallback(b)
 	spec.FallbackBehavior = p.fallbackBehavior()
 	app.Interval = p.interval()

@@ -824,7 +824,7 @@ func TestEnabled(t *testing.T) {
 
 func TestKeys(t *testing.T) {
 	ks := Keys()
-	require.Len(t, ks, 32)
+	require.Len(t, ks, 35)
 	seen := map[string]bool{}
 	for _, k := range ks {
 		assert.True(t, strings.HasPrefix(k, Prefix), k)

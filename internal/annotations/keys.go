@@ -38,6 +38,9 @@ const (
 	KeyDropThreshold                = Prefix + "drop-threshold"
 	KeyDryRun                       = Prefix + "dry-run"
 	KeyPaused                       = Prefix + "paused"
+	KeyPausedReplicas               = Prefix + "paused-replicas"
+	KeyPausedScaleIn                = Prefix + "paused-scale-in"
+	KeyPausedScaleOut               = Prefix + "paused-scale-out"
 	KeyShadow                       = Prefix + "shadow"
 	KeyFallbackReplicas             = Prefix + "fallback-replicas"
 	KeyFallbackAfter                = Prefix + "fallback-after"
@@ -77,6 +80,9 @@ var keys = []string{
 	KeyDropThreshold,
 	KeyDryRun,
 	KeyPaused,
+	KeyPausedReplicas,
+	KeyPausedScaleIn,
+	KeyPausedScaleOut,
 	KeyShadow,
 	KeyFallbackReplicas,
 	KeyFallbackAfter,

@@ -55,7 +55,9 @@ func trimMeta(m metav1.ObjectMeta) metav1.ObjectMeta {
 }
 
 // trimPod keeps the fields HPA's rules read: phase, readiness, start time,
-// deletion, and each container's requests.
+// deletion, each container's requests and, for pods that set pod-level
+// requests, those, the overhead and every init container's requests, which
+// HPA then reads too (recommender.PodRequests).
 func trimPod(obj any) (any, error) {
 	p, ok := obj.(*corev1.Pod)
 	if !ok {
@@ -74,6 +76,11 @@ func trimPod(obj any) (any, error) {
 			out.Status.Conditions = []corev1.PodCondition{{Type: c.Type, Status: c.Status, LastTransitionTime: c.LastTransitionTime}}
 		}
 	}
+	podLevel := recommender.PodLevelRequestsSet(&p.Spec)
+	if podLevel {
+		out.Spec.Resources = &corev1.ResourceRequirements{Requests: p.Spec.Resources.Requests}
+		out.Spec.Overhead = p.Spec.Overhead
+	}
 	keep := func(cs []corev1.Container, sidecarsOnly bool) []corev1.Container {
 		var kept []corev1.Container
 		for _, c := range cs {
@@ -86,7 +93,7 @@ func trimPod(obj any) (any, error) {
 		return kept
 	}
 	out.Spec.Containers = keep(p.Spec.Containers, false)
-	out.Spec.InitContainers = keep(p.Spec.InitContainers, true)
+	out.Spec.InitContainers = keep(p.Spec.InitContainers, !podLevel)
 	return out, nil
 }
 
@@ -105,8 +112,8 @@ func trimHPA(obj any) (any, error) {
 
 var _ cache.TransformFunc = trimPod
 
-// enginePod converts a pod into the engine's view. Requests are summed over
-// the containers and the restartable init containers (sidecars), as HPA does.
+// enginePod converts a pod into the engine's view, with its requests read
+// as HPA reads them (recommender.PodRequests).
 func enginePod(p *corev1.Pod) recommender.Pod {
 	out := recommender.Pod{Name: p.Name, Phase: p.Status.Phase, Deleting: p.DeletionTimestamp != nil}
 	if p.Status.StartTime != nil {
@@ -119,31 +126,8 @@ func enginePod(p *corev1.Pod) recommender.Pod {
 			out.ReadyTransition = c.LastTransitionTime.Time
 		}
 	}
-	add := func(c *corev1.Container) {
-		addRequest(&out.CPU, c, corev1.ResourceCPU)
-		addRequest(&out.Memory, c, corev1.ResourceMemory)
-	}
-	for i := range p.Spec.Containers {
-		add(&p.Spec.Containers[i])
-	}
-	for i := range p.Spec.InitContainers {
-		c := &p.Spec.InitContainers[i]
-		if c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
-			add(c)
-		}
-	}
+	out.CPU, out.Memory = recommender.PodRequests(&p.Spec)
 	return out
-}
-
-func addRequest(r *recommender.Request, c *corev1.Container, name corev1.ResourceName) {
-	q, ok := c.Resources.Requests[name]
-	if !ok {
-		if r.MissingIn == "" {
-			r.MissingIn = c.Name
-		}
-		return
-	}
-	r.Milli += q.MilliValue()
 }
 
 // labelIndex indexes pods by "namespace/key=value" for each of their labels,

@@ -45,7 +45,7 @@ func FromHPA(hpa *autoscalingv2.HorizontalPodAutoscaler) Result {
 				r.warnf("%s: type ContainerResource without containerResource, skipped", path)
 				continue
 			}
-			r.warnf("%s: ContainerResource (container %q) is measured on the whole pod, summed over its containers: the same for SpinKube's one-container pods, different for pods with sidecars",
+			r.warnf("%s: ContainerResource (container %q) is measured on the whole pod, summed over its containers: the same for SpinKube's one-container pods, different for pods with sidecars or pod-level requests",
 				path, m.ContainerResource.Container)
 			resourceTarget(&r, path+".containerResource", m.ContainerResource.Name, m.ContainerResource.Target)
 		case autoscalingv2.PodsMetricSourceType:

@@ -84,7 +84,8 @@ const (
 )
 
 // FromScaledObject converts a KEDA ScaledObject: bounds, cpu and memory
-// triggers, prometheus triggers, the HPA behavior and the fallback.
+// triggers, prometheus triggers, the HPA behavior, the fallback and the
+// pause annotations.
 func FromScaledObject(so *ScaledObject) Result {
 	spec := so.Spec
 	name := ""
@@ -172,6 +173,7 @@ func FromScaledObject(so *ScaledObject) Result {
 	if spec.Fallback != nil {
 		kedaFallback(&r, spec)
 	}
+	kedaPause(&r, so.Metadata.Annotations)
 	return r
 }
 
@@ -228,7 +230,7 @@ func kedaResource(r *Result, path string, t Trigger) {
 		metricType = t.Metadata["type"]
 	}
 	if c := t.Metadata["containerName"]; c != "" {
-		r.warnf("%s.metadata.containerName: %q: Spinscale measures the whole pod, summed over its containers: the same for SpinKube's one-container pods, different for pods with sidecars", path, c)
+		r.warnf("%s.metadata.containerName: %q: Spinscale measures the whole pod, summed over its containers: the same for SpinKube's one-container pods, different for pods with sidecars or pod-level requests", path, c)
 	}
 	value := strings.TrimSpace(t.Metadata["value"])
 	key := map[string]map[string]string{

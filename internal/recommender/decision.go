@@ -130,7 +130,12 @@ func (d *Decision) Reason() string {
 	move := fmt.Sprintf("%d → %d", d.CurrentReplicas, d.DesiredReplicas)
 	switch d.LimitedBy {
 	case StagePaused:
-		b.WriteString("hold: " + d.note)
+		if d.Action != ActionNone {
+			// paused-replicas moving the app to its count.
+			fmt.Fprintf(&b, "%s: %s", move, d.note)
+		} else {
+			b.WriteString("hold: " + d.note)
+		}
 		return b.String()
 	case StageMissingMetrics:
 		fmt.Fprintf(&b, "hold at %d: %s", d.CurrentReplicas, d.failureSummary())

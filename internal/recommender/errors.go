@@ -37,6 +37,9 @@ type MissingRequestError struct {
 	Resource  corev1.ResourceName
 	Container string
 	Pod       string
+	// PodLevel: the pod sets pod-level requests but none for Resource, and
+	// no container requests it either.
+	PodLevel bool
 }
 
 func (e *MissingRequestError) Error() string {
@@ -46,6 +49,9 @@ func (e *MissingRequestError) Error() string {
 // Summary names the resource and the container, which stay the same from
 // one tick to the next, and not the pod, which a rollout replaces.
 func (e *MissingRequestError) Summary() string {
+	if e.PodLevel {
+		return fmt.Sprintf("%v for %s at pod level or in any container", ErrMissingRequest, e.Resource)
+	}
 	return fmt.Sprintf("%v for %s in container %s", ErrMissingRequest, e.Resource, e.Container)
 }
 

@@ -36,18 +36,25 @@ type Pod struct {
 	ReadyTransition time.Time
 	// StartTime is status.startTime; zero when the pod has not started.
 	StartTime time.Time
-	// CPU and Memory are the pod's requests summed over its containers.
+	// CPU and Memory are the pod's requests as HPA reads them (PodRequests):
+	// summed over its containers, or the pod's own when it sets pod-level
+	// requests.
 	CPU    Request
 	Memory Request
 }
 
 // Request is a pod's request for one resource.
 type Request struct {
-	// Milli is the sum of the containers' requests in milli-units.
+	// Milli is the request in milli-units.
 	Milli int64
 	// MissingIn names a container without a request for the resource; empty
 	// when every container has one. HPA refuses utilization targets then.
+	// On the pod-level path it is set only when neither the pod nor any
+	// container requests the resource.
 	MissingIn string
+	// PodLevel is true when the pod sets pod-level requests, so that Milli
+	// was read from the pod as a whole (PodRequests).
+	PodLevel bool
 }
 
 func (p *Pod) request(r corev1.ResourceName) Request {

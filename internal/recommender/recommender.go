@@ -11,10 +11,16 @@ import (
 // input.
 func Decide(spec *Spec, in *Input, st State, now time.Time) (Decision, State) {
 	d, st := decide(spec, in, st, now)
+	// The pause annotations come last, so that they block any move, a
+	// move to or from zero included, and the zero record follows what is
+	// actually written.
+	d = pause(spec, d)
 	d.Zero = zeroRecordOf(spec, in, &d)
 	return d, st
 }
 
+// decide is Decide before the pause annotations other than paused
+// (pause.go) and the zero record (zero.go).
 func decide(spec *Spec, in *Input, st State, now time.Time) (Decision, State) {
 	current := in.SpecReplicas
 	d := Decision{

@@ -233,11 +233,12 @@ func utilizationProposal(ms *MetricSpec, in *Input, ps *podSet, classes []podCla
 		r.Err = fmt.Errorf("%w: utilization %d%%", ErrInvalidTarget, ms.TargetUtilization)
 		return
 	}
-	// HPA needs a request from every container of every matched pod, even
-	// ignored ones.
+	// HPA needs a request from every matched pod, even ignored ones: from
+	// each of its containers, or from the pod as a whole when it sets
+	// pod-level requests.
 	for i := range in.Pods {
 		if req := in.Pods[i].request(ms.Resource); req.MissingIn != "" {
-			r.Err = &MissingRequestError{Resource: ms.Resource, Container: req.MissingIn, Pod: in.Pods[i].Name}
+			r.Err = &MissingRequestError{Resource: ms.Resource, Container: req.MissingIn, Pod: in.Pods[i].Name, PodLevel: req.PodLevel}
 			return
 		}
 	}

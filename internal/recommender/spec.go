@@ -120,6 +120,9 @@ type Spec struct {
 
 	// Paused holds the replica count as it is.
 	Paused bool
+	// Pause holds the replica count at a given value or in one direction
+	// (pause.go).
+	Pause Pause
 	// FallbackReplicas (0 = none) is applied, by FallbackBehavior, once every metric
 	// has failed continuously for FallbackAfter.
 	FallbackReplicas int32

@@ -158,3 +158,29 @@ func TestIdleTimeRestartsOnActivityAndFailure(t *testing.T) {
 	d, _ := Decide(&spec, &idle, st, t0.Add(100*time.Second))
 	assert.Equal(t, int32(1), d.DesiredReplicas, "idle for 50s since the failure")
 }
+
+// The pause annotations apply after the zero rules, and the record follows
+// what is written: a blocked scale to zero records nothing, a paused count
+// of 0 on a scale-to-zero app is Spinscale's own zero.
+func TestPausesAndZero(t *testing.T) {
+	spec := zeroSpec(TargetValue)
+	spec.Pause.ScaleIn = true
+	in := valueInput(1, 0, false)
+	d, _ := Decide(&spec, &in, settled(), t0)
+	assert.Equal(t, int32(1), d.DesiredReplicas, "paused-scale-in blocks the scale to zero")
+	assert.Equal(t, ZeroKeep, d.Zero)
+
+	spec = zeroSpec(TargetValue)
+	spec.Pause.Replicas = ptr.To(int32(0))
+	in = valueInput(2, 30_000, false)
+	d, _ = Decide(&spec, &in, settled(), t0)
+	assert.Equal(t, int32(0), d.DesiredReplicas)
+	assert.Equal(t, ZeroSet, d.Zero, "woken by its metrics once paused-replicas is removed")
+
+	spec = zeroSpec(TargetValue)
+	spec.Pause.ScaleOut = true
+	in = valueInput(0, 30_000, true)
+	d, _ = Decide(&spec, &in, settled(), t0)
+	assert.Equal(t, int32(0), d.DesiredReplicas, "paused-scale-out blocks waking")
+	assert.Equal(t, ZeroKeep, d.Zero, "the record stays")
+}

@@ -66,21 +66,28 @@ type stepIn struct {
 }
 
 type podIn struct {
-	Name                 value[string]  `json:"name"`
-	Phase                value[string]  `json:"phase"`
-	Ready                value[bool]    `json:"ready"`
-	StartedSecondsAgo    value[float64] `json:"startedSecondsAgo"`
-	ReadySecondsAgo      value[float64] `json:"readySecondsAgo"`
-	Deleting             value[bool]    `json:"deleting"`
-	Containers           []*containerIn `json:"containers"`
-	MetricsAgeSeconds    value[float64] `json:"metricsAgeSeconds"`
-	MetricsWindowSeconds value[float64] `json:"metricsWindowSeconds"`
+	Name              value[string]  `json:"name"`
+	Phase             value[string]  `json:"phase"`
+	Ready             value[bool]    `json:"ready"`
+	StartedSecondsAgo value[float64] `json:"startedSecondsAgo"`
+	ReadySecondsAgo   value[float64] `json:"readySecondsAgo"`
+	Deleting          value[bool]    `json:"deleting"`
+	Containers        []*containerIn `json:"containers"`
+	// Resources are the pod-level resources (PodLevelResources).
+	Resources            *podResourcesIn `json:"resources"`
+	MetricsAgeSeconds    value[float64]  `json:"metricsAgeSeconds"`
+	MetricsWindowSeconds value[float64]  `json:"metricsWindowSeconds"`
 }
 
 type containerIn struct {
 	Name     value[string] `json:"name"`
 	Requests *resourcesIn  `json:"requests"`
 	Usage    *resourcesIn  `json:"usage"`
+}
+
+// podResourcesIn are a pod's pod-level resources: `resources: {requests: {…}}`.
+type podResourcesIn struct {
+	Requests *resourcesIn `json:"requests"`
 }
 
 // resourcesIn are quantities, written as strings ("500m") or numbers.

@@ -36,7 +36,7 @@ steps:
 	require.Len(t, got, 2)
 	assert.Equal(t, "steps[2].pods[0].containers[0].requests.gpu", got[0].Field)
 	assert.Equal(t, field.ErrorTypeForbidden, got[0].Type)
-	assert.Equal(t, "steps[2].pods[0].cpuu: Forbidden: unknown field (allowed: name, phase, ready, startedSecondsAgo, readySecondsAgo, deleting, containers, metricsAgeSeconds, metricsWindowSeconds)",
+	assert.Equal(t, "steps[2].pods[0].cpuu: Forbidden: unknown field (allowed: name, phase, ready, startedSecondsAgo, readySecondsAgo, deleting, containers, resources, metricsAgeSeconds, metricsWindowSeconds)",
 		got[1].Error())
 }
 

@@ -150,7 +150,14 @@ func (v *validator) pods(s *stepObs, in []*podIn) {
 			Timestamp: metav1.NewTime(s.Time.Add(-v.optSeconds(p.Child("metricsAgeSeconds"), pi.MetricsAgeSeconds, 0))),
 			Window:    metav1.Duration{Duration: v.optSeconds(p.Child("metricsWindowSeconds"), pi.MetricsWindowSeconds, defaultMetricsWindow)},
 		}
-		pod.CPU, pod.Memory, pm.Containers = v.containers(p.Child("containers"), pi.Containers)
+		var ps corev1.PodSpec
+		ps.Containers, pm.Containers = v.containers(p.Child("containers"), pi.Containers)
+		if pi.Resources != nil {
+			ps.Resources = &corev1.ResourceRequirements{Requests: v.resourceList(p.Child("resources", "requests"), pi.Resources.Requests)}
+		}
+		// The controller's rule: pod-level requests when set, else the
+		// containers' (recommender.PodRequests).
+		pod.CPU, pod.Memory = recommender.PodRequests(&ps)
 		s.Pods = append(s.Pods, pod)
 		if s.usage == nil {
 			s.usage = map[types.NamespacedName]metrics.PodUsage{}
@@ -171,10 +178,9 @@ func (v *validator) optBool(path *field.Path, x value[bool], def bool) bool {
 	return x.v
 }
 
-// containers sums requests over a pod's containers, and returns their usage
-// as metrics-server reports it. A container without a request names itself
-// in MissingIn.
-func (v *validator) containers(path *field.Path, in []*containerIn) (cpu, mem recommender.Request, usage []metricsv1beta1.ContainerMetrics) {
+// containers reads a pod's containers with their requests, and returns
+// their usage as metrics-server reports it.
+func (v *validator) containers(path *field.Path, in []*containerIn) (spec []corev1.Container, usage []metricsv1beta1.ContainerMetrics) {
 	names := map[string]bool{}
 	for i, c := range in {
 		p := path.Index(i)
@@ -192,24 +198,20 @@ func (v *validator) containers(path *field.Path, in []*containerIn) (cpu, mem re
 			name = c.Name.v
 		}
 		names[name] = true
-		req := v.resources(p.Child("requests"), c.Requests)
-		for _, r := range []struct {
-			name corev1.ResourceName
-			into *recommender.Request
-		}{{corev1.ResourceCPU, &cpu}, {corev1.ResourceMemory, &mem}} {
-			if q, ok := req[r.name]; ok {
-				r.into.Milli += q
-			} else if r.into.MissingIn == "" {
-				r.into.MissingIn = name
-			}
-		}
-		cm := metricsv1beta1.ContainerMetrics{Name: name, Usage: corev1.ResourceList{}}
-		for r, q := range v.resources(p.Child("usage"), c.Usage) {
-			cm.Usage[r] = *resource.NewMilliQuantity(q, resource.DecimalSI)
-		}
-		usage = append(usage, cm)
+		spec = append(spec, corev1.Container{Name: name,
+			Resources: corev1.ResourceRequirements{Requests: v.resourceList(p.Child("requests"), c.Requests)}})
+		usage = append(usage, metricsv1beta1.ContainerMetrics{Name: name, Usage: v.resourceList(p.Child("usage"), c.Usage)})
 	}
-	return cpu, mem, usage
+	return spec, usage
+}
+
+// resourceList reads quantities as a ResourceList.
+func (v *validator) resourceList(path *field.Path, in *resourcesIn) corev1.ResourceList {
+	out := corev1.ResourceList{}
+	for r, q := range v.resources(path, in) {
+		out[r] = *resource.NewMilliQuantity(q, resource.DecimalSI)
+	}
+	return out
 }
 
 func (v *validator) resources(path *field.Path, in *resourcesIn) map[corev1.ResourceName]int64 {

@@ -296,6 +296,31 @@ steps:
 	assert.EqualError(t, s.Metrics[1].Err, "no data: metrics.k8s.io has no memory sample for the app's 3 pods", "as the controller's source says it")
 }
 
+// TestPodLevelRequests: a pod's `resources.requests` is its request, as in
+// the controller (recommender.PodRequests).
+func TestPodLevelRequests(t *testing.T) {
+	sc := load(t, `
+annotations:
+  spinscale.dev/enabled: "true"
+  spinscale.dev/profile: hpa
+  spinscale.dev/max-replicas: "10"
+  spinscale.dev/target-cpu-utilization: "50"
+state: {replicas: 1, recommendations: []}
+steps:
+  - pods:
+      - name: web-0
+        resources: {requests: {cpu: "1"}}
+        containers:
+          - {name: app, usage: {cpu: 800m}}
+`)
+	require.Len(t, sc.Steps[0].Pods, 1)
+	assert.Equal(t, recommender.Request{Milli: 1000, PodLevel: true}, sc.Steps[0].Pods[0].CPU)
+	d := sc.Run()[0].Decision
+	require.NoError(t, d.Metrics[0].Err)
+	assert.Equal(t, int32(80), d.Metrics[0].Utilization)
+	assert.Equal(t, int32(2), d.DesiredReplicas)
+}
+
 func TestPrometheusResults(t *testing.T) {
 	sc := load(t, `
 annotations:

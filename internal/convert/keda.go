@@ -352,11 +352,6 @@ func kedaPrometheus(r *Result, path string, t Trigger) (promTrigger, bool) {
 	return p, true
 }
 
-func isZeroNumber(s string) bool {
-	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
-	return err == nil && f == 0
-}
-
 // prometheusAnnotations writes one trigger as prometheus-query and its
 // target; several as the metrics list.
 func prometheusAnnotations(r *Result, prom []promTrigger) {

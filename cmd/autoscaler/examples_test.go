@@ -153,7 +153,7 @@ var exampleWants = map[string][]wantStep{
 			metrics: []wantMetric{{name: "default", typ: "value", current: 420, target: 400,
 				averageValue: f64(420), value: f64(2100), proposal: 5}}},
 		{at: 45, current: 5, desired: 5, action: "none", limitedBy: "missing-metrics",
-			metrics: []wantMetric{{name: "default", target: 400, err: `no data: query "sum(rate(spin_http_requests_total{app=\"shop\"}[1m]))": empty result`}}},
+			metrics: []wantMetric{{name: "default", target: 400, err: `no data: query "sum(rate(traefik_service_requests_total{service=\"shop-shop-80@kubernetes\"}[1m]))": empty result`}}},
 		{at: 60, current: 5, desired: 5, action: "none", limitedBy: "stabilization", recommendation: 0, stabilized: 5,
 			metrics: []wantMetric{{name: "default", typ: "value", current: 0, target: 400,
 				averageValue: f64(0), value: f64(0), proposal: 0}}},

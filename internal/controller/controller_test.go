@@ -391,16 +391,16 @@ func TestOneQueryPerDistinctPromQLPerTick(t *testing.T) {
 	rps := func(target string) map[string]string {
 		return map[string]string{
 			"spinscale.dev/enabled": "true", "spinscale.dev/max-replicas": "10",
-			"spinscale.dev/prometheus-query":                `sum(rate(spin_http_requests_total[1m]))`,
+			"spinscale.dev/prometheus-query":                `sum(rate(spin_request_count_total[1m]))`,
 			"spinscale.dev/prometheus-target-average-value": target,
 		}
 	}
 	podsA, _ := podsFor("shop", 2)
 	podsB, _ := podsFor("cart", 2)
 	h := newHarness(t, nil, append(append(podsA, podsB...), deployment("shop", 2, rps("400")), deployment("cart", 2, rps("1000")))...)
-	h.queries.results[`sum(rate(spin_http_requests_total[1m]))`] = recommender.Observation{Value: 2000000, Timestamp: t0}
+	h.queries.results[`sum(rate(spin_request_count_total[1m]))`] = recommender.Observation{Value: 2000000, Timestamp: t0}
 	h.ctl.Once(context.Background())
-	assert.Equal(t, [][]string{{`sum(rate(spin_http_requests_total[1m]))`}}, h.queries.calls)
+	assert.Equal(t, [][]string{{`sum(rate(spin_request_count_total[1m]))`}}, h.queries.calls)
 	assert.ElementsMatch(t, []string{
 		`apps/shop application/json-patch+json [{"op":"test","path":"/spec/replicas","value":2},{"op":"replace","path":"/spec/replicas","value":4}]`,
 	}, h.writes(), "shop: ceil(2000/400) = 5 capped at 4; cart: ceil(2000/1000) = 2 holds")

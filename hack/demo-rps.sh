@@ -201,7 +201,7 @@ status() { # PHASE
 }
 phase_text() { echo "$1 requests/s in all"; }
 
-metrics_seen() { last_reason | grep -qE 'default [0-9]'; }
+metrics_seen() { last_reason | grep -qE "$METRIC [0-9]"; }
 settled_at_expected() { settled "$EXPECTED" 15; }
 back_at_one() { [ "$SPEC" = 1 ] && [ "$READY" = 1 ]; }
 never() { return 1; }

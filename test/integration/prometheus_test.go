@@ -83,7 +83,7 @@ func TestPrometheusScalarQueryScalesToTotalOverTarget(t *testing.T) {
 	t.Logf("1 → 5 in %s", took.Round(time.Second))
 	holdReplicas(t, ns, "shop", 5, 15*time.Second, "2000 RPS on 5 pods is exactly the target")
 	ev := waitEvent(t, ns, "shop", "SpinscaleRescaled", "→ 5", 30*time.Second)
-	assert.Contains(t, ev.Message, "default")
+	assert.Contains(t, ev.Message, spinemu.TraefikMetric+": ", "the metric is named after the metric its query selects")
 }
 
 // One series per pod against a per-pod target (HPA Pods metric), from

@@ -18,11 +18,12 @@
 #      app scales on Prometheus alone);
 #   3. it creates a SpinApp 'hello' and the Deployment spin-operator would
 #      create for it, annotated with
-#        prometheus-query: sum(rate(spin_http_requests_total{app="hello"}[10s]))
+#        prometheus-query: sum(rate(traefik_service_requests_total{service="demo-rps-hello-80@kubernetes"}[10s]))
 #        prometheus-target-average-value: "100"   (requests per second per pod)
-#   4. hack/demo-exporter serves spin_http_requests_total{app,pod} for the
-#      app's ready pods, spreading a total rate (RPS) evenly over them as a load
-#      balancer would; Prometheus scrapes it every second;
+#      the app's request rate as Traefik (k3s' and k3d's ingress) counts it;
+#   4. hack/demo-exporter serves that counter as Traefik would, at a total
+#      rate (RPS) the script sets, counting only while the app has a ready
+#      pod; Prometheus scrapes it every second;
 #   5. it runs bin/autoscaler (interval 5 s) and drives the traffic: idle
 #      (IDLE_RPS), busy (PEAK_RPS: ceil(PEAK_RPS / 100) replicas), then idle
 #      again with Prometheus stopped for OUTAGE seconds (the app holds, and a
@@ -63,7 +64,8 @@ NS=demo-rps
 APP=hello
 TARGET=100 # spinscale.dev/prometheus-target-average-value: requests per second per pod
 MAX_REPLICAS=10
-QUERY="sum(rate(spin_http_requests_total{app=\"$APP\"}[10s]))"
+METRIC=traefik_service_requests_total
+QUERY="sum(rate($METRIC{service=\"$NS-$APP-80@kubernetes\"}[10s]))"
 # What a correct autoscaler settles on under PEAK_RPS: ceil(total / target).
 EXPECTED=$(((PEAK_RPS + TARGET - 1) / TARGET))
 [ "$EXPECTED" -le "$MAX_REPLICAS" ] || EXPECTED=$MAX_REPLICAS
@@ -120,11 +122,11 @@ kc get nodes
 demo_install_crd
 
 # ---------------------------------------------------------------- exporter and Prometheus
-step "Starting the request counter exporter (127.0.0.1:$EXPORTER_PORT) and Prometheus (127.0.0.1:$PROM_PORT, scrape every 1s)"
+step "Starting the request counter exporter (Traefik's series, 127.0.0.1:$EXPORTER_PORT) and Prometheus (127.0.0.1:$PROM_PORT, scrape every 1s)"
 echo "$IDLE_RPS" >"$LOAD_FILE"
 (cd "$ROOT" && go build -o "$WORK/demo-exporter" ./hack/demo-exporter)
 "$WORK/demo-exporter" --kubeconfig "$KUBECONFIG_FILE" --namespace "$NS" --app "$APP" \
-	--listen "127.0.0.1:$EXPORTER_PORT" --rps-file "$LOAD_FILE" >"$WORK/exporter.log" 2>&1 &
+	--listen "127.0.0.1:$EXPORTER_PORT" --rps-file "$LOAD_FILE" --shape traefik >"$WORK/exporter.log" 2>&1 &
 EXPORTER_PID=$!
 
 cat >"$WORK/prometheus.yml" <<EOF
@@ -176,7 +178,7 @@ spec:
     spinscale.dev/enabled: "true"
     spinscale.dev/min-replicas: "1"
     spinscale.dev/max-replicas: "$MAX_REPLICAS"
-    spinscale.dev/prometheus-query: 'sum(rate(spin_http_requests_total{app="$APP"}[10s]))'
+    spinscale.dev/prometheus-query: '$QUERY'
     spinscale.dev/prometheus-target-average-value: "$TARGET"
     spinscale.dev/scale-down-stabilization: "30s"
 EOF
@@ -199,7 +201,7 @@ status() { # PHASE
 }
 phase_text() { echo "$1 requests/s in all"; }
 
-metrics_seen() { last_reason | grep -qE 'default [0-9]'; }
+metrics_seen() { last_reason | grep -qE "$METRIC [0-9]"; }
 settled_at_expected() { settled "$EXPECTED" 15; }
 back_at_one() { [ "$SPEC" = 1 ] && [ "$READY" = 1 ]; }
 never() { return 1; }

@@ -1,10 +1,13 @@
 // Command demo-exporter emulates the request counter of a Spin app for
-// hack/demo-rps.sh (internal/spinemu): it serves
-// spin_http_requests_total{app, pod} for every Running, Ready pod of the
-// app, and spreads a total request rate, read every second from a file the
-// demo rewrites, evenly over them, as a load balancer would.
+// hack/demo-rps.sh (internal/spinemu): it serves the app's requests as
+// Traefik counts them, traefik_service_requests_total{service="<ns>-<app>-80@kubernetes"}
+// (--shape traefik, the default), or per pod as an OpenTelemetry Collector
+// exports Spin's own counter, spin_request_count_total{k8s_pod_name, ...}
+// (--shape collector). The total request rate is read every second from a
+// file the demo rewrites, and spread evenly over the app's Running, Ready
+// pods, as a load balancer would.
 //
-// Usage: go run ./hack/demo-exporter --kubeconfig FILE --namespace NS --app APP --listen 127.0.0.1:PORT --rps-file FILE
+// Usage: go run ./hack/demo-exporter --kubeconfig FILE --namespace NS --app APP --listen 127.0.0.1:PORT --rps-file FILE [--shape traefik|collector]
 package main
 
 import (
@@ -32,9 +35,14 @@ func main() {
 	app := flag.String("app", "", "the app: pods labelled core.spinkube.dev/app-name=APP")
 	listen := flag.String("listen", "127.0.0.1:9464", "address to serve /metrics on")
 	rpsFile := flag.String("rps-file", "", "file holding the total requests per second (re-read every second)")
+	shapeName := flag.String("shape", string(spinemu.Traefik), "the series served: traefik (one counter for the app) or collector (one per pod)")
 	flag.Parse()
 	if *app == "" || *rpsFile == "" {
 		log.Fatal("demo-exporter: --app and --rps-file are required")
+	}
+	shape, err := spinemu.ParseShape(*shapeName)
+	if err != nil {
+		log.Fatalf("demo-exporter: --shape: %v", err)
 	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
 	if err != nil {
@@ -45,7 +53,7 @@ func main() {
 		log.Fatalf("demo-exporter: kubernetes client: %v", err)
 	}
 
-	e := spinemu.New(*app, 0)
+	e := spinemu.New(*namespace, *app, shape, 0)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	go func() {
@@ -53,7 +61,7 @@ func main() {
 			if rps, ok := readRate(*rpsFile); ok {
 				e.SetRate(rps)
 			}
-			if err := e.Refresh(ctx, client, *namespace); err != nil && ctx.Err() == nil {
+			if err := e.Refresh(ctx, client); err != nil && ctx.Err() == nil {
 				log.Printf("demo-exporter: %v", err)
 			}
 			select {

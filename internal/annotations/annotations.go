@@ -353,7 +353,8 @@ func (p *parser) resourceMetric(res corev1.ResourceName, utilKey, avgKey, exampl
 	return out, hasUtil || hasAvg
 }
 
-// prometheusMetric parses the single-query keys into the "default" metric.
+// prometheusMetric parses the single-query keys into a metric that metrics
+// names once the metrics list is known (queryMetricName).
 func (p *parser) prometheusMetric() (ms *recommender.MetricSpec, present bool) {
 	query, hasQuery := p.get(KeyPrometheusQuery)
 	avg, hasAvg := p.get(KeyPrometheusTargetAverageValue)
@@ -372,7 +373,7 @@ func (p *parser) prometheusMetric() (ms *recommender.MetricSpec, present bool) {
 			ok = false
 		}
 	}
-	out := &recommender.MetricSpec{Name: "default", Source: recommender.SourcePrometheus, Query: query}
+	out := &recommender.MetricSpec{Source: recommender.SourcePrometheus, Query: query, Annotation: KeyPrometheusQuery}
 	for _, t := range []queryTarget{
 		{KeyPrometheusTargetAverageValue, recommender.TargetAverageValue, avg, hasAvg},
 		{KeyPrometheusTargetValue, recommender.TargetValue, val, hasVal},
@@ -399,9 +400,9 @@ func (p *parser) prometheusMetric() (ms *recommender.MetricSpec, present bool) {
 	return out, true
 }
 
-// metrics resolves every target, in the order cpu, memory, default, then the
-// metrics list. Every metric is evaluated and the largest proposal wins, as
-// in HPA, so the single-query keys and the list may be combined.
+// metrics resolves every target, in the order cpu, memory, prometheus-query,
+// then the metrics list. Every metric is evaluated and the largest proposal
+// wins, as in HPA, so the single-query keys and the list may be combined.
 func (p *parser) metrics() []recommender.MetricSpec {
 	var out []recommender.MetricSpec
 	anyTarget := false
@@ -413,9 +414,17 @@ func (p *parser) metrics() []recommender.MetricSpec {
 	}
 	add(p.resourceMetric(corev1.ResourceCPU, KeyTargetCPUUtilization, KeyTargetCPUAverageValue, "250m"))
 	add(p.resourceMetric(corev1.ResourceMemory, KeyTargetMemoryUtilization, KeyTargetMemoryAverageValue, "128Mi"))
-	add(p.prometheusMetric())
-	list, present := p.metricList()
-	anyTarget = anyTarget || present
+	query, queryPresent := p.prometheusMetric()
+	list, listPresent := p.metricList()
+	if query != nil {
+		taken := slices.Clone(reservedNames)
+		for _, ms := range list {
+			taken = append(taken, ms.Name)
+		}
+		query.Name = queryMetricName(query.Query, taken)
+	}
+	add(query, queryPresent)
+	anyTarget = anyTarget || listPresent
 	out = append(out, list...)
 
 	// A present but invalid target has its own error already.

@@ -125,11 +125,11 @@ scaleDown:
 					cpuUtilization(60),
 					{Name: "memory", Source: recommender.SourceResource, Resource: corev1.ResourceMemory,
 						Target: recommender.TargetAverageValue, TargetMilli: 128 * 1024 * 1024 * 1000},
-					{Name: "default", Source: recommender.SourcePrometheus, Query: `sum(rate(http_requests_total{app="web"}[1m]))`,
+					{Name: "http_requests_total", Source: recommender.SourcePrometheus, Query: `sum(rate(http_requests_total{app="web"}[1m]))`, Annotation: KeyPrometheusQuery,
 						Target: recommender.TargetAverageValue, TargetMilli: 400000},
-					{Name: "queue-depth", Source: recommender.SourcePrometheus, Query: "sum(queue_depth)",
+					{Name: "queue-depth", Source: recommender.SourcePrometheus, Query: "sum(queue_depth)", Annotation: KeyMetrics + "[queue-depth]",
 						Target: recommender.TargetValue, TargetMilli: 100000},
-					{Name: "latency-p99", Source: recommender.SourcePrometheus, Query: "histogram_quantile(0.99, sum by (le) (rate(latency_bucket[1m])))",
+					{Name: "latency-p99", Source: recommender.SourcePrometheus, Query: "histogram_quantile(0.99, sum by (le) (rate(latency_bucket[1m])))", Annotation: KeyMetrics + "[latency-p99]",
 						Target: recommender.TargetAverageValue, TargetMilli: 500},
 				}
 				s.Tolerance = recommender.Tolerances{Up: 0.05, Down: 0}
@@ -169,7 +169,7 @@ scaleDown:
 					{Name: "cpu", Source: recommender.SourceResource, Resource: corev1.ResourceCPU,
 						Target: recommender.TargetAverageValue, TargetMilli: 250},
 					memoryUtilization(150),
-					{Name: "default", Source: recommender.SourcePrometheus, Query: "sum(rps)",
+					{Name: "rps", Source: recommender.SourcePrometheus, Query: "sum(rps)", Annotation: KeyPrometheusQuery,
 						Target: recommender.TargetValue, TargetMilli: 1000000},
 				}
 				s.FallbackReplicas, s.FallbackAfter = 1, time.Minute
@@ -524,16 +524,16 @@ func TestParseMetricsList(t *testing.T) {
 			name:    "numbers and strings as targets",
 			metrics: "- {name: rps, query: ' sum(rps) ', targetAverageValue: 400}\n- {name: lag, query: max(lag), targetValue: \"1k\"}\n- {name: err, query: q, targetValue: 0.25}",
 			want: []recommender.MetricSpec{
-				{Name: "rps", Source: recommender.SourcePrometheus, Query: "sum(rps)", Target: recommender.TargetAverageValue, TargetMilli: 400000},
-				{Name: "lag", Source: recommender.SourcePrometheus, Query: "max(lag)", Target: recommender.TargetValue, TargetMilli: 1000000},
-				{Name: "err", Source: recommender.SourcePrometheus, Query: "q", Target: recommender.TargetValue, TargetMilli: 250},
+				{Name: "rps", Source: recommender.SourcePrometheus, Query: "sum(rps)", Annotation: KeyMetrics + "[rps]", Target: recommender.TargetAverageValue, TargetMilli: 400000},
+				{Name: "lag", Source: recommender.SourcePrometheus, Query: "max(lag)", Annotation: KeyMetrics + "[lag]", Target: recommender.TargetValue, TargetMilli: 1000000},
+				{Name: "err", Source: recommender.SourcePrometheus, Query: "q", Annotation: KeyMetrics + "[err]", Target: recommender.TargetValue, TargetMilli: 250},
 			},
 		},
 		{
 			name:    "JSON flow style",
 			metrics: `[{"name": "rps", "query": "sum(rps)", "targetValue": "10"}]`,
 			want: []recommender.MetricSpec{
-				{Name: "rps", Source: recommender.SourcePrometheus, Query: "sum(rps)", Target: recommender.TargetValue, TargetMilli: 10000},
+				{Name: "rps", Source: recommender.SourcePrometheus, Query: "sum(rps)", Annotation: KeyMetrics + "[rps]", Target: recommender.TargetValue, TargetMilli: 10000},
 			},
 		},
 	}
@@ -548,8 +548,9 @@ func TestParseMetricsList(t *testing.T) {
 }
 
 func TestParseMetricOrder(t *testing.T) {
-	// Declared in any order, the metrics come out as cpu, memory, default,
-	// then the list in its order.
+	// Declared in any order, the metrics come out as cpu, memory, the
+	// prometheus-query metric (named after its query's metric, q), then the
+	// list in its order.
 	app, err := Parse(ann(
 		"enabled", "true",
 		"max-replicas", "5",
@@ -564,7 +565,7 @@ func TestParseMetricOrder(t *testing.T) {
 	for _, m := range app.Spec.Metrics {
 		names = append(names, m.Name)
 	}
-	assert.Equal(t, []string{"cpu", "memory", "default", "zeta", "alpha"}, names)
+	assert.Equal(t, []string{"cpu", "memory", "q", "zeta", "alpha"}, names)
 }
 
 // A metric's own fallback (KEP-5679), 3m by default, and the app's

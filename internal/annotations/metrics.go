@@ -36,7 +36,8 @@ var metricFields = []string{fieldName, fieldQuery, fieldTargetValue, fieldTarget
 // defaultMetricFallbackAfter is KEP-5679's default failure duration.
 const defaultMetricFallbackAfter = 3 * time.Minute
 
-// reservedNames are the metric names the other target keys use.
+// reservedNames are names a list entry may not take: the resource metrics'
+// and "default", the prometheus-query metric's name in scenarios.
 var reservedNames = []string{"cpu", "memory", "default"}
 
 const metricListAllowed = "must be a YAML list of {name, query, targetValue | targetAverageValue}"
@@ -131,6 +132,7 @@ func (p *parser) metricEntry(i int, raw json.RawMessage, seen map[string]int) (r
 				seen[name] = i
 			}
 			ms.Name = name
+			ms.Annotation = fmt.Sprintf("%s[%s]", KeyMetrics, name)
 		}
 	}
 

@@ -485,11 +485,8 @@ func (c *Controller) observe(d *appsv1.Deployment, a *app, spec *recommender.Spe
 			// (The decision's metrics are the spec's, in the same order.)
 			source := spec.Metrics[i].Source
 			label := mv.Name
-			if source == recommender.SourcePrometheus {
-				label = annotations.KeyMetrics + "[" + mv.Name + "]"
-				if mv.Name == "default" {
-					label = annotations.KeyPrometheusQuery
-				}
+			if a := spec.Metrics[i].Annotation; a != "" {
+				label = a
 			}
 			cause := recommender.Cause(dec.Metrics[i].Err)
 			if dec.Metrics[i].Fallback {

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -310,6 +311,31 @@ func TestNoScaleDownWhenMetricsAreUnavailable(t *testing.T) {
 	assert.Contains(t, ev[0], "Warning SpinscaleMetricsDegraded")
 }
 
+// A failed Prometheus metric is named in the Warning by the annotation that
+// holds its query, so the user knows what to fix; elsewhere it goes by its
+// name, for the prometheus-query annotation the metric its query selects.
+func TestDegradedNamesTheQueryAnnotation(t *testing.T) {
+	pods, _ := podsFor("shop", 2)
+	ann := map[string]string{
+		"spinscale.dev/enabled": "true", "spinscale.dev/max-replicas": "10",
+		"spinscale.dev/prometheus-query":                `sum(rate(traefik_service_requests_total[1m]))`,
+		"spinscale.dev/prometheus-target-average-value": "400",
+		"spinscale.dev/metrics":                         "- {name: queue, query: max(queue_depth), targetValue: 10}",
+	}
+	h := newHarness(t, nil, append(pods, deployment("shop", 2, ann))...)
+	failed := recommender.Observation{Err: fmt.Errorf("%w: empty result", recommender.ErrNoData)}
+	h.queries.results[`sum(rate(traefik_service_requests_total[1m]))`] = failed
+	h.queries.results[`max(queue_depth)`] = failed
+	h.ctl.Once(context.Background())
+	ev := h.events()
+	require.Len(t, ev, 1)
+	assert.Contains(t, ev[0], "Warning SpinscaleMetricsDegraded")
+	assert.Contains(t, ev[0], "spinscale.dev/prometheus-query: no data")
+	assert.Contains(t, ev[0], "spinscale.dev/metrics[queue]: no data")
+	assert.Equal(t, 400.0, gaugeValue(t, h.inst.AppTarget.WithLabelValues("apps", "shop", "traefik_service_requests_total")),
+		"the app's metrics name the metric as decisions do")
+}
+
 func TestOneAppsFailureDoesNotStopOthers(t *testing.T) {
 	podsA, namesA := podsFor("shop", 2)
 	podsB, namesB := podsFor("cart", 2)
@@ -391,16 +417,16 @@ func TestOneQueryPerDistinctPromQLPerTick(t *testing.T) {
 	rps := func(target string) map[string]string {
 		return map[string]string{
 			"spinscale.dev/enabled": "true", "spinscale.dev/max-replicas": "10",
-			"spinscale.dev/prometheus-query":                `sum(rate(spin_http_requests_total[1m]))`,
+			"spinscale.dev/prometheus-query":                `sum(rate(spin_request_count_total[1m]))`,
 			"spinscale.dev/prometheus-target-average-value": target,
 		}
 	}
 	podsA, _ := podsFor("shop", 2)
 	podsB, _ := podsFor("cart", 2)
 	h := newHarness(t, nil, append(append(podsA, podsB...), deployment("shop", 2, rps("400")), deployment("cart", 2, rps("1000")))...)
-	h.queries.results[`sum(rate(spin_http_requests_total[1m]))`] = recommender.Observation{Value: 2000000, Timestamp: t0}
+	h.queries.results[`sum(rate(spin_request_count_total[1m]))`] = recommender.Observation{Value: 2000000, Timestamp: t0}
 	h.ctl.Once(context.Background())
-	assert.Equal(t, [][]string{{`sum(rate(spin_http_requests_total[1m]))`}}, h.queries.calls)
+	assert.Equal(t, [][]string{{`sum(rate(spin_request_count_total[1m]))`}}, h.queries.calls)
 	assert.ElementsMatch(t, []string{
 		`apps/shop application/json-patch+json [{"op":"test","path":"/spec/replicas","value":2},{"op":"replace","path":"/spec/replicas","value":4}]`,
 	}, h.writes(), "shop: ceil(2000/400) = 5 capped at 4; cart: ceil(2000/1000) = 2 holds")

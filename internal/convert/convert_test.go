@@ -270,7 +270,7 @@ func TestScaledObjectWithPrometheusTriggers(t *testing.T) {
 		"spinscale.dev/fallback-replicas":           "6",
 		"spinscale.dev/fallback-after":              "45s",
 		"spinscale.dev/metrics": `- name: rps
-  query: sum(rate(spin_http_requests_total{app="shop"}[1m]))
+  query: sum(rate(traefik_service_requests_total{service="web-shop-80@kubernetes"}[1m]))
   targetAverageValue: "400"
 - name: prometheus-2
   query: max(queue_depth)

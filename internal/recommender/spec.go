@@ -46,12 +46,17 @@ const (
 
 // MetricSpec is one metric an app scales on.
 type MetricSpec struct {
-	// Name identifies the metric in decisions: "cpu", "memory", "default" for
-	// the prometheus-query annotation, or the name given in the metrics list.
+	// Name identifies the metric in decisions: "cpu", "memory", the metric
+	// the prometheus-query annotation's query selects (or the annotation's
+	// key), or the name given in the metrics list.
 	Name     string
 	Source   SourceType
 	Resource corev1.ResourceName // for SourceResource
 	Query    string              // for SourcePrometheus
+	// Annotation is the annotation that holds a Prometheus metric's query,
+	// as Warnings name it: spinscale.dev/prometheus-query, or
+	// spinscale.dev/metrics[<name>] for an entry of the list.
+	Annotation string
 	// Server names the Prometheus server of the query (config
 	// prometheus.servers); empty is the default one. Params are extra
 	// query parameters, URL-encoded (Thanos' dedup, partial_response).

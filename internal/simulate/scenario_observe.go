@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
 
+	"github.com/spinscale/spinscale/internal/annotations"
 	"github.com/spinscale/spinscale/internal/metrics"
 	"github.com/spinscale/spinscale/internal/recommender"
 )
@@ -307,22 +308,40 @@ func isNonFinite(lit any) bool {
 // through a metrics.ResourceSnapshot, query results through
 // metrics.QueryObservation. It rejects Prometheus results for metrics the
 // app does not have (a typo would otherwise silently read as "no result").
+//
+// The prometheus-query metric's results may also go by "default", its name
+// before metrics were named after their query.
 func (v *validator) observations(steps []stepObs, spec *recommender.Spec, podLabel model.LabelName) {
-	var promNames []string
+	var promNames, shown []string
+	queryName := "" // the prometheus-query metric's name, if the app has one
 	for _, ms := range spec.Metrics {
-		if ms.Source == recommender.SourcePrometheus {
-			promNames = append(promNames, ms.Name)
+		if ms.Source != recommender.SourcePrometheus {
+			continue
 		}
+		promNames = append(promNames, ms.Name)
+		if ms.Annotation == annotations.KeyPrometheusQuery {
+			queryName = ms.Name
+			shown = append(shown, ms.Name+" (or "+annotations.DefaultMetricAlias+")")
+			continue
+		}
+		shown = append(shown, ms.Name)
 	}
 	for i := range steps {
 		s := &steps[i]
 		for _, name := range s.order {
-			if !slices.Contains(promNames, name) {
-				have := "none"
-				if len(promNames) > 0 {
-					have = strings.Join(promNames, ", ")
+			at := s.path.Child("prometheus", name)
+			switch {
+			case name == annotations.DefaultMetricAlias && queryName != "":
+				if _, both := s.prom[queryName]; both {
+					v.add(withDetail(field.Duplicate(at, name),
+						fmt.Sprintf("the results of %s are given twice: as %s and as %s", annotations.KeyPrometheusQuery, queryName, name)))
 				}
-				v.add(withDetail(field.NotFound(s.path.Child("prometheus", name), name),
+			case !slices.Contains(promNames, name):
+				have := "none"
+				if len(shown) > 0 {
+					have = strings.Join(shown, ", ")
+				}
+				v.add(withDetail(field.NotFound(at, name),
 					fmt.Sprintf("the app has no Prometheus metric of this name (its Prometheus metrics: %s)", have)))
 			}
 		}
@@ -334,6 +353,9 @@ func (v *validator) observations(steps []stepObs, spec *recommender.Spec, podLab
 				continue
 			}
 			r, ok := s.prom[ms.Name]
+			if !ok && ms.Name == queryName {
+				r, ok = s.prom[annotations.DefaultMetricAlias]
+			}
 			if !ok {
 				// As the controller, for a query that did not run.
 				s.Metrics[j] = recommender.Observation{Err: fmt.Errorf("%w: no result for metric %s in this step", recommender.ErrNoData, ms.Name)}

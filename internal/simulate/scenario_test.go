@@ -133,6 +133,16 @@ steps: [{}]`, `config.tolerance: Invalid value: 3 is out of range: allowed 0 to 
 		{"prometheus result for an unknown metric", cpuApp + `
 state: {replicas: 1}
 steps: [{prometheus: {rps: 10}}]`, `steps[0].prometheus.rps: Not found: "rps": the app has no Prometheus metric of this name (its Prometheus metrics: none)`},
+		{"prometheus-query results given twice", `
+annotations: {spinscale.dev/enabled: "true", spinscale.dev/max-replicas: "10",
+  spinscale.dev/prometheus-query: "sum(rate(requests[1m]))", spinscale.dev/prometheus-target-value: "400"}
+state: {replicas: 1}
+steps: [{prometheus: {requests: 10, default: 10}}]`, `steps[0].prometheus.default: Duplicate value: "default": the results of spinscale.dev/prometheus-query are given twice: as requests and as default`},
+		{"prometheus result for an unknown metric names the alias", `
+annotations: {spinscale.dev/enabled: "true", spinscale.dev/max-replicas: "10",
+  spinscale.dev/prometheus-query: "sum(rate(requests[1m]))", spinscale.dev/prometheus-target-value: "400"}
+state: {replicas: 1}
+steps: [{prometheus: {rps: 10}}]`, `steps[0].prometheus.rps: Not found: "rps": the app has no Prometheus metric of this name (its Prometheus metrics: requests (or default))`},
 		{"unknown top-level field", cpuApp + `
 stats: {replicas: 1}
 steps: [{replicas: 1}]`, `stats: Forbidden: unknown field (allowed: annotations, config, state, steps)`},
@@ -363,8 +373,31 @@ steps:
 	assert.Equal(t, metrics.KindEmpty, qe.Kind)
 	assert.EqualError(t, obs(4).Err, "no data: "+q+": empty result")
 	assert.ErrorIs(t, obs(4).Err, recommender.ErrNoData)
-	assert.EqualError(t, obs(5).Err, "no data: no result for metric default in this step")
+	assert.EqualError(t, obs(5).Err, "no data: no result for metric requests in this step")
 	assert.ErrorIs(t, obs(5).Err, recommender.ErrNoData, "a query without a result is no data, as in the controller")
+}
+
+// The prometheus-query metric is named after the metric its query selects;
+// a scenario gives its results under that name, or under "default".
+func TestPrometheusQueryMetricName(t *testing.T) {
+	for _, key := range []string{"requests", "default"} {
+		t.Run(key, func(t *testing.T) {
+			sc := load(t, `
+annotations:
+  spinscale.dev/enabled: "true"
+  spinscale.dev/max-replicas: "10"
+  spinscale.dev/prometheus-query: sum(rate(requests[1m]))
+  spinscale.dev/prometheus-target-average-value: "400"
+state: {replicas: 2}
+steps:
+  - prometheus: {`+key+`: 1200}
+`)
+			require.Len(t, sc.Spec.Metrics, 1)
+			assert.Equal(t, "requests", sc.Spec.Metrics[0].Name)
+			require.NoError(t, sc.Steps[0].Metrics[0].Err)
+			assert.Equal(t, int64(1200000), sc.Steps[0].Metrics[0].Value)
+		})
+	}
 }
 
 // TestExtremeQuantitiesAreRefusedQuickly: apimachinery takes minutes to parse

@@ -15,6 +15,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	metricsclient "k8s.io/metrics/pkg/client/clientset/versioned"
+
+	"github.com/spinscale/spinscale/internal/spinemu"
 )
 
 // latencyRuns is how many apps of each kind TestReactionLatency steps, one
@@ -53,9 +55,9 @@ func TestReactionLatency(t *testing.T) {
 	var targets []string
 	for i := range runs {
 		app := fmt.Sprintf("rps-%d", i)
-		createDeployment(t, spinDeployment(ns, app, 1, rpsAnnotations(1, 10, rpsQuery(app),
+		createDeployment(t, spinDeployment(ns, app, 1, rpsAnnotations(1, 10, appRPS(ns, app),
 			"spinscale.dev/prometheus-target-average-value", "100")))
-		e := startExporter(t, ns, app, 80)
+		e := startExporter(t, ns, app, spinemu.Traefik, 80)
 		exporters = append(exporters, e)
 		targets = append(targets, e.target())
 	}
@@ -75,7 +77,7 @@ func TestReactionLatency(t *testing.T) {
 		}
 	}
 	for i := range runs {
-		prom.waitRate(t, rpsQuery(fmt.Sprintf("rps-%d", i)), 80, 2*time.Minute)
+		prom.waitRate(t, appRPS(ns, fmt.Sprintf("rps-%d", i)), 80, 2*time.Minute)
 	}
 	for i := range runs {
 		for _, app := range []string{fmt.Sprintf("cpu-%d", i), fmt.Sprintf("hpa-%d", i)} {
@@ -125,7 +127,7 @@ func TestReactionLatency(t *testing.T) {
 		step := time.Now()
 		wg.Add(1)
 		go watch(rps, step, func(context.Context) bool {
-			_, v, err := prom.sum(rpsQuery(rps))
+			_, v, err := prom.sum(appRPS(ns, rps))
 			return err == nil && v > 110 // outside the 10% band of 100
 		})
 		for j, app := range []string{fmt.Sprintf("cpu-%d", i), fmt.Sprintf("hpa-%d", i)} {
@@ -163,10 +165,6 @@ func TestReactionLatency(t *testing.T) {
 		fmt.Fprintf(&b, "%-50s %-28s %s\n", row.name, median(l1), median(l2))
 	}
 	t.Log(b.String())
-}
-
-func rpsQuery(app string) string {
-	return fmt.Sprintf(`sum(rate(spin_http_requests_total{app=%q}[10s]))`, app)
 }
 
 // median of the durations, to 0.1 s; "-" when there are none.

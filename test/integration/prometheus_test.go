@@ -28,15 +28,27 @@ import (
 )
 
 // The tests in this file run a real Prometheus (Debian's package) per test,
-// scraping every second an exporter the test serves itself: a counter
-// spin_http_requests_total{app, pod} per pod of the app, as Spin's HTTP
-// trigger would expose, whose total rate the test sets and spreads evenly
-// over the app's ready pods, as a load balancer would.
+// scraping every second an exporter the test serves itself (spinemu) at a
+// total request rate the test sets, spread evenly over the app's ready pods
+// as a load balancer would. The exporter serves the series of a real
+// source: Traefik's traefik_service_requests_total for the app as a whole,
+// or, where a test needs one value per pod, spin_request_count_total per
+// pod as an OpenTelemetry Collector exports Spin's own counter.
 
-const (
-	scalarRPS = `sum(rate(spin_http_requests_total{app="shop"}[10s]))`
-	perPodRPS = `sum by (pod) (rate(spin_http_requests_total{app="shop"}[10s]))`
-)
+// appRPS is the app's request rate as Traefik counts it: one value.
+func appRPS(ns, app string) string {
+	return fmt.Sprintf(`sum(rate(%s{service=%q}[10s]))`, spinemu.TraefikMetric, spinemu.TraefikService(ns, app))
+}
+
+// podRPS is the request rate of each pod of the app, from Spin's counter
+// through the Collector: one series per pod, labelled k8s_pod_name.
+func podRPS(ns, app string) string {
+	return fmt.Sprintf(`sum by (k8s_pod_name) (rate(%s{k8s_namespace_name=%q, app_id=%q}[10s]))`, spinemu.CollectorMetric, ns, app)
+}
+
+// podLabel is the label that names the pod in podRPS's series, for
+// prometheus.podLabel.
+const podLabel = "k8s_pod_name"
 
 func rpsAnnotations(minR, maxR int, query string, extra ...string) map[string]string {
 	ann := map[string]string{
@@ -51,42 +63,47 @@ func rpsAnnotations(minR, maxR int, query string, extra ...string) map[string]st
 	return ann
 }
 
-// A single value against a per-pod target (HPA External AverageValue):
-// desired = ceil(total / target) = ceil(2000 / 400) = 5, reached as 1 → 4
-// (the plain path's per-tick cap, max(2×1, 4)) → 5. The exporter stamps its
-// samples, so rate() is exact and can only read low while pods change:
-// never above 2000, never 6.
+// A single value against a per-pod target (HPA External AverageValue), as
+// users scale on Traefik's counter: desired = ceil(total / target) =
+// ceil(2000 / 400) = 5, reached as 1 → 4 (the plain path's per-tick cap,
+// max(2×1, 4)) → 5. The exporter stamps its samples and Traefik's counter
+// is one series for the app, so rate() reads 2000 exactly, whatever the
+// pods do: never 6.
 func TestPrometheusScalarQueryScalesToTotalOverTarget(t *testing.T) {
 	t.Parallel()
 	ns := namespace(t)
-	createDeployment(t, spinDeployment(ns, "shop", 1, rpsAnnotations(1, 10, scalarRPS,
+	query := appRPS(ns, "shop")
+	createDeployment(t, spinDeployment(ns, "shop", 1, rpsAnnotations(1, 10, query,
 		"spinscale.dev/prometheus-target-average-value", "400")))
-	exp := startExporter(t, ns, "shop", 2000)
+	exp := startExporter(t, ns, "shop", spinemu.Traefik, 2000)
 	prom := startPrometheus(t, exp.target())
-	prom.waitRate(t, scalarRPS, 2000, time.Minute)
+	prom.waitRate(t, query, 2000, time.Minute)
 	startAutoscaler(t, ns, "--set", "prometheus.address="+prom.url())
 	took := waitReplicas(t, ns, "shop", 2*time.Minute, "scale up to ceil(2000/400) = 5", func(r int32) bool { return r == 5 })
 	t.Logf("1 → 5 in %s", took.Round(time.Second))
 	holdReplicas(t, ns, "shop", 5, 15*time.Second, "2000 RPS on 5 pods is exactly the target")
 	ev := waitEvent(t, ns, "shop", "SpinscaleRescaled", "→ 5", 30*time.Second)
-	assert.Contains(t, ev.Message, "default")
+	assert.Contains(t, ev.Message, spinemu.TraefikMetric+": ", "the metric is named after the metric its query selects")
 }
 
-// One series per pod against a per-pod target (HPA Pods metric): the
-// average over the pods with a sample against the target, times their
-// count. 1000 RPS at 300 per pod: on 1 pod 1000/300 → ceil(3.33) = 4; on 4
-// pods 250/300 = 0.83, outside the 10 % band, → ceil(0.83 × 4) = 4: stays.
+// One series per pod against a per-pod target (HPA Pods metric), from
+// Spin's own counter through the Collector, the pod named by k8s_pod_name
+// (prometheus.podLabel): the average over the pods with a sample against
+// the target, times their count. 1000 RPS at 300 per pod: on 1 pod
+// 1000/300 → ceil(3.33) = 4; on 4 pods 250/300 = 0.83, outside the 10 %
+// band, → ceil(0.83 × 4) = 4: stays.
 func TestPrometheusPerPodQueryUsesPodsMetricSemantics(t *testing.T) {
 	t.Parallel()
 	const total, target = 1000.0, 300.0
 	want := int32(math.Ceil(total / target))
 	ns := namespace(t)
-	createDeployment(t, spinDeployment(ns, "shop", 1, rpsAnnotations(1, 10, perPodRPS,
+	query := podRPS(ns, "shop")
+	createDeployment(t, spinDeployment(ns, "shop", 1, rpsAnnotations(1, 10, query,
 		"spinscale.dev/prometheus-target-average-value", fmt.Sprint(target))))
-	exp := startExporter(t, ns, "shop", total)
+	exp := startExporter(t, ns, "shop", spinemu.Collector, total)
 	prom := startPrometheus(t, exp.target())
-	prom.waitRate(t, perPodRPS, total, time.Minute)
-	startAutoscaler(t, ns, "--set", "prometheus.address="+prom.url())
+	prom.waitRate(t, query, total, time.Minute)
+	startAutoscaler(t, ns, "--set", "prometheus.address="+prom.url(), "--set", "prometheus.podLabel="+podLabel)
 	took := waitReplicas(t, ns, "shop", 2*time.Minute, fmt.Sprintf("scale up to %d", want), func(r int32) bool { return r == want })
 	t.Logf("1 → %d in %s", want, took.Round(time.Second))
 	holdReplicas(t, ns, "shop", want, 15*time.Second, "250 RPS per pod against 300 proposes the same count")
@@ -102,7 +119,8 @@ func TestPrometheusPerPodQueryUsesPodsMetricSemantics(t *testing.T) {
 		} `json:"metrics"`
 	}
 	out, err := exec.Command(cluster.autoscaler, "run", "--kubeconfig", cluster.kubeconfig, "--dry-run", "--once", "--output", "json",
-		"--set", "namespaces="+ns, "--set", "prometheus.address="+prom.url(), "--set", "log.level=error").Output()
+		"--set", "namespaces="+ns, "--set", "prometheus.address="+prom.url(), "--set", "prometheus.podLabel="+podLabel,
+		"--set", "log.level=error").Output()
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal(out, &dec), "%s", out)
 	require.Len(t, dec.Metrics, 1)
@@ -117,11 +135,12 @@ func TestPrometheusPerPodQueryUsesPodsMetricSemantics(t *testing.T) {
 func TestPrometheusScalesUpAsRPSRises(t *testing.T) {
 	t.Parallel()
 	ns := namespace(t)
-	createDeployment(t, spinDeployment(ns, "shop", 1, rpsAnnotations(1, 10, scalarRPS,
+	query := appRPS(ns, "shop")
+	createDeployment(t, spinDeployment(ns, "shop", 1, rpsAnnotations(1, 10, query,
 		"spinscale.dev/prometheus-target-average-value", "400")))
-	exp := startExporter(t, ns, "shop", 500)
+	exp := startExporter(t, ns, "shop", spinemu.Traefik, 500)
 	prom := startPrometheus(t, exp.target())
-	prom.waitRate(t, scalarRPS, 500, time.Minute)
+	prom.waitRate(t, query, 500, time.Minute)
 	startAutoscaler(t, ns, "--set", "prometheus.address="+prom.url())
 	waitReplicas(t, ns, "shop", 2*time.Minute, "scale up to ceil(500/400) = 2", func(r int32) bool { return r == 2 })
 	holdReplicas(t, ns, "shop", 2, 6*time.Second, "500 RPS on 2 pods")
@@ -138,11 +157,12 @@ func TestPrometheusScalesUpAsRPSRises(t *testing.T) {
 func TestPrometheusOutageHoldsThenRecovers(t *testing.T) {
 	t.Parallel()
 	ns := namespace(t)
-	createDeployment(t, spinDeployment(ns, "shop", 4, rpsAnnotations(1, 10, scalarRPS,
+	query := appRPS(ns, "shop")
+	createDeployment(t, spinDeployment(ns, "shop", 4, rpsAnnotations(1, 10, query,
 		"spinscale.dev/prometheus-target-average-value", "400")))
-	exp := startExporter(t, ns, "shop", 300)
+	exp := startExporter(t, ns, "shop", spinemu.Traefik, 300)
 	prom := startPrometheus(t, exp.target())
-	prom.waitRate(t, scalarRPS, 300, time.Minute)
+	prom.waitRate(t, query, 300, time.Minute)
 	p := startAutoscaler(t, ns, "--set", "prometheus.address="+prom.url(), "--set", "downscaleStabilization=20s")
 	waitLog(t, p, "recommendation 1 held at 4", time.Minute, "a decision asking for 1 replica, held by the window")
 	require.Equal(t, int32(4), replicas(t, ns, "shop"), "the 20s window still holds the seeded count")
@@ -157,7 +177,7 @@ func TestPrometheusOutageHoldsThenRecovers(t *testing.T) {
 	var back, scaled time.Time
 	err := wait.PollUntilContextTimeout(context.Background(), 250*time.Millisecond, 2*time.Minute, true, func(context.Context) (bool, error) {
 		if back.IsZero() {
-			if n, _, err := prom.sum(scalarRPS); err == nil && n > 0 {
+			if n, _, err := prom.sum(query); err == nil && n > 0 {
 				back = time.Now()
 			}
 		}
@@ -182,12 +202,12 @@ func TestPrometheusOutageHoldsThenRecovers(t *testing.T) {
 func TestPrometheusEmptyResultHolds(t *testing.T) {
 	t.Parallel()
 	ns := namespace(t)
-	nothing := `sum(rate(spin_http_requests_total{app="no-such-app"}[10s]))`
+	nothing := appRPS(ns, "no-such-app")
 	createDeployment(t, spinDeployment(ns, "shop", 3, rpsAnnotations(1, 10, nothing,
 		"spinscale.dev/prometheus-target-average-value", "400")))
-	exp := startExporter(t, ns, "shop", 100)
+	exp := startExporter(t, ns, "shop", spinemu.Traefik, 100)
 	prom := startPrometheus(t, exp.target())
-	prom.waitRate(t, scalarRPS, 100, time.Minute)
+	prom.waitRate(t, appRPS(ns, "shop"), 100, time.Minute)
 	startAutoscaler(t, ns, "--set", "prometheus.address="+prom.url(), "--set", "downscaleStabilization=5s")
 	ev := waitEvent(t, ns, "shop", "SpinscaleMetricsDegraded", "spinscale.dev/prometheus-query: no data: empty result", time.Minute)
 	assert.Equal(t, "Warning", ev.Type)
@@ -199,7 +219,7 @@ func TestPrometheusEmptyResultHolds(t *testing.T) {
 func TestPrometheusSyntaxErrorWarnsWithTheAnnotationKey(t *testing.T) {
 	t.Parallel()
 	ns := namespace(t)
-	broken := `sum(rate(spin_http_requests_total{app="shop"}[10s])` // one parenthesis short
+	broken := strings.TrimSuffix(appRPS(ns, "shop"), ")") // one parenthesis short
 	createDeployment(t, spinDeployment(ns, "shop", 2, rpsAnnotations(1, 10, broken,
 		"spinscale.dev/prometheus-target-average-value", "400")))
 	list := map[string]string{
@@ -207,9 +227,9 @@ func TestPrometheusSyntaxErrorWarnsWithTheAnnotationKey(t *testing.T) {
 		"spinscale.dev/metrics": "- name: rps\n  query: " + broken + "\n  targetAverageValue: 400\n",
 	}
 	createDeployment(t, spinDeployment(ns, "cart", 2, list))
-	exp := startExporter(t, ns, "shop", 5000)
+	exp := startExporter(t, ns, "shop", spinemu.Traefik, 5000)
 	prom := startPrometheus(t, exp.target())
-	prom.waitRate(t, scalarRPS, 5000, time.Minute)
+	prom.waitRate(t, appRPS(ns, "shop"), 5000, time.Minute)
 	startAutoscaler(t, ns, "--set", "prometheus.address="+prom.url(), "--set", "downscaleStabilization=5s")
 	ev := waitEvent(t, ns, "shop", "SpinscaleMetricsDegraded", "spinscale.dev/prometheus-query: invalid PromQL", time.Minute)
 	assert.Equal(t, "Warning", ev.Type)
@@ -233,8 +253,8 @@ func TestPrometheusDownFallbackReplicas(t *testing.T) {
 	ns := namespace(t)
 	fallback := []string{"spinscale.dev/prometheus-target-average-value", "400",
 		"spinscale.dev/fallback-replicas", "3", "spinscale.dev/fallback-after", "6s"}
-	createDeployment(t, spinDeployment(ns, "low", 1, rpsAnnotations(1, 10, scalarRPS, fallback...)))
-	createDeployment(t, spinDeployment(ns, "high", 5, rpsAnnotations(1, 10, scalarRPS, fallback...)))
+	createDeployment(t, spinDeployment(ns, "low", 1, rpsAnnotations(1, 10, appRPS(ns, "low"), fallback...)))
+	createDeployment(t, spinDeployment(ns, "high", 5, rpsAnnotations(1, 10, appRPS(ns, "high"), fallback...)))
 	start := time.Now()
 	startAutoscaler(t, ns, "--set", "prometheus.address=http://"+closedAddress(t), "--set", "downscaleStabilization=5s")
 	waitEvent(t, ns, "low", "SpinscaleMetricsDegraded", "prometheus unavailable", time.Minute)
@@ -458,8 +478,8 @@ func (p *promProcess) waitRate(t *testing.T, query string, total float64, timeou
 	require.NoError(t, err, "waiting for %s to read %v (last %v)", query, total, last)
 }
 
-// rpsExporter serves spin_http_requests_total{app, pod} for the app's ready
-// pods (spinemu), at a total rate set by the test.
+// rpsExporter serves the app's request counter in the given shape
+// (spinemu), at a total rate set by the test.
 type rpsExporter struct {
 	*spinemu.Exporter
 	srv *httptest.Server
@@ -467,16 +487,16 @@ type rpsExporter struct {
 
 // startExporter serves the exporter on 127.0.0.1 and refreshes the app's
 // pod list every second until the test ends.
-func startExporter(t *testing.T, ns, app string, rps float64) *rpsExporter {
+func startExporter(t *testing.T, ns, app string, shape spinemu.Shape, rps float64) *rpsExporter {
 	t.Helper()
-	e := &rpsExporter{Exporter: spinemu.New(app, rps)}
+	e := &rpsExporter{Exporter: spinemu.New(ns, app, shape, rps)}
 	e.srv = httptest.NewServer(e.Exporter)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for {
-			_ = e.Refresh(ctx, cluster.client, ns)
+			_ = e.Refresh(ctx, cluster.client)
 			select {
 			case <-ctx.Done():
 				return

@@ -137,8 +137,8 @@ type Prometheus struct {
 	// Servers are further Prometheus-compatible servers (Thanos, Mimir, a
 	// second Prometheus) that a metric names with its `server` field, each
 	// with its own address, credentials, TLS and headers. A server's
-	// timeout, podLabel and concurrency default to the ones above; it has
-	// no servers of its own.
+	// timeout and podLabel default to the ones above; concurrency is the
+	// source's, shared by every server; a server has no servers of its own.
 	Servers map[string]Prometheus `json:"servers"`
 }
 
@@ -339,6 +339,9 @@ func (p Prometheus) Validate() error {
 
 func (p Prometheus) validate(v *validator) {
 	p.validateAs(v, "prometheus")
+	if len(p.Servers) > 0 && p.Address == "" {
+		v.addf("prometheus.servers", "needs prometheus.address, the default server that metrics without a server field use")
+	}
 	for _, name := range slices.Sorted(maps.Keys(p.Servers)) {
 		key := p.Key(name)
 		if msgs := validation.IsDNS1123Label(name); len(msgs) > 0 {

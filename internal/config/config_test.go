@@ -485,6 +485,9 @@ func TestPrometheusServers(t *testing.T) {
 
 	c.Prometheus.Servers = map[string]Prometheus{"thanos": {Address: "http://thanos-query:9090"}}
 	require.NoError(t, c.Validate())
+	noDefault := c
+	noDefault.Prometheus.Address = ""
+	assert.ErrorContains(t, noDefault.Validate(), "prometheus.servers: needs prometheus.address")
 	s, ok := c.Prometheus.Server("thanos")
 	require.True(t, ok)
 	assert.Equal(t, c.Prometheus.Timeout, s.Timeout)

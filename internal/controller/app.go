@@ -362,6 +362,11 @@ func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, a *app, 
 
 	spec := &a.parsed.Spec
 	in := c.input(d, spec, snap, results)
+	if shadow && in.SpecReplicas == 0 && spec.MinReplicas == 0 && spec.UsesPrometheus() {
+		// Beside a live autoscaler that scales to zero, its zero is the
+		// one Spinscale would have made: decide on waking from it.
+		in.ScaledToZero = true
+	}
 	if took, ok := a.readyAfter(in.Pods, now); ok {
 		c.opts.Instruments.ColdStart.WithLabelValues(d.Namespace, d.Name).Observe(took.Seconds())
 		seconds := took.Seconds()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"sync/atomic"
 	"time"
@@ -42,14 +43,17 @@ type write struct {
 	log  *zap.Logger
 }
 
-// urgency orders writes: scale-ups before scale-downs, and among
-// scale-ups the largest desired/current first (an app at zero first of all).
+// urgency orders writes: scale-ups before scale-downs, an app at zero
+// first of all, then the largest desired/current.
 func (w *write) urgency() float64 {
 	cur, want := float64(w.dec.CurrentReplicas), float64(w.dec.DesiredReplicas)
-	if want <= cur {
+	switch {
+	case want <= cur:
 		return 0
+	case cur == 0:
+		return math.Inf(1)
 	}
-	return want / max(cur, 0.5)
+	return want / cur
 }
 
 // writeAll makes the pass's writes, most urgent first, until ctx ends.
@@ -91,17 +95,22 @@ func (c *Controller) carryOut(ctx context.Context, w *write) {
 			log.Error("scaling the app panicked; it is skipped this tick", zap.Any("panic", r))
 		}
 	}()
-	a.mu.Lock()
-	defer a.mu.Unlock()
 	if ctx.Err() != nil {
 		// The pass is past its deadline: a write now would fail and raise a
 		// Warning for nothing. The app is decided on again next pass.
+		a.mu.Lock()
 		a.sched.edited = true
+		a.mu.Unlock()
 		c.opts.Instruments.WritesDeferred.Inc()
 		c.opts.Instruments.AppsSkipped.WithLabelValues("tick_deadline").Inc()
 		return
 	}
+	// The write runs without the app's lock, so that /apps answers while a
+	// write waits for the rate limit or a slow API server; no decision runs
+	// during the pass's writes, and the outcome is recorded under the lock.
 	scaled, err := c.opts.Scaler.Apply(ctx, key, w.spec, dec)
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	switch {
 	case err == nil && !scaled:
 	case err == nil:

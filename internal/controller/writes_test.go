@@ -281,3 +281,18 @@ func TestWritesPastTheDeadlineAreDeferred(t *testing.T) {
 	assert.Equal(t, 2.0, counterValue(t, h.ctl.opts.Instruments.WritesDeferred))
 	assert.True(t, a.sched.edited && b.sched.edited, "decided on again at the next pass")
 }
+
+// In shadow mode beside an autoscaler that scales to zero, its zero is the
+// one Spinscale would have made: the shadow decision wakes from it.
+func TestShadowDecidesOnWakingFromTheLiveZero(t *testing.T) {
+	queue := map[string]string{
+		"spinscale.dev/enabled": "true", "spinscale.dev/shadow": "true", "spinscale.dev/min-replicas": "0", "spinscale.dev/max-replicas": "10",
+		"spinscale.dev/prometheus-query": "sum(queue_length)", "spinscale.dev/prometheus-target-average-value": "10",
+	}
+	h := newHarness(t, nil, deployment("worker", 0, queue))
+	h.queries.results["sum(queue_length)"] = recommender.Observation{Value: 25_000, Timestamp: t0}
+	h.ctl.Once(context.Background())
+	assert.Empty(t, h.mutations())
+	s := h.ctl.appFor(types.NamespacedName{Namespace: "apps", Name: "worker"}).shadow.Summary()
+	assert.Equal(t, int32(3), s.LastShadow, "ceil(25/10) from zero")
+}

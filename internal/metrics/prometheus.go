@@ -129,12 +129,12 @@ func (p *Prometheus) Query(ctx context.Context, queries []Query) map[Query]recom
 		server := p
 		if q.Server != "" {
 			if server = p.servers[q.Server]; server == nil {
-				results[i], ran[i] = p.failed(&QueryError{Kind: KindInvalid, Query: q.PromQL,
+				results[i], ran[i] = p.failed(p.Metrics, &QueryError{Kind: KindInvalid, Query: q.PromQL,
 					Detail: fmt.Sprintf("no server %q in prometheus.servers", q.Server)}, 0), true
 				return
 			}
 		}
-		results[i], ran[i] = server.query(withParams(ctx, q.Params), q.PromQL, at), true
+		results[i], ran[i] = server.query(withParams(ctx, q.Params), q.PromQL, at, p.Metrics), true
 	})
 	out := make(map[Query]recommender.Observation, len(distinct))
 	for i, q := range distinct {
@@ -150,8 +150,9 @@ func compareQueries(a, b Query) int {
 	return cmp.Or(cmp.Compare(a.Server, b.Server), cmp.Compare(a.Params, b.Params), cmp.Compare(a.PromQL, b.PromQL))
 }
 
-// query runs one instant query and maps its result.
-func (p *Prometheus) query(ctx context.Context, q string, at time.Time) recommender.Observation {
+// query runs one instant query on this server and maps its result; m
+// records it (the source's Metrics, shared by its servers).
+func (p *Prometheus) query(ctx context.Context, q string, at time.Time, m *PrometheusMetrics) recommender.Observation {
 	if ctx.Err() != nil {
 		return p.notRun(ctx, q)
 	}
@@ -174,25 +175,25 @@ func (p *Prometheus) query(ctx context.Context, q string, at time.Time) recommen
 		if qe.Kind == KindTimeout && ctx.Err() != nil {
 			qe.Detail = "the tick ended first (" + ctx.Err().Error() + ")"
 		}
-		return p.failed(qe, took)
+		return p.failed(m, qe, took)
 	}
-	if p.Metrics != nil {
-		p.Metrics.QueryDuration.Observe(took.Seconds())
+	if m != nil {
+		m.QueryDuration.Observe(took.Seconds())
 	}
 	return obs
 }
 
 // notRun is a query whose turn came after the tick's deadline.
 func (p *Prometheus) notRun(ctx context.Context, q string) recommender.Observation {
-	return p.failed(&QueryError{Kind: KindTimeout, Query: q, Detail: fmt.Sprintf("not run: the tick ended first (%v)", ctx.Err())}, 0)
+	return p.failed(p.Metrics, &QueryError{Kind: KindTimeout, Query: q, Detail: fmt.Sprintf("not run: the tick ended first (%v)", ctx.Err())}, 0)
 }
 
-func (p *Prometheus) failed(qe *QueryError, took time.Duration) recommender.Observation {
-	if p.Metrics != nil {
+func (p *Prometheus) failed(m *PrometheusMetrics, qe *QueryError, took time.Duration) recommender.Observation {
+	if m != nil {
 		if took > 0 {
-			p.Metrics.QueryDuration.Observe(took.Seconds())
+			m.QueryDuration.Observe(took.Seconds())
 		}
-		p.Metrics.Failures.WithLabelValues(qe.Kind).Inc()
+		m.Failures.WithLabelValues(qe.Kind).Inc()
 	}
 	p.log.Debug("prometheus query failed", zap.String("query", qe.Query), zap.String("kind", qe.Kind), zap.Error(qe))
 	return recommender.Observation{Err: qe}

@@ -52,7 +52,7 @@ func decide(spec *Spec, in *Input, st State, now time.Time) (Decision, State) {
 	}
 
 	d.Metrics = make([]MetricResult, len(spec.Metrics))
-	failed := 0
+	failed, working := 0, 0
 	proposal := int32(0)
 	var failing []MetricFailure
 	for i := range spec.Metrics {
@@ -62,6 +62,9 @@ func decide(spec *Spec, in *Input, st State, now time.Time) (Decision, State) {
 		if r.Err != nil && !r.Fallback {
 			failed++
 			continue
+		}
+		if r.Err == nil {
+			working++
 		}
 		proposal = max(proposal, r.Proposal)
 	}
@@ -88,9 +91,17 @@ func decide(spec *Spec, in *Input, st State, now time.Time) (Decision, State) {
 	}
 
 	if failed == len(spec.Metrics) {
+		if current == 0 && spec.MinReplicas > 0 {
+			// A zero of Spinscale's own (paused-replicas "0", now lifted)
+			// with min-replicas above 0 and nothing to measure at zero:
+			// back to the minimum, as KEDA returns to minReplicaCount.
+			return bound(d, spec.MinReplicas, StageMinReplicas, "woken from zero: at least min-replicas"), st
+		}
 		return allFailed(spec, d, st, now)
 	}
-	if !st.FailingSince.IsZero() {
+	// Data is back only when a metric works: a fallback standing in for a
+	// failed metric is not the end of an outage.
+	if !st.FailingSince.IsZero() && working > 0 {
 		// Back from a total outage: rates computed over a window that
 		// spans the gap read low, so the app is treated as newly seen and
 		// not scaled down until one scale-down window of fresh data.

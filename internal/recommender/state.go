@@ -104,7 +104,9 @@ func (s State) Clone() State {
 // scale write succeeded; a dry run never commits. Like Decide, it does not
 // write to st's slices.
 func Commit(spec *Spec, st State, d *Decision, now time.Time) State {
-	if !spec.usesPolicies() || d.DesiredReplicas == d.CurrentReplicas || d.CurrentReplicas == 0 {
+	// A wake from zero counts against the scale-up policies, as HPA's
+	// storeScaleEvent records it.
+	if !spec.usesPolicies() || d.DesiredReplicas == d.CurrentReplicas {
 		return st
 	}
 	st.own()

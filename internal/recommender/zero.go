@@ -61,13 +61,15 @@ func (s *Spec) keda() bool {
 const handZero = "spec.replicas is 0 and Spinscale did not scale the app to zero; scaling is paused until the app is scaled up by hand"
 
 // zeroRecordOf is HPA's rule for its ScaledToZero condition, set on every
-// rescale: true when the rescale goes from a positive count to zero with
-// MinReplicas 0 and a metric from outside the pods.
+// rescale: true when the rescale goes from a positive count to zero.
 func zeroRecordOf(spec *Spec, in *Input, d *Decision) ZeroRecord {
 	if d.DesiredReplicas == d.CurrentReplicas {
 		return ZeroKeep
 	}
-	if d.CurrentReplicas > 0 && d.DesiredReplicas == 0 && spec.MinReplicas == 0 && spec.UsesPrometheus() {
+	// HPA sets it when min-replicas is 0 and a metric from outside the
+	// pods exists, the only way it reaches zero; Spinscale also reaches
+	// zero through paused-replicas "0", a zero of its own as well.
+	if d.CurrentReplicas > 0 && d.DesiredReplicas == 0 {
 		return ZeroSet
 	}
 	if in.ScaledToZero {
@@ -117,6 +119,9 @@ func activate(spec *Spec, st *State, d *Decision, now time.Time) {
 		return
 	}
 	if current == 0 {
+		// Idleness is counted while the app runs, from its first idle
+		// decision: a hand scale-up from zero starts a new count.
+		st.IdleSince = time.Time{}
 		*d = bound(*d, 0, StageActivation, "every Prometheus metric at or below activation-threshold: the app stays at zero")
 		return
 	}

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	"k8s.io/utils/ptr"
 )
 
@@ -183,4 +185,54 @@ func TestPausesAndZero(t *testing.T) {
 	d, _ = Decide(&spec, &in, settled(), t0)
 	assert.Equal(t, int32(0), d.DesiredReplicas, "paused-scale-out blocks waking")
 	assert.Equal(t, ZeroKeep, d.Zero, "the record stays")
+}
+
+// A wake from zero counts against the scale-up policies, as HPA records it:
+// 0 → 4 under "4 pods per 60s" leaves no room for more within the minute.
+func TestAWakeCountsAgainstTheScaleUpPolicy(t *testing.T) {
+	spec := zeroSpec(TargetAverageValue)
+	spec.Behavior = &autoscalingv2.HorizontalPodAutoscalerBehavior{ScaleUp: &autoscalingv2.HPAScalingRules{
+		Policies: []autoscalingv2.HPAScalingPolicy{{Type: autoscalingv2.PodsScalingPolicy, Value: 4, PeriodSeconds: 60}}}}
+	in := valueInput(0, 100_000, true)
+	d, st := Decide(&spec, &in, settled(), t0)
+	require.Equal(t, int32(4), d.DesiredReplicas)
+	st = Commit(&spec, st, &d, t0)
+	in = valueInput(4, 100_000, false)
+	d, _ = Decide(&spec, &in, st, t0.Add(15*time.Second))
+	assert.Equal(t, int32(4), d.DesiredReplicas, "the wake used the minute's 4 pods")
+}
+
+// paused-replicas "0" on an app with min-replicas 1 is a zero of Spinscale's
+// own: once lifted, the app returns to its minimum although nothing can be
+// measured at zero.
+func TestAPausedZeroReturnsToTheMinimum(t *testing.T) {
+	spec := baseSpec(cpuUtil(50))
+	spec.Pause.Replicas = ptr.To(int32(0))
+	in := cpuInput(3, 500)
+	d, _ := Decide(&spec, &in, settled(), t0)
+	require.Equal(t, int32(0), d.DesiredReplicas)
+	assert.Equal(t, ZeroSet, d.Zero)
+
+	spec.Pause.Replicas = nil
+	at0 := Input{SpecReplicas: 0, ScaledToZero: true, Metrics: []Observation{{Err: ErrNoData}}}
+	d, _ = Decide(&spec, &at0, settled(), t0.Add(time.Minute))
+	assert.Equal(t, int32(1), d.DesiredReplicas)
+	assert.Equal(t, ZeroClear, d.Zero)
+}
+
+// A fallback standing in for the only metric does not end the outage: the
+// history is reseeded when real data returns, not when the fallback starts.
+func TestAFallbackIsNotTheEndOfAnOutage(t *testing.T) {
+	spec, in := failingQueue(ProfileHPA, "")
+	spec.FallbackReplicas, spec.FallbackAfter = 8, time.Hour
+	_, st := Decide(&spec, &in, settled(), t0)
+	require.False(t, st.FailingSince.IsZero())
+	d, st := Decide(&spec, &in, st, t0.Add(3*time.Minute))
+	require.True(t, d.Metrics[0].Fallback)
+	assert.Equal(t, t0, st.FailingSince, "still failing")
+	ok := in
+	ok.Metrics = []Observation{scalar(50_000)}
+	_, st = Decide(&spec, &ok, st, t0.Add(4*time.Minute))
+	assert.True(t, st.FailingSince.IsZero(), "data is back")
+	assert.Equal(t, t0.Add(4*time.Minute), st.SeededAt, "reseeded on the real return")
 }

@@ -142,7 +142,13 @@ func (l *Leader) Fetch(ctx context.Context) (status.List, error) {
 		}
 		return status.List{}, fmt.Errorf("status from pod %s/%s port %s through the API server: %w", l.Namespace, ep.Pod, ep.Port, err)
 	}
-	return decode(body, "pod "+l.Namespace+"/"+ep.Pod)
+	list, err := decode(body, "pod "+l.Namespace+"/"+ep.Pod)
+	if err == nil && !list.Leading {
+		// A standby (say, the old leader restarted after a failover)
+		// decides nothing: look for the leader again next time.
+		l.found = nil
+	}
+	return list, err
 }
 
 // Find names the pod and port to read: the Lease holder's, else the first

@@ -31,8 +31,14 @@ func (s *Scenario) Run() []Result {
 	// The record that Spinscale scaled the app to zero follows the
 	// decisions, as the controller writes it with the replica count.
 	scaledToZero := s.ScaledToZero
+	spec := &s.Spec
 	for i := range s.Steps {
 		step := &s.Steps[i]
+		if step.Spec != nil {
+			// The step changed the app's annotations: its spec holds from
+			// here on.
+			spec = step.Spec
+		}
 		in := recommender.Input{
 			SpecReplicas: previous,
 			Pods:         step.Pods,
@@ -52,8 +58,8 @@ func (s *Scenario) Run() []Result {
 			in.StatusReplicas = *s.StatusReplicas
 		}
 		var d recommender.Decision
-		d, st = recommender.Decide(&s.Spec, &in, st, step.Time)
-		st = recommender.Commit(&s.Spec, st, &d, step.Time)
+		d, st = recommender.Decide(spec, &in, st, step.Time)
+		st = recommender.Commit(spec, st, &d, step.Time)
 		previous = d.DesiredReplicas
 		switch d.Zero {
 		case recommender.ZeroSet:

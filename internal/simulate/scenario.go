@@ -92,8 +92,11 @@ type Step struct {
 	Replicas       *int32
 	StatusReplicas *int32
 	Pods           []recommender.Pod
-	// Metrics holds one observation per Spec.Metrics entry, in order.
+	// Metrics holds one observation per entry of the step's spec, in order.
 	Metrics []recommender.Observation
+	// Spec is the app's spec from this step on when the step changes its
+	// annotations; nil keeps the previous step's.
+	Spec *recommender.Spec
 }
 
 // Load parses a scenario (YAML or JSON) and validates it completely. A
@@ -146,7 +149,7 @@ func LoadWith(data []byte, opts Options) (*Scenario, error) {
 	v := &validator{errs: errs}
 	sc := &Scenario{}
 	cfg := v.config(in.Config)
-	app, appOK := v.annotations(in.Annotations, cfg)
+	app, ann, appOK := v.annotations(in.Annotations, cfg)
 	if appOK {
 		sc.Spec = app.Spec
 		sc.Warnings = app.Warnings
@@ -161,6 +164,7 @@ func LoadWith(data []byte, opts Options) (*Scenario, error) {
 			"when steps[0] does not set replicas: the app's spec.replicas before the first step"))
 	}
 	if appOK {
+		v.stepAnnotations(in.Steps, steps, ann, cfg)
 		v.observations(steps, &sc.Spec, model.LabelName(cfg.Prometheus.PodLabel))
 	}
 	if len(v.errs) > 0 {

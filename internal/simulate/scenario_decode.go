@@ -63,6 +63,9 @@ type stepIn struct {
 	// Prometheus holds query results by metric name: a number, {pod:
 	// number, …}, {error: "…"}, or null (an empty result).
 	Prometheus map[string]value[any] `json:"prometheus"`
+	// Annotations change the app's annotations from this step on: a
+	// string sets a key, null removes it.
+	Annotations map[string]value[string] `json:"annotations"`
 }
 
 type podIn struct {

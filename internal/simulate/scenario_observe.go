@@ -312,6 +312,18 @@ func isNonFinite(lit any) bool {
 // The prometheus-query metric's results may also go by "default", its name
 // before metrics were named after their query.
 func (v *validator) observations(steps []stepObs, spec *recommender.Spec, podLabel model.LabelName) {
+	for i := range steps {
+		if steps[i].Spec != nil {
+			// A step that changes the annotations observes with its spec,
+			// and so do the steps after it.
+			spec = steps[i].Spec
+		}
+		v.observe(&steps[i], spec, podLabel)
+	}
+}
+
+// observe maps one step's data onto the metrics of spec.
+func (v *validator) observe(s *stepObs, spec *recommender.Spec, podLabel model.LabelName) {
 	var promNames, shown []string
 	queryName := "" // the prometheus-query metric's name, if the app has one
 	for _, ms := range spec.Metrics {
@@ -326,46 +338,43 @@ func (v *validator) observations(steps []stepObs, spec *recommender.Spec, podLab
 		}
 		shown = append(shown, ms.Name)
 	}
-	for i := range steps {
-		s := &steps[i]
-		for _, name := range s.order {
-			at := s.path.Child("prometheus", name)
-			switch {
-			case name == annotations.DefaultMetricAlias && queryName != "":
-				if _, both := s.prom[queryName]; both {
-					v.add(withDetail(field.Duplicate(at, name),
-						fmt.Sprintf("the results of %s are given twice: as %s and as %s", annotations.KeyPrometheusQuery, queryName, name)))
-				}
-			case !slices.Contains(promNames, name):
-				have := "none"
-				if len(shown) > 0 {
-					have = strings.Join(shown, ", ")
-				}
-				v.add(withDetail(field.NotFound(at, name),
-					fmt.Sprintf("the app has no Prometheus metric of this name (its Prometheus metrics: %s)", have)))
+	for _, name := range s.order {
+		at := s.path.Child("prometheus", name)
+		switch {
+		case name == annotations.DefaultMetricAlias && queryName != "":
+			if _, both := s.prom[queryName]; both {
+				v.add(withDetail(field.Duplicate(at, name),
+					fmt.Sprintf("the results of %s are given twice: as %s and as %s", annotations.KeyPrometheusQuery, queryName, name)))
 			}
+		case !slices.Contains(promNames, name):
+			have := "none"
+			if len(shown) > 0 {
+				have = strings.Join(shown, ", ")
+			}
+			v.add(withDetail(field.NotFound(at, name),
+				fmt.Sprintf("the app has no Prometheus metric of this name (its Prometheus metrics: %s)", have)))
 		}
-		snap := metrics.NewResourceSnapshot(s.usage, nil)
-		s.Metrics = make([]recommender.Observation, len(spec.Metrics))
-		for j, ms := range spec.Metrics {
-			if ms.Source == recommender.SourceResource {
-				s.Metrics[j] = snap.Observation("", s.Pods, ms.Resource)
-				continue
-			}
-			r, ok := s.prom[ms.Name]
-			if !ok && ms.Name == queryName {
-				r, ok = s.prom[annotations.DefaultMetricAlias]
-			}
-			if !ok {
-				// As the controller, for a query that did not run.
-				s.Metrics[j] = recommender.Observation{Err: fmt.Errorf("%w: no result for metric %s in this step", recommender.ErrNoData, ms.Name)}
-				continue
-			}
-			var val model.Value
-			if r.err == nil {
-				val = r.modelValue(podLabel, s.Time)
-			}
-			s.Metrics[j] = metrics.QueryObservation(ms.Query, podLabel, val, r.err)
+	}
+	snap := metrics.NewResourceSnapshot(s.usage, nil)
+	s.Metrics = make([]recommender.Observation, len(spec.Metrics))
+	for j, ms := range spec.Metrics {
+		if ms.Source == recommender.SourceResource {
+			s.Metrics[j] = snap.Observation("", s.Pods, ms.Resource)
+			continue
 		}
+		r, ok := s.prom[ms.Name]
+		if !ok && ms.Name == queryName {
+			r, ok = s.prom[annotations.DefaultMetricAlias]
+		}
+		if !ok {
+			// As the controller, for a query that did not run.
+			s.Metrics[j] = recommender.Observation{Err: fmt.Errorf("%w: no result for metric %s in this step", recommender.ErrNoData, ms.Name)}
+			continue
+		}
+		var val model.Value
+		if r.err == nil {
+			val = r.modelValue(podLabel, s.Time)
+		}
+		s.Metrics[j] = metrics.QueryObservation(ms.Query, podLabel, val, r.err)
 	}
 }

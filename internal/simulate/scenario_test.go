@@ -468,3 +468,36 @@ steps:
 	assert.True(t, res[3].Decision.Metrics[0].Fallback, "failing for 30s")
 	assert.Equal(t, int32(6), res[3].Decision.DesiredReplicas)
 }
+
+// A step may change the annotations from that step on: here a pause is set,
+// then lifted, as KEDA's paused-replicas is.
+func TestStepsChangeTheAnnotations(t *testing.T) {
+	sc, err := Load([]byte(`
+annotations:
+  spinscale.dev/enabled: "true"
+  spinscale.dev/profile: hpa
+  spinscale.dev/max-replicas: "10"
+  spinscale.dev/metrics: "- {name: queue, query: q, targetAverageValue: 10}"
+state: {replicas: 2}
+steps:
+  - {at: 0, prometheus: {queue: 50}}
+  - {at: 15, prometheus: {queue: 80}, annotations: {spinscale.dev/paused-replicas: "3"}}
+  - {at: 30, prometheus: {queue: 80}}
+  - {at: 45, prometheus: {queue: 80}, annotations: {spinscale.dev/paused-replicas: null}}
+`))
+	require.NoError(t, err)
+	res := sc.Run()
+	require.Len(t, res, 4)
+	assert.Equal(t, int32(4), res[0].Decision.DesiredReplicas, "ceil(50/10) = 5, capped at max(2×2, 4)")
+	assert.Equal(t, int32(3), res[1].Decision.DesiredReplicas, "paused-replicas 3")
+	assert.Equal(t, recommender.StagePaused, res[2].Decision.LimitedBy, "still paused")
+	assert.Equal(t, int32(6), res[3].Decision.DesiredReplicas, "lifted: ceil(80/10) = 8, capped at max(2×3, 4)")
+
+	_, err = Load([]byte(`
+annotations: {spinscale.dev/enabled: "true", spinscale.dev/max-replicas: "10", spinscale.dev/target-cpu-utilization: "50"}
+state: {replicas: 2}
+steps:
+  - {at: 0, annotations: {spinscale.dev/max-replicas: "lots"}}
+`))
+	assert.ErrorContains(t, err, `steps[0].annotations[spinscale.dev/max-replicas]: Invalid value: "lots"`)
+}

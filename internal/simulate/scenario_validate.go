@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"reflect"
 	"slices"
@@ -145,7 +146,7 @@ func fieldErrors(base *field.Path, err error) field.ErrorList {
 
 // annotations parses the app's annotations with the configuration's
 // defaults. The app must be enabled: simulate only runs managed apps.
-func (v *validator) annotations(in annotationsIn, cfg config.Config) (annotations.App, bool) {
+func (v *validator) annotations(in annotationsIn, cfg config.Config) (annotations.App, map[string]string, bool) {
 	path := field.NewPath("annotations")
 	ann := map[string]string{}
 	for _, k := range sortedKeys(in) {
@@ -157,8 +158,45 @@ func (v *validator) annotations(in annotationsIn, cfg config.Config) (annotation
 		ann[k] = val.v
 	}
 	if len(ann) < len(in) {
-		return annotations.App{}, false
+		return annotations.App{}, nil, false
 	}
+	app, ok := v.parseApp(path, ann, cfg)
+	return app, ann, ok
+}
+
+// stepAnnotations applies each step's changes to the annotations, in
+// order, and parses the result into the step's spec.
+func (v *validator) stepAnnotations(in []*stepIn, steps []stepObs, ann map[string]string, cfg config.Config) {
+	cur := maps.Clone(ann)
+	for i := range steps {
+		if i >= len(in) || in[i] == nil || len(in[i].Annotations) == 0 {
+			continue
+		}
+		path := steps[i].path.Child("annotations")
+		ok := true
+		for _, k := range sortedKeys(in[i].Annotations) {
+			val := in[i].Annotations[k]
+			switch {
+			case !val.set():
+				delete(cur, k)
+			case !val.ok:
+				v.add(field.TypeInvalid(path.Key(k), val.literal(), "not a string: annotation values are strings, quote it; null removes the key"))
+				ok = false
+			default:
+				cur[k] = val.v
+			}
+		}
+		if !ok {
+			continue
+		}
+		if app, parsed := v.parseApp(path, maps.Clone(cur), cfg); parsed {
+			steps[i].Spec = &app.Spec
+		}
+	}
+}
+
+// parseApp parses annotations, reporting their problems under path.
+func (v *validator) parseApp(path *field.Path, ann map[string]string, cfg config.Config) (annotations.App, bool) {
 	app, err := annotations.Parse(ann, cfg.AppDefaults())
 	if err != nil {
 		v.add(fieldErrors(path, err)...)

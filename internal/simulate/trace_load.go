@@ -70,7 +70,7 @@ func loadTrace(doc []byte, top map[string]any, opts Options) (*Scenario, error) 
 	v := &validator{errs: errs}
 	cfg := v.config(in.Config)
 	ts := &TraceScenario{podLabel: model.LabelName(cfg.Prometheus.PodLabel)}
-	app, appOK := v.annotations(in.Annotations, cfg)
+	app, _, appOK := v.annotations(in.Annotations, cfg)
 	if appOK {
 		ts.Spec = app.Spec
 		ts.Warnings = app.Warnings

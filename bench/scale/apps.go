@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -14,7 +13,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	metricsclient "k8s.io/metrics/pkg/client/clientset/versioned"
 	"k8s.io/utils/ptr"
@@ -212,27 +210,6 @@ func waitPods(ctx context.Context, client kubernetes.Interface, namespaces []str
 		case <-time.After(3 * time.Second):
 		}
 	}
-}
-
-// setUsage sets the emulated cpu usage of every pod: concurrent merge
-// patches by a fixed pool of workers, paced by the client's rate limit
-// (QPS 200), the whole bounded by timeout.
-func setUsage(ctx context.Context, client kubernetes.Interface, pods []podRef, milli int64, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:"%dm"}}}`, usageKey, milli)
-	err := parallel(ctx, len(pods), 32, func(ctx context.Context, i int) error {
-		p := pods[i]
-		_, err := client.CoreV1().Pods(p.namespace).Patch(ctx, p.name, types.MergePatchType, patch, metav1.PatchOptions{})
-		if err != nil {
-			return fmt.Errorf("patch pod %s/%s: %w", p.namespace, p.name, err)
-		}
-		return nil
-	})
-	if errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("setting the usage of %d pods took longer than %s", len(pods), timeout)
-	}
-	return err
 }
 
 // waitUsage polls metrics.k8s.io until every listed pod reports a cpu

@@ -60,7 +60,7 @@ func startCluster(ctx context.Context, root, dir string, o clusterOptions) (*clu
 	}
 	// The bench's own client: bounded, but fast enough to set thousands of
 	// pods' usage in seconds.
-	c.rest.QPS, c.rest.Burst = 200, 200
+	c.rest.QPS, c.rest.Burst = 400, 400
 	c.rest.UserAgent = "spinscale-bench-scale"
 	if c.client, err = kubernetes.NewForConfig(c.rest); err != nil {
 		return c, err

@@ -44,7 +44,7 @@ func goals(rs []result) []goal {
 		}
 	}
 	b.met = worst <= 2
-	b.verdict = fmt.Sprintf("%s: the largest p99 measured is %s (the histogram's buckets are 1 ms × 2.5^k, so p99 is interpolated within a bucket)", metWord(b.met), fmtSeconds(worst))
+	b.verdict = fmt.Sprintf("%s: the largest p99 measured is %s (each tick timed from the histogram's count and sum, sampled every 250 ms; with fewer than 100 ticks per size, p99 is the longest tick)", metWord(b.met), fmtSeconds(worst))
 	out = append(out, b)
 
 	// (c) RSS ≤ 300 MiB at 5,000 apps × 5 pods, extrapolated.
@@ -104,11 +104,13 @@ func writeDocFile(path, plot, cmdline string, o options, rs []result) error {
 	fmt.Fprintf(&b, "Each size N runs on a control plane of its own ([hack/cluster](../hack/cluster/README.md): etcd, kube-apiserver, kube-controller-manager with the real HPA controller at its defaults and a %s sync, kube-scheduler, kwok fake nodes, metrics-server at a %s resolution), torn down afterwards. ", hpaSync, o.resolution)
 	fmt.Fprintf(&b, "It creates N apps for Spinscale (annotations: `spinscale.dev/profile: hpa`, cpu target %d %%, min %d, max %d) and N identical apps each under an autoscaling/v2 HorizontalPodAutoscaler with the same bounds and target, spread over %d namespaces, %d pods each (%d m cpu request). ",
 		o.spec.targetPercent, o.spec.pods, o.spec.maxReplicas, o.namespaces, o.spec.pods, o.spec.requestMilli)
-	fmt.Fprintf(&b, "Every pod's emulated usage is %d %% of its request; the real `autoscaler` binary runs with the `hpa` profile, a %s interval, leader election off, and client-go's default client-side rate limit (QPS 5, burst 10: this branch has no setting for it). ",
-		o.spec.beforePercent, o.interval)
-	fmt.Fprintf(&b, "After %s of steady state, every pod's usage is set to %d %% at once (concurrent patches, rate-limited), so that both rules give ceil(%d × %d / %d) = %d replicas, within the scale-up limit of one sync, max(2 × %d, 4). ",
-		o.steady, o.spec.afterPercent, o.spec.pods, o.spec.afterPercent, o.spec.targetPercent, o.spec.expectReplicas, o.spec.pods)
-	b.WriteString("Times run from the moment the last pod's usage was set until an app's `spec.replicas` first equals that count (seen through an informer).\n\n")
+	fmt.Fprintf(&b, "Each app carries a total emulated cpu usage of %d m, kept spread evenly over its running pods (as a fixed amount of traffic spreads over however many pods serve it: each change of an app's pods re-annotates them), %d %% of the request per pod. ",
+		o.spec.requestMilli*o.spec.beforePercent/100*int64(o.spec.pods), o.spec.beforePercent)
+	fmt.Fprintf(&b, "The real `autoscaler` binary runs with the `hpa` profile, a %s interval and `poll=0` (one pass per interval, so that a tick is an interval's work; the hpa profile decides on the interval only), leader election off, and client-go's default client-side rate limit (QPS 5, burst 10 per API group client: this branch has no setting for it), which caps its scale writes at 5 a second. ",
+		o.interval)
+	fmt.Fprintf(&b, "After %s of steady state every app's total is raised to %d m at once (the apps one after another, interleaved Spinscale and HPA, by 32 workers through a 400 QPS client), so that both rules give ceil(%d × %d / %d) = %d replicas, within the scale-up limit of one sync, max(2 × %d, 4); every count on the way leads there too, and %d sits at the target. ",
+		o.steady, o.spec.requestMilli*o.spec.afterPercent/100*int64(o.spec.pods), o.spec.pods, o.spec.afterPercent, o.spec.targetPercent, o.spec.expectReplicas, o.spec.pods, o.spec.expectReplicas)
+	b.WriteString("Times run from the moment the last app's new usage was set until an app's `spec.replicas` first equals that count (seen through an informer). One step per size: where each controller's 15 s clock falls relative to the step and to metrics-server's scrape moves both groups' times by up to an interval, so a few seconds between the groups' medians is phase, not speed.\n\n")
 
 	b.WriteString("## Results\n\n")
 	b.WriteString(growthTable(rs))

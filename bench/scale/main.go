@@ -47,7 +47,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	o := options{namespaces: *nsCount, interval: *interval, resolution: *resolution, steady: *steady, stepTimeout: *stepTimeout}
-	o.spec = appSpec{pods: 3, maxReplicas: 10, targetPercent: 50, requestMilli: 100, beforePercent: 40, afterPercent: 90}
+	o.spec = appSpec{pods: 3, maxReplicas: 10, targetPercent: 50, requestMilli: 100, beforePercent: 40, afterPercent: 100}
 	o.spec.expectReplicas = expectedReplicas(o.spec)
 	if o.root, err = filepath.Abs(*root); err != nil {
 		fmt.Fprintln(os.Stderr, "scale:", err)
@@ -104,7 +104,9 @@ func parseSizes(s string) ([]int, error) {
 // expectedReplicas is HPA's count after the step, for both groups: the
 // ratio of usage to target times the pods, rounded up, outside the
 // tolerance, within the scale-up limit max(2×, 4) of one sync and the
-// bounds. 3 pods from 40 % to 90 % against 50 %: ceil(3 × 1.8) = 6 ≤ 6.
+// bounds. 3 pods from 40 % to 100 % against 50 %: ceil(3 × 2) = 6 ≤ 6.
+// With the load spread over the pods (spreader), every count on the way
+// (4: 150 %, 5: 120 %) also leads to 6, and 6 sits at the target.
 func expectedReplicas(s appSpec) int32 {
 	ratio := float64(s.afterPercent) / float64(s.targetPercent)
 	if math.Abs(ratio-1) <= 0.1 {
@@ -187,6 +189,14 @@ func measure(ctx context.Context, n int, o options) (res result, err error) {
 		return res, err
 	}
 
+	before := o.spec.requestMilli * o.spec.beforePercent / 100 * int64(o.spec.pods)
+	after := o.spec.requestMilli * o.spec.afterPercent / 100 * int64(o.spec.pods)
+	spread, err := startSpreader(wctx, c.client, len(apps), 32)
+	if err != nil {
+		return res, err
+	}
+	spread.setTotal(before, apps)
+
 	t0 := time.Now()
 	logf("creating %d apps and %d HPAs in %d namespaces", len(apps), n, len(namespaces))
 	if err := createApps(ctx, c.client, namespaces, apps, o.spec); err != nil {
@@ -198,13 +208,7 @@ func measure(ctx context.Context, n int, o options) (res result, err error) {
 		return res, err
 	}
 	res.setup = time.Since(t0)
-	logf("%d pods Running and Ready after %s; usage %d%% of the request", len(pods), res.setup.Round(time.Second), o.spec.beforePercent)
-	before := o.spec.requestMilli * o.spec.beforePercent / 100
-	after := o.spec.requestMilli * o.spec.afterPercent / 100
-	patchTimeout := time.Minute + time.Duration(len(pods))*20*time.Millisecond
-	if err := setUsage(ctx, c.client, pods, before, patchTimeout); err != nil {
-		return res, err
-	}
+	logf("%d pods Running and Ready after %s; usage %dm per app", len(pods), res.setup.Round(time.Second), before)
 
 	a, err := startAutoscaler(bin, dir, c.env["KUBECONFIG"], namespaces, o.interval)
 	if err != nil {
@@ -220,8 +224,9 @@ func measure(ctx context.Context, n int, o options) (res result, err error) {
 	if err != nil {
 		return res, err
 	}
-	logf("waiting for metrics.k8s.io to show %dm on every pod", before)
-	if err := waitUsage(ctx, mc, namespaces, pods, before-5, before+5, 5*time.Minute); err != nil {
+	perPod := before / int64(o.spec.pods)
+	logf("waiting for metrics.k8s.io to show %dm on every pod", perPod)
+	if err := waitUsage(ctx, mc, namespaces, pods, perPod-5, perPod+5, 5*time.Minute); err != nil {
 		return res, err
 	}
 	// Two ticks on the settled metrics before the steady window.
@@ -247,13 +252,15 @@ func measure(ctx context.Context, n int, o options) (res result, err error) {
 	}
 	res.rssSteady, _ = a.rss()
 
-	logf("step: %d pods to %dm", len(pods), after)
+	logf("step: every app to %dm, spread over its pods", after)
 	stepStart := time.Now()
 	watch.arm()
-	if err := setUsage(ctx, c.client, pods, after, patchTimeout); err != nil {
-		return res, err
+	spread.setTotal(after, apps)
+	patchTimeout := time.Minute + time.Duration(len(pods))*20*time.Millisecond
+	if err := waitUntil(ctx, patchTimeout, func() bool { return !spread.spreadAt().IsZero() }); err != nil {
+		return res, fmt.Errorf("setting the new usage of %d pods: %w", len(pods), err)
 	}
-	step := time.Now()
+	step := spread.spreadAt()
 	res.stepWindow = step.Sub(stepStart)
 	deadline := time.NewTimer(o.stepTimeout)
 	defer deadline.Stop()
@@ -284,7 +291,7 @@ wait:
 	if err == nil {
 		res.podsAtEnd = len(cached)
 	}
-	res.fill(apps, watch.since(step), s0, s1, s2, o)
+	res.fill(apps, watch.since(step), s0, s1, s2, a.ticksBetween(s0.at, s2.at))
 	return res, nil
 }
 
@@ -294,6 +301,20 @@ func namespacesFor(k int) []string {
 		out[i] = fmt.Sprintf("scale-%d", i)
 	}
 	return out
+}
+
+// waitUntil polls cond every 100 ms for at most timeout.
+func waitUntil(ctx context.Context, timeout time.Duration, cond func() bool) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return nil
 }
 
 // waitTicks waits until the autoscaler has completed k more ticks.

@@ -19,12 +19,11 @@ spinscale_kube_resource_requests_total{group="",resource="events",verb="POST"} 2
 weird{a="x\"y, z}",b="\\"} 1.5e+01
 process_cpu_seconds_total 3.25
 
-spinscale_tick_duration_seconds_bucket{le="0.001"} 0
 spinscale_tick_duration_seconds_bucket{le="+Inf"} 4
 `
 	d, err := parseText(text)
 	require.NoError(t, err)
-	require.Len(t, d, 7)
+	require.Len(t, d, 6)
 	assert.Equal(t, `x"y, z}`, d[3].labels["a"])
 	assert.Equal(t, `\`, d[3].labels["b"])
 	assert.Equal(t, 15.0, d[3].value)
@@ -34,7 +33,10 @@ spinscale_tick_duration_seconds_bucket{le="+Inf"} 4
 	assert.Equal(t, 2.0, d.sum("spinscale_kube_resource_requests_total", map[string]string{"group": ""}), "an empty label value matches")
 	assert.Equal(t, map[string]float64{"PATCH apps deployments/scale": 12, "GET metrics.k8s.io pods": 30, "POST  events": 2},
 		d.sumBy("spinscale_kube_resource_requests_total", nil, "verb", "group", "resource"))
-	assert.Equal(t, []bucket{{0.001, 0}, {math.Inf(1), 4}}, d.buckets("spinscale_tick_duration_seconds"))
+	assert.Equal(t, 4.0, d.sum("spinscale_tick_duration_seconds_bucket", map[string]string{"le": "+Inf"}))
+	inf, err := parseText("gauge +Inf\n")
+	require.NoError(t, err)
+	assert.True(t, math.IsInf(inf[0].value, 1))
 }
 
 func TestParseTextRejectsBrokenLines(t *testing.T) {
@@ -84,21 +86,28 @@ func TestTimeToFraction(t *testing.T) {
 	assert.Equal(t, []time.Duration{40 * s, 10 * s, 30 * s, 20 * s}, reached, "the input is left as it was")
 }
 
-func TestHistogramQuantile(t *testing.T) {
-	inf := math.Inf(1)
-	bs := []bucket{{0.1, 0}, {0.25, 50}, {0.5, 90}, {1, 100}, {inf, 100}}
-	assert.InDelta(t, 0.25, histogramQuantile(0.5, bs), 1e-9, "the rank at a bucket's top")
-	assert.InDelta(t, 0.175, histogramQuantile(0.25, bs), 1e-9, "linear within 0.1..0.25")
-	assert.InDelta(t, 0.95, histogramQuantile(0.99, bs), 1e-9)
-	assert.InDelta(t, 1.0, histogramQuantile(0.99, []bucket{{1, 0}, {inf, 10}}), 1e-9, "the +Inf bucket: the largest finite bound")
-	assert.True(t, math.IsNaN(histogramQuantile(0.5, []bucket{{1, 0}, {inf, 0}})), "no observations")
-	assert.True(t, math.IsNaN(histogramQuantile(0.5, nil)))
-}
-
-func TestDeltaBuckets(t *testing.T) {
-	before := []bucket{{1, 2}, {math.Inf(1), 3}}
-	after := []bucket{{0.5, 1}, {1, 5}, {math.Inf(1), 9}}
-	assert.Equal(t, []bucket{{0.5, 1}, {1, 3}, {math.Inf(1), 6}}, deltaBuckets(before, after))
+func TestPercentile(t *testing.T) {
+	ms := time.Millisecond
+	ds := []time.Duration{50 * ms, 10 * ms, 40 * ms, 20 * ms, 30 * ms}
+	cases := []struct {
+		name string
+		q    float64
+		want time.Duration
+	}{
+		{"median", 0.5, 30 * ms},
+		{"p99 of five is the largest", 0.99, 50 * ms},
+		{"p20", 0.2, 10 * ms},
+		{"p0 is the smallest", 0, 10 * ms},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := percentile(ds, tc.q)
+			require.True(t, ok)
+			assert.Equal(t, tc.want, got)
+		})
+	}
+	_, ok := percentile(nil, 0.5)
+	assert.False(t, ok)
 }
 
 func TestLinearFit(t *testing.T) {
@@ -120,7 +129,8 @@ func TestExpectedReplicasFollowsHPARules(t *testing.T) {
 		after int64
 		want  int32
 	}{
-		{"the bench's step: ceil(3 × 90 / 50)", nil, 90, 6},
+		{"the bench's step: ceil(3 × 100 / 50)", nil, 100, 6},
+		{"a partial step: ceil(3 × 80 / 50)", nil, 80, 5},
 		{"within the tolerance", nil, 54, 3},
 		{"scale-up limit max(2×, 4) of one sync", nil, 200, 6},
 		{"small apps may reach 4", func(s *appSpec) { s.pods = 1 }, 200, 4},
@@ -155,6 +165,12 @@ func TestReadEnv(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "/tmp/a b/kubeconfig", env["KUBECONFIG"], "bash's %q escapes are undone")
 	assert.Equal(t, "https://127.0.0.1:17446", env["SPINSCALE_CLUSTER_KCM"])
+}
+
+func TestMilliOf(t *testing.T) {
+	assert.Equal(t, int64(40), milliOf("40m"))
+	assert.Equal(t, int64(0), milliOf("1"), "whole cores are not what the bench writes")
+	assert.Equal(t, int64(0), milliOf(""))
 }
 
 func TestWriteCallsAreScaleWritesAndEvents(t *testing.T) {

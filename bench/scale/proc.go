@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,6 +28,13 @@ type autoscaler struct {
 	mu      sync.Mutex
 	rssPeak int64 // bytes
 	rssLast int64
+	ticks   []tickSample
+}
+
+// tickSample is one completed tick: when it was seen and how long it took.
+type tickSample struct {
+	at       time.Time
+	duration time.Duration
 }
 
 // buildAutoscaler compiles cmd/autoscaler into dir.
@@ -75,21 +83,42 @@ func startAutoscaler(bin, dir, kubeconfig string, namespaces []string, interval 
 	go func() { _ = a.cmd.Wait(); _ = logFile.Close(); close(a.exited) }()
 	ctx, cancel := context.WithCancel(context.Background())
 	a.stopSampler, a.samplerDone = cancel, make(chan struct{})
-	go a.sampleRSS(ctx)
+	go a.sample(ctx)
 	return a, nil
 }
 
-// sampleRSS reads VmRSS every second until ctx ends or the process exits.
-func (a *autoscaler) sampleRSS(ctx context.Context) {
+// sample reads VmRSS every second and the tick histogram's count and sum
+// every 250 ms until ctx ends or the process exits. A tick (one per
+// interval, at least a second apart) adds one to the count and its
+// duration to the sum, so each step of the count gives a tick's exact
+// duration, finer than the histogram's buckets.
+func (a *autoscaler) sample(ctx context.Context) {
 	defer close(a.samplerDone)
-	t := time.NewTicker(time.Second)
+	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
-	for {
-		if kb, err := vmRSS(a.cmd.Process.Pid); err == nil {
-			a.mu.Lock()
-			a.rssLast = kb * 1024
-			a.rssPeak = max(a.rssPeak, a.rssLast)
-			a.mu.Unlock()
+	client := &http.Client{Timeout: 2 * time.Second}
+	var lastCount, lastSum float64
+	for i := 0; ; i++ {
+		if i%4 == 0 {
+			if kb, err := vmRSS(a.cmd.Process.Pid); err == nil {
+				a.mu.Lock()
+				a.rssLast = kb * 1024
+				a.rssPeak = max(a.rssPeak, a.rssLast)
+				a.mu.Unlock()
+			}
+		}
+		if d, err := scrape(ctx, client, a.metricsURL); err == nil {
+			count := d.sum("spinscale_tick_duration_seconds_count", nil)
+			sum := d.sum("spinscale_tick_duration_seconds_sum", nil)
+			if k := count - lastCount; k > 0 && lastCount > 0 {
+				each := time.Duration((sum - lastSum) / k * float64(time.Second))
+				a.mu.Lock()
+				for range int(k) {
+					a.ticks = append(a.ticks, tickSample{time.Now(), each})
+				}
+				a.mu.Unlock()
+			}
+			lastCount, lastSum = count, sum
 		}
 		select {
 		case <-ctx.Done():
@@ -99,6 +128,19 @@ func (a *autoscaler) sampleRSS(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// ticksBetween returns the durations of the ticks seen from t0 to t1.
+func (a *autoscaler) ticksBetween(t0, t1 time.Time) []time.Duration {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []time.Duration
+	for _, s := range a.ticks {
+		if !s.at.Before(t0) && !s.at.After(t1) {
+			out = append(out, s.duration)
+		}
+	}
+	return out
 }
 
 // rss returns the peak and the last sampled resident set size, in bytes.

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"fmt"
 	"math"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -152,34 +151,6 @@ func (d scrapeData) sumBy(name string, match map[string]string, keys ...string) 
 		}
 		out[strings.Join(parts, " ")] += s.value
 	}
-	return out
-}
-
-// bucket is one cumulative histogram bucket.
-type bucket struct {
-	le    float64
-	count float64
-}
-
-// buckets returns the cumulative buckets of histogram name (the series
-// name_bucket), summed over its other labels, by ascending le.
-func (d scrapeData) buckets(name string) []bucket {
-	byLE := map[float64]float64{}
-	for _, s := range d {
-		if s.name != name+"_bucket" {
-			continue
-		}
-		le, err := parseValue(s.labels["le"])
-		if err != nil {
-			continue
-		}
-		byLE[le] += s.value
-	}
-	out := make([]bucket, 0, len(byLE))
-	for le, c := range byLE {
-		out = append(out, bucket{le, c})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].le < out[j].le })
 	return out
 }
 

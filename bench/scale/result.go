@@ -39,7 +39,9 @@ type result struct {
 	reach   map[string][3]reach // per group: 50 %, 90 %, 100 %
 
 	ticks            float64 // from the steady window's start to the end
-	tickP50, tickP99 float64 // seconds
+	tickP50, tickP99 float64 // seconds, NaN without ticks
+	tickMax          float64
+	tickN            int     // ticks timed
 	cpuPerTick       float64 // seconds
 	rssSteady        int64
 	rssPeak          int64
@@ -53,13 +55,16 @@ type result struct {
 	ssMetrics     float64            // Spinscale's metrics.k8s.io requests per tick, steady window
 	hpaMetrics    float64            // the HPA's per sync, steady window
 	metricsCounts string             // how hpaMetrics was counted
+	// serverScaleWrites are the PATCHes of deployments/scale kube-apiserver
+	// served during the step: Spinscale's writes (the HPA PUTs the scale).
+	serverScaleWrites float64
 }
 
 var fractions = [3]float64{0.5, 0.9, 1}
 
 // fill computes the figures from the scrapes: s0 and s1 bound the steady
 // window, s1 and s2 the step.
-func (r *result) fill(apps []appRef, since map[string][]time.Duration, s0, s1, s2 snapshot, o options) {
+func (r *result) fill(apps []appRef, since map[string][]time.Duration, s0, s1, s2 snapshot, tickTimes []time.Duration) {
 	r.reached, r.reach = map[string]int{}, map[string][3]reach{}
 	for _, g := range []string{groupSpinscale, groupHPA} {
 		r.reached[g] = len(since[g])
@@ -73,8 +78,17 @@ func (r *result) fill(apps []appRef, since map[string][]time.Duration, s0, s1, s
 	const tick = "spinscale_tick_duration_seconds"
 	ticksAt := func(s snapshot) float64 { return s.spinscale.sum(tick+"_count", nil) }
 	r.ticks = ticksAt(s2) - ticksAt(s0)
-	hist := deltaBuckets(s0.spinscale.buckets(tick), s2.spinscale.buckets(tick))
-	r.tickP50, r.tickP99 = histogramQuantile(0.5, hist), histogramQuantile(0.99, hist)
+	r.tickN = len(tickTimes)
+	r.tickP50, r.tickP99, r.tickMax = math.NaN(), math.NaN(), math.NaN()
+	if p, ok := percentile(tickTimes, 0.5); ok {
+		r.tickP50 = p.Seconds()
+	}
+	if p, ok := percentile(tickTimes, 0.99); ok {
+		r.tickP99 = p.Seconds()
+	}
+	if p, ok := percentile(tickTimes, 1); ok {
+		r.tickMax = p.Seconds()
+	}
 	cpu := s2.spinscale.sum("process_cpu_seconds_total", nil) - s0.spinscale.sum("process_cpu_seconds_total", nil)
 	r.cpuPerTick = perUnit(cpu, r.ticks)
 
@@ -90,6 +104,9 @@ func (r *result) fill(apps []appRef, since map[string][]time.Duration, s0, s1, s
 	r.hpaSyncs = s1.at.Sub(s0.at).Seconds() / hpaSync.Seconds()
 	kcm := func(s snapshot) map[string]float64 { return s.kcm.sumBy("rest_client_requests_total", nil, "method") }
 	r.kcmCalls = scaleMap(deltaOf(kcm(s0), kcm(s1)), r.hpaSyncs)
+
+	patchScale := map[string]string{"verb": "PATCH", "resource": "deployments", "subresource": "scale"}
+	r.serverScaleWrites = s2.apiserver.sum("apiserver_request_total", patchScale) - s1.apiserver.sum("apiserver_request_total", patchScale)
 
 	// metrics.k8s.io: metrics-server, an API server itself, counts every
 	// request it serves, by resource but not by client. The bench makes
@@ -187,8 +204,9 @@ func printResult(w io.Writer, r result) {
 		rs := r.reach[g]
 		fmt.Fprintf(w, "  %-10s %8s %8s %8s %5d/%d\n", g, rs[0], rs[1], rs[2], r.reached[g], r.n)
 	}
-	fmt.Fprintf(w, "  tick p50 %.3fs p99 %.3fs over %.0f ticks; CPU %.3fs/tick; RSS steady %.0f MiB, peak %.0f MiB\n",
-		r.tickP50, r.tickP99, r.ticks, r.cpuPerTick, mib(r.rssSteady), mib(r.rssPeak))
+	fmt.Fprintf(w, "  tick p50 %.3fs p99 %.3fs of %d ticks timed (%.0f counted); CPU %.3fs/tick; RSS steady %.0f MiB, peak %.0f MiB\n",
+		r.tickP50, r.tickP99, r.tickN, r.ticks, r.cpuPerTick, mib(r.rssSteady), mib(r.rssPeak))
+	fmt.Fprintf(w, "  scale writes the API server saw during the step: %.0f PATCH deployments/scale\n", r.serverScaleWrites)
 	fmt.Fprintf(w, "  Spinscale API calls per tick, steady (%.0f ticks): %s\n", r.steadyTicks, formatCalls(r.steadyCalls))
 	fmt.Fprintf(w, "  Spinscale API calls per tick, step (%.0f ticks): %s\n", r.stepTicks, formatCalls(r.stepCalls))
 	fmt.Fprintf(w, "  kube-controller-manager (all its controllers) requests per HPA sync, steady: %s\n", formatCalls(r.kcmCalls))

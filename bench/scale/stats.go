@@ -22,52 +22,17 @@ func timeToFraction(reached []time.Duration, total int, frac float64) (time.Dura
 	return s[need-1], true
 }
 
-// deltaBuckets is after minus before, bucket by bucket (both cumulative,
-// same bounds; a bound missing from before counts as zero).
-func deltaBuckets(before, after []bucket) []bucket {
-	prev := map[float64]float64{}
-	for _, b := range before {
-		prev[b.le] = b.count
+// percentile is the nearest-rank q-quantile of the durations: the
+// smallest value at or above which a fraction q of them lie (with fewer
+// than 100 values, p99 is the largest). ok is false without values.
+func percentile(ds []time.Duration, q float64) (time.Duration, bool) {
+	if len(ds) == 0 {
+		return 0, false
 	}
-	out := make([]bucket, len(after))
-	for i, b := range after {
-		out[i] = bucket{b.le, b.count - prev[b.le]}
-	}
-	return out
-}
-
-// histogramQuantile estimates the q-quantile from cumulative buckets the
-// way PromQL's histogram_quantile does: linear within the bucket that
-// holds the rank, the lower bound of the first bucket taken as 0; a rank
-// in the +Inf bucket gives the largest finite bound. NaN without
-// observations.
-func histogramQuantile(q float64, bs []bucket) float64 {
-	if len(bs) == 0 {
-		return math.NaN()
-	}
-	total := bs[len(bs)-1].count
-	if total <= 0 {
-		return math.NaN()
-	}
-	rank := q * total
-	lower, below := 0.0, 0.0
-	for i, b := range bs {
-		if b.count >= rank {
-			if math.IsInf(b.le, 1) {
-				if i == 0 {
-					return math.NaN()
-				}
-				return bs[i-1].le
-			}
-			in := b.count - below
-			if in <= 0 {
-				return b.le
-			}
-			return lower + (b.le-lower)*(rank-below)/in
-		}
-		lower, below = b.le, b.count
-	}
-	return bs[len(bs)-1].le
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := int(math.Ceil(q*float64(len(s))-1e-9)) - 1
+	return s[min(max(i, 0), len(s)-1)], true
 }
 
 // linearFit is the least-squares line y = a + b·x through the points.

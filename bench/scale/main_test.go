@@ -129,7 +129,8 @@ func TestExpectedReplicasFollowsHPARules(t *testing.T) {
 		after int64
 		want  int32
 	}{
-		{"the bench's step: ceil(3 × 100 / 50)", nil, 100, 6},
+		{"the bench's step: ceil(3 × 95 / 50)", nil, 95, 6},
+		{"twice the target", nil, 100, 6},
 		{"a partial step: ceil(3 × 80 / 50)", nil, 80, 5},
 		{"within the tolerance", nil, 54, 3},
 		{"scale-up limit max(2×, 4) of one sync", nil, 200, 6},

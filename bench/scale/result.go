@@ -35,8 +35,9 @@ type result struct {
 	stepDuration time.Duration // the step until every app reached its count (or the timeout)
 	podsAtEnd    int
 
-	reached map[string]int      // per group
-	reach   map[string][3]reach // per group: 50 %, 90 %, 100 %
+	reached  map[string]int      // per group
+	offAtEnd map[string]int      // per group: apps at another count at the end
+	reach    map[string][3]reach // per group: 50 %, 90 %, 100 %
 
 	ticks            float64 // from the steady window's start to the end
 	tickP50, tickP99 float64 // seconds, NaN without ticks
@@ -199,10 +200,10 @@ func mib(b int64) float64 { return float64(b) / (1 << 20) }
 func printResult(w io.Writer, r result) {
 	fmt.Fprintf(w, "\nN = %d apps per group (%d pods at the end), setup %s, step applied in %.1fs, followed for %s\n",
 		r.n, r.podsAtEnd, r.setup.Round(time.Second), r.stepWindow.Seconds(), r.stepDuration.Round(time.Second))
-	fmt.Fprintf(w, "  %-10s %8s %8s %8s %8s\n", "", "50%", "90%", "100%", "reached")
+	fmt.Fprintf(w, "  %-10s %8s %8s %8s %8s %s\n", "", "50%", "90%", "100%", "reached", "at another count at the end")
 	for _, g := range []string{groupSpinscale, groupHPA} {
 		rs := r.reach[g]
-		fmt.Fprintf(w, "  %-10s %8s %8s %8s %5d/%d\n", g, rs[0], rs[1], rs[2], r.reached[g], r.n)
+		fmt.Fprintf(w, "  %-10s %8s %8s %8s %5d/%d %d\n", g, rs[0], rs[1], rs[2], r.reached[g], r.n, r.offAtEnd[g])
 	}
 	fmt.Fprintf(w, "  tick p50 %.3fs p99 %.3fs of %d ticks timed (%.0f counted); CPU %.3fs/tick; RSS steady %.0f MiB, peak %.0f MiB\n",
 		r.tickP50, r.tickP99, r.tickN, r.ticks, r.cpuPerTick, mib(r.rssSteady), mib(r.rssPeak))

@@ -108,13 +108,13 @@ func writeDocFile(path, plot, cmdline string, o options, rs []result) error {
 		o.spec.requestMilli*o.spec.beforePercent/100*int64(o.spec.pods), o.spec.beforePercent)
 	fmt.Fprintf(&b, "The real `autoscaler` binary runs with the `hpa` profile, a %s interval and `poll=0` (one pass per interval, so that a tick is an interval's work; the hpa profile decides on the interval only), leader election off, and client-go's default client-side rate limit (QPS 5, burst 10 per API group client: this branch has no setting for it), which caps its scale writes at 5 a second. ",
 		o.interval)
-	fmt.Fprintf(&b, "After %s of steady state every app's total is raised to %d m at once (the apps one after another, interleaved Spinscale and HPA, by 32 workers through a 400 QPS client), so that both rules give ceil(%d × %d / %d) = %d replicas, within the scale-up limit of one sync, max(2 × %d, 4); every count on the way leads there too, and %d sits at the target. ",
+	fmt.Fprintf(&b, "After %s of steady state every app's total is raised to %d m at once (the apps one after another, interleaved Spinscale and HPA, by 32 workers through a 400 QPS client), so that both rules give ceil(%d × %d / %d) = %d replicas, within the scale-up limit of one sync, max(2 × %d, 4); every count on the way leads there too, and %d holds (within the 10 %% tolerance). ",
 		o.steady, o.spec.requestMilli*o.spec.afterPercent/100*int64(o.spec.pods), o.spec.pods, o.spec.afterPercent, o.spec.targetPercent, o.spec.expectReplicas, o.spec.pods, o.spec.expectReplicas)
 	b.WriteString("Times run from the moment the last app's new usage was set until an app's `spec.replicas` first equals that count (seen through an informer). One step per size: where each controller's 15 s clock falls relative to the step and to metrics-server's scrape moves both groups' times by up to an interval, so a few seconds between the groups' medians is phase, not speed.\n\n")
 
 	b.WriteString("## Results\n\n")
 	b.WriteString(growthTable(rs))
-	b.WriteString("\nCPU per tick is `process_cpu_seconds_total` over the ticks from the steady window's start to the end of the step. RSS is `VmRSS` sampled every second. API calls per tick come from `spinscale_kube_resource_requests_total` (by verb, group and resource); the writes are the `deployments/scale` writes and the Events recorded with them.\n\n")
+	b.WriteString("\nCPU per tick is `process_cpu_seconds_total` over the ticks from the steady window's start to the end of the step. RSS is `VmRSS` sampled every second. API calls per tick come from `spinscale_kube_resource_requests_total` (by verb, group and resource); client-go counts a request as it issues it, so during the step they include the writes its rate limiter turned away at a tick's deadline; the scale writes kube-apiserver served (`apiserver_request_total`, `PATCH deployments/scale`) are the next column.\n\n")
 	if plot != "" {
 		rel, err := filepath.Rel(filepath.Dir(path), plot)
 		if err != nil {

@@ -17,6 +17,7 @@ PROMTOOL    := $(BIN)/promtool
 IMAGE       ?= ghcr.io/spinscale/spinscale:$(VERSION)
 FUZZTIME    ?= 30s
 PREFIX      ?= $(HOME)/.local/bin
+SIZES       ?= 100,250,500
 
 .PHONY: help
 help: ## Show this help
@@ -83,6 +84,10 @@ bench-frontier: ## Measure the profiles against HPA's cost/safety frontier on he
 .PHONY: bench-latency
 bench-latency: ## Reaction latency on a local control plane, Spinscale and the real HPA side by side (docs/operating.md)
 	bench/latency.sh
+
+.PHONY: bench-scale
+bench-scale: ## Thousands of apps on a local control plane, Spinscale and the real HPA side by side (docs/scale.md; SIZES=100,250,500)
+	bench/scale.sh -sizes $(SIZES)
 
 .PHONY: fuzz
 fuzz: ## Fuzz the annotation parser and the engine for FUZZTIME each

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -126,7 +127,8 @@ func setOne(v *prometheus.GaugeVec, namespace, name string, previous *string, va
 var registerClientMetrics sync.Once
 
 // RegisterClientGoMetrics exports client-go's request latency and results
-// on reg. Only the first call registers (client-go accepts one adapter).
+// on reg, and counts the requests by verb and API resource. Only the first
+// call registers (client-go accepts one adapter).
 func RegisterClientGoMetrics(reg prometheus.Registerer) {
 	registerClientMetrics.Do(func() {
 		latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "spinscale_kube_request_duration_seconds",
@@ -137,19 +139,69 @@ func RegisterClientGoMetrics(reg prometheus.Registerer) {
 		throttled := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "spinscale_kube_rate_limiter_wait_seconds",
 			Help:    "Time Kubernetes API requests waited for the client's rate limit (config kube.qps, kube.burst), by verb and host.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12)}, []string{"verb", "host"})
-		reg.MustRegister(latency, results, throttled)
+		byResource := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spinscale_kube_resource_requests_total",
+			Help: "Kubernetes API requests (not watches) by verb, API group and resource (with its subresource: deployments/scale)."},
+			[]string{"verb", "group", "resource"})
+		reg.MustRegister(latency, results, throttled, byResource)
 		clientmetrics.Register(clientmetrics.RegisterOpts{
-			RequestLatency:     latencyAdapter{latency},
+			RequestLatency:     latencyAdapter{latency, byResource},
 			RequestResult:      resultAdapter{results},
-			RateLimiterLatency: latencyAdapter{throttled},
+			RateLimiterLatency: latencyAdapter{throttled, nil},
 		})
 	})
 }
 
-type latencyAdapter struct{ v *prometheus.HistogramVec }
+// latencyAdapter also counts by resource: client-go hands the URL, as a
+// template with {namespace} and {name} in place of the values, to the
+// latency observer only.
+// It feeds the latency into v; the rate limiter's hook has no byResource.
+type latencyAdapter struct {
+	v          *prometheus.HistogramVec
+	byResource *prometheus.CounterVec
+}
 
 func (a latencyAdapter) Observe(_ context.Context, verb string, u url.URL, latency time.Duration) {
 	a.v.WithLabelValues(verb, u.Host).Observe(latency.Seconds())
+	if a.byResource == nil {
+		return
+	}
+	group, resource := apiResource(u.Path)
+	a.byResource.WithLabelValues(verb, group, resource).Inc()
+}
+
+// apiResource reads the API group and resource from a request path:
+// /api/v1/namespaces/{namespace}/pods → ("", "pods"),
+// /apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale →
+// ("apps", "deployments/scale"). Any other path (discovery, /version)
+// gives ("", "other"). A base path in front of /api or /apis is skipped.
+func apiResource(path string) (group, resource string) {
+	segs := strings.Split(strings.Trim(path, "/"), "/")
+	i := 0
+	for i < len(segs) && segs[i] != "api" && segs[i] != "apis" {
+		i++
+	}
+	switch {
+	case i+1 < len(segs) && segs[i] == "api":
+		segs = segs[i+2:] // api, version
+	case i+2 < len(segs) && segs[i] == "apis":
+		group, segs = segs[i+1], segs[i+3:] // apis, group, version
+	default:
+		return "", "other"
+	}
+	// A namespaced path: namespaces/{namespace}/resource[/name[/subresource]].
+	// Just namespaces/{name}, or with status or finalize, is the namespace
+	// itself.
+	if len(segs) >= 3 && segs[0] == "namespaces" && !(len(segs) == 3 && (segs[2] == "status" || segs[2] == "finalize")) {
+		segs = segs[2:]
+	}
+	switch {
+	case len(segs) == 0 || segs[0] == "":
+		return group, "other"
+	case len(segs) >= 3:
+		return group, segs[0] + "/" + segs[2]
+	default:
+		return group, segs[0]
+	}
 }
 
 type resultAdapter struct{ v *prometheus.CounterVec }

@@ -1,0 +1,218 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// autoscaler is the running controller binary.
+type autoscaler struct {
+	cmd         *exec.Cmd
+	exited      chan struct{}
+	log         string
+	metricsURL  string
+	healthURL   string
+	stopSampler context.CancelFunc
+	samplerDone chan struct{}
+
+	mu      sync.Mutex
+	rssPeak int64 // bytes
+	rssLast int64
+	ticks   []tickSample
+}
+
+// tickSample is one completed tick: when it was seen and how long it took.
+type tickSample struct {
+	at       time.Time
+	duration time.Duration
+}
+
+// buildAutoscaler compiles cmd/autoscaler into dir.
+func buildAutoscaler(ctx context.Context, root, dir string) (string, error) {
+	bin := filepath.Join(dir, "autoscaler")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/autoscaler")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/autoscaler: %w\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// startAutoscaler runs `autoscaler run` against the cluster: leader
+// election off, the hpa profile, limited to the namespaces, its metrics
+// and health servers on free loopback ports, its log in dir.
+func startAutoscaler(bin, dir, kubeconfig string, namespaces []string, interval string) (*autoscaler, error) {
+	mp, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	hp, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	a := &autoscaler{exited: make(chan struct{}), log: filepath.Join(dir, "autoscaler.log"),
+		metricsURL: fmt.Sprintf("http://127.0.0.1:%d/metrics", mp), healthURL: fmt.Sprintf("http://127.0.0.1:%d/readyz", hp)}
+	logFile, err := os.Create(a.log)
+	if err != nil {
+		return nil, err
+	}
+	a.cmd = exec.Command(bin, "run", "--kubeconfig", kubeconfig,
+		"--set", "namespaces="+strings.Join(namespaces, ","),
+		// poll=0: one pass per interval, so that a tick is an interval's
+		// work. The hpa profile decides on the interval only; polling
+		// would add empty passes, not earlier decisions.
+		"--set", "profile=hpa", "--set", "interval="+interval, "--set", "poll=0",
+		"--set", "leaderElection.enabled=false",
+		"--set", fmt.Sprintf("server.metricsAddress=127.0.0.1:%d", mp),
+		"--set", fmt.Sprintf("server.healthAddress=127.0.0.1:%d", hp))
+	a.cmd.Stdout, a.cmd.Stderr = logFile, logFile
+	if err := a.cmd.Start(); err != nil {
+		_ = logFile.Close()
+		return nil, fmt.Errorf("start autoscaler: %w", err)
+	}
+	go func() { _ = a.cmd.Wait(); _ = logFile.Close(); close(a.exited) }()
+	ctx, cancel := context.WithCancel(context.Background())
+	a.stopSampler, a.samplerDone = cancel, make(chan struct{})
+	go a.sample(ctx)
+	return a, nil
+}
+
+// sample reads VmRSS every second and the tick histogram's count and sum
+// every 250 ms until ctx ends or the process exits. A tick (one per
+// interval, at least a second apart) adds one to the count and its
+// duration to the sum, so each step of the count gives a tick's exact
+// duration, finer than the histogram's buckets.
+func (a *autoscaler) sample(ctx context.Context) {
+	defer close(a.samplerDone)
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	client := &http.Client{Timeout: 2 * time.Second}
+	var lastCount, lastSum float64
+	for i := 0; ; i++ {
+		if i%4 == 0 {
+			if kb, err := vmRSS(a.cmd.Process.Pid); err == nil {
+				a.mu.Lock()
+				a.rssLast = kb * 1024
+				a.rssPeak = max(a.rssPeak, a.rssLast)
+				a.mu.Unlock()
+			}
+		}
+		if d, err := scrape(ctx, client, a.metricsURL); err == nil {
+			count := d.sum("spinscale_tick_duration_seconds_count", nil)
+			sum := d.sum("spinscale_tick_duration_seconds_sum", nil)
+			if k := count - lastCount; k > 0 && lastCount > 0 {
+				each := time.Duration((sum - lastSum) / k * float64(time.Second))
+				a.mu.Lock()
+				for range int(k) {
+					a.ticks = append(a.ticks, tickSample{time.Now(), each})
+				}
+				a.mu.Unlock()
+			}
+			lastCount, lastSum = count, sum
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.exited:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// ticksBetween returns the durations of the ticks seen from t0 to t1.
+func (a *autoscaler) ticksBetween(t0, t1 time.Time) []time.Duration {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []time.Duration
+	for _, s := range a.ticks {
+		if !s.at.Before(t0) && !s.at.After(t1) {
+			out = append(out, s.duration)
+		}
+	}
+	return out
+}
+
+// rss returns the peak and the last sampled resident set size, in bytes.
+func (a *autoscaler) rss() (peak, last int64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.rssPeak, a.rssLast
+}
+
+// resetPeak starts a new peak from the last sample.
+func (a *autoscaler) resetPeak() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.rssPeak = a.rssLast
+}
+
+// vmRSS reads VmRSS, in kB, from /proc/PID/status.
+func vmRSS(pid int) (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = f.Close() }()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			fields := strings.Fields(rest)
+			if len(fields) == 0 {
+				break
+			}
+			return strconv.ParseInt(fields[0], 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+}
+
+// running is false once the process has exited.
+func (a *autoscaler) running() bool {
+	select {
+	case <-a.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// stop sends SIGTERM, then SIGKILL after 20 s, and waits for the exit and
+// for the sampler.
+func (a *autoscaler) stop() {
+	if a == nil {
+		return
+	}
+	_ = a.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-a.exited:
+	case <-time.After(20 * time.Second):
+		_ = a.cmd.Process.Kill()
+		<-a.exited
+	}
+	a.stopSampler()
+	<-a.samplerDone
+}
+
+// tail is the end of the autoscaler's log, for error reports.
+func (a *autoscaler) tail(n int) string {
+	data, err := os.ReadFile(a.log)
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/spinscale/spinscale/internal/config"
 )
 
 // goal is one of the scale goals with its verdict.
@@ -106,8 +108,8 @@ func writeDocFile(path, plot, cmdline string, o options, rs []result) error {
 		o.spec.targetPercent, o.spec.pods, o.spec.maxReplicas, o.namespaces, o.spec.pods, o.spec.requestMilli)
 	fmt.Fprintf(&b, "Each app carries a total emulated cpu usage of %d m, kept spread evenly over its running pods (as a fixed amount of traffic spreads over however many pods serve it: each change of an app's pods re-annotates them), %d %% of the request per pod. ",
 		o.spec.requestMilli*o.spec.beforePercent/100*int64(o.spec.pods), o.spec.beforePercent)
-	fmt.Fprintf(&b, "The real `autoscaler` binary runs with the `hpa` profile, a %s interval and `poll=0` (one pass per interval, so that a tick is an interval's work; the hpa profile decides on the interval only), leader election off, and client-go's default client-side rate limit (QPS 5, burst 10 per API group client: this branch has no setting for it), which caps its scale writes at 5 a second. ",
-		o.interval)
+	fmt.Fprintf(&b, "The real `autoscaler` binary runs with the `hpa` profile, a %s interval and `poll=0` (one pass per interval, so that a tick is an interval's work; the hpa profile decides on the interval only), leader election off, and its shipped client-side rate limit (`kube.qps` %v, `kube.burst` %d, per API group client); a pass decides for every app, then writes, scale-ups first. ",
+		o.interval, config.Default().Kube.QPS, config.Default().Kube.Burst)
 	fmt.Fprintf(&b, "After %s of steady state every app's total is raised to %d m at once (the apps one after another, interleaved Spinscale and HPA, by 32 workers through a 400 QPS client), so that both rules give ceil(%d × %d / %d) = %d replicas, within the scale-up limit of one sync, max(2 × %d, 4); every count on the way leads there too, and %d holds (within the 10 %% tolerance). ",
 		o.steady, o.spec.requestMilli*o.spec.afterPercent/100*int64(o.spec.pods), o.spec.pods, o.spec.afterPercent, o.spec.targetPercent, o.spec.expectReplicas, o.spec.pods, o.spec.expectReplicas)
 	b.WriteString("Times run from the moment the last app's new usage was set until an app's `spec.replicas` first equals that count (seen through an informer). One step per size: where each controller's 15 s clock falls relative to the step and to metrics-server's scrape moves both groups' times by up to an interval, so a few seconds between the groups' medians is phase, not speed.\n\n")

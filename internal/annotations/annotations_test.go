@@ -825,7 +825,7 @@ func TestEnabled(t *testing.T) {
 
 func TestKeys(t *testing.T) {
 	ks := Keys()
-	require.Len(t, ks, 35)
+	require.Len(t, ks, 46)
 	seen := map[string]bool{}
 	for _, k := range ks {
 		assert.True(t, strings.HasPrefix(k, Prefix), k)

@@ -52,6 +52,21 @@ const (
 	// (an RFC 3339 time), written with the replica count. Users do not set
 	// it; only a zero it marks is woken from.
 	KeyScaledToZero = Prefix + "scaled-to-zero"
+
+	// The HTTP keys. The activator (autoscaler activator) routes by the
+	// first six; the controller decides on the others with the activator's
+	// per-second request counts (docs/http.md).
+	KeyHTTPHosts          = Prefix + "http-hosts"
+	KeyHTTPPathPrefix     = Prefix + "http-path-prefix"
+	KeyHTTPService        = Prefix + "http-service"
+	KeyHTTPPort           = Prefix + "http-port"
+	KeyHTTPQueueSize      = Prefix + "http-queue-size"
+	KeyHTTPQueueTimeout   = Prefix + "http-queue-timeout"
+	KeyHTTPTargetInFlight = Prefix + "http-target-concurrency"
+	KeyHTTPTargetRPS      = Prefix + "http-target-rps"
+	KeyHTTPStableWindow   = Prefix + "http-stable-window"
+	KeyHTTPPanicWindow    = Prefix + "http-panic-window"
+	KeyHTTPPanicThreshold = Prefix + "http-panic-threshold"
 )
 
 // keys lists every known key in documentation order.
@@ -91,6 +106,17 @@ var keys = []string{
 	KeyActivationThreshold,
 	KeyScaleToZeroAfter,
 	KeyScaledToZero,
+	KeyHTTPHosts,
+	KeyHTTPPathPrefix,
+	KeyHTTPService,
+	KeyHTTPPort,
+	KeyHTTPQueueSize,
+	KeyHTTPQueueTimeout,
+	KeyHTTPTargetInFlight,
+	KeyHTTPTargetRPS,
+	KeyHTTPStableWindow,
+	KeyHTTPPanicWindow,
+	KeyHTTPPanicThreshold,
 }
 
 // Keys returns every known annotation key (with the prefix), in the order

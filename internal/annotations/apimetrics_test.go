@@ -87,7 +87,7 @@ func TestParseMetricsAPIErrors(t *testing.T) {
 		{"metric with a slash", "- {name: a, type: pods, metric: a/b, targetAverageValue: 1}",
 			[]string{`spinscale.dev/metrics: [0].metric: "a/b": must be the metric's name in the metrics API`}},
 		{"selector unparsable", "- {name: a, type: external, metric: m, selector: 'queue in (a', targetValue: 1}",
-			[]string{`spinscale.dev/metrics: [0].selector: "queue==": not a label selector`}},
+			[]string{`spinscale.dev/metrics: [0].selector: "queue in (a": not a label selector`}},
 		{"selector a map", "- {name: a, type: external, metric: m, selector: {queue: w}, targetValue: 1}",
 			[]string{`spinscale.dev/metrics: [0].selector: "{\"queue\":\"w\"}": must be a label selector string`}},
 		{"missing target", "- {name: a, type: external, metric: m}", []string{"spinscale.dev/metrics: [0]: requires a target: set targetValue or targetAverageValue"}},

@@ -228,7 +228,7 @@ func TestHPAVariants(t *testing.T) {
 		{
 			name:  "only an object metric",
 			input: hpa("  maxReplicas: 5\n  metrics:\n    - type: Object\n      object: {metric: {name: hits}, describedObject: {kind: Service, name: s}, target: {type: Value, value: '1'}}\n"),
-			want: map[string]string{"spinscale.dev/metrics": "- describedObject:\n    kind: Service\n    name: s\n  metric: hits\n  name: hits\n  targetValue: \"1\"\n  type: object"},
+			want:  map[string]string{"spinscale.dev/metrics": "- describedObject:\n    kind: Service\n    name: s\n  metric: hits\n  name: hits\n  targetValue: \"1\"\n  type: object"},
 		},
 		{
 			name:     "a Pods metric with a Value target is refused as by HPA",

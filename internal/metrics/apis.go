@@ -315,6 +315,16 @@ func ExternalObservation(r APIRead, values []int64, ts time.Time) recommender.Ob
 	return recommender.Observation{Value: sum, Timestamp: ts}
 }
 
+// APIFailure is the observation of a read that failed with err, as the
+// source classifies it. Simulate feeds its scenarios' failures through it.
+func APIFailure(r APIRead, err error) recommender.Observation {
+	return recommender.Observation{Err: classifyAPI(r, err)}
+}
+
+// Milli converts a value to integer milli-units, rounding to the nearest;
+// false for NaN and ±Inf.
+func Milli(v float64) (int64, bool) { return milli(v) }
+
 func notConfigured(r APIRead) recommender.Observation {
 	return recommender.Observation{Err: &APIError{API: r.API(), Kind: KindUnavailable, Read: r.String(), Reason: "no client: the controller was started without access to the metrics APIs"}}
 }

@@ -69,7 +69,7 @@ func TestParseZeroWithAPIMetrics(t *testing.T) {
 			assert.NoError(t, err, tt.entry)
 		} else {
 			require.Error(t, err, tt.entry)
-			assert.Contains(t, err.Error(), `spinscale.dev/min-replicas: "0": 0 needs a Prometheus metric, or an object or external one`)
+			assert.Contains(t, err.Error(), `spinscale.dev/min-replicas: "0": 0 needs a Prometheus metric, an object or external one`)
 		}
 	}
 }

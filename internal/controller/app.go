@@ -418,8 +418,8 @@ func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, a *app, 
 	c.opts.Events.Clear(key, actuator.ReasonRefused)
 
 	spec := &a.parsed.Spec
-	in := c.input(d, spec, snap, results, apiResults)
-	if shadow && in.SpecReplicas == 0 && spec.MinReplicas == 0 && spec.UsesPrometheus() {
+	in := c.input(d, spec, snap, results, apiResults, now)
+	if shadow && in.SpecReplicas == 0 && spec.MinReplicas == 0 && spec.WakesFromZero() {
 		// Beside a live autoscaler that scales to zero, its zero is the
 		// one Spinscale would have made: decide on waking from it.
 		in.ScaledToZero = true
@@ -463,7 +463,7 @@ func specReplicas(d *appsv1.Deployment) int32 { return ptr.Deref(d.Spec.Replicas
 
 // input gathers the engine's input from the caches and the snapshot.
 func (c *Controller) input(d *appsv1.Deployment, spec *recommender.Spec, snap *metrics.ResourceSnapshot, results map[metrics.Query]recommender.Observation,
-	apiResults map[metrics.APIRead]recommender.Observation) recommender.Input {
+	apiResults map[metrics.APIRead]recommender.Observation, now time.Time) recommender.Input {
 	in := recommender.Input{SpecReplicas: specReplicas(d), StatusReplicas: d.Status.Replicas,
 		ScaledToZero: d.Annotations[annotations.KeyScaledToZero] != ""}
 	for _, p := range c.podsOf(d) {
@@ -490,6 +490,12 @@ func (c *Controller) input(d *appsv1.Deployment, spec *recommender.Spec, snap *m
 				obs = recommender.Observation{Err: fmt.Errorf("%w: %s was not read this tick", recommender.ErrNoData, read)}
 			}
 			in.Metrics[i] = obs
+		case recommender.SourceHTTP:
+			if c.opts.HTTP == nil {
+				in.Metrics[i] = recommender.Observation{Err: fmt.Errorf("%w: no activator is configured (activator.addresses, activator.service)", recommender.ErrNoData)}
+				continue
+			}
+			in.Metrics[i] = c.opts.HTTP.Observe(d.Namespace, d.Name, m.HTTP, now)
 		}
 	}
 	return in
@@ -617,6 +623,8 @@ func sourceName(t recommender.SourceType) string {
 		return "custom-metrics"
 	case recommender.SourceExternal:
 		return "external-metrics"
+	case recommender.SourceHTTP:
+		return "activator"
 	}
 	return string(t)
 }

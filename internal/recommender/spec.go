@@ -36,6 +36,8 @@ const (
 	// SourceExternal is a metric from external.metrics.k8s.io, summed over
 	// the series its selector matches (HPA External).
 	SourceExternal SourceType = "external"
+	// SourceHTTP is the activators' per-second request counts (http.go).
+	SourceHTTP SourceType = "http"
 )
 
 // Wakes reports whether a source measures outside the app's pods, so that
@@ -96,6 +98,9 @@ type MetricSpec struct {
 	Metric   string
 	Selector string
 	Object   autoscalingv2.CrossVersionObjectReference
+	// HTTP holds an HTTP metric's KPA parameters (SourceHTTP); its target
+	// is TargetAverageValue: TargetMilli per pod.
+	HTTP HTTPSpec
 }
 
 // Tolerances is the dead band around a usage ratio of 1 inside which nothing
@@ -160,10 +165,11 @@ type Spec struct {
 
 	// ActivationMilli and ScaleToZeroAfter are KEDA's options on top of
 	// HPA's scale to zero (MinReplicas 0; zero.go). With either set, the
-	// Prometheus metrics decide between zero and running: the app runs
-	// while any of them is above ActivationMilli, and goes to zero once all
-	// have been at or below it for ScaleToZeroAfter. Unset (nil, 0), the
-	// app goes to and from zero by HPA's rule alone.
+	// Prometheus and HTTP metrics decide between zero and running: the app
+	// runs while any Prometheus metric is above ActivationMilli or any HTTP
+	// metric is not idle, and goes to zero once none has been for
+	// ScaleToZeroAfter. Unset (nil, 0), the app goes to and from zero by
+	// HPA's rule alone.
 	ActivationMilli  *int64
 	ScaleToZeroAfter time.Duration
 }

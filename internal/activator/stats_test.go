@@ -3,11 +3,13 @@ package activator
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/spinscale/spinscale/internal/httpstats"
 )
@@ -167,4 +169,28 @@ func TestWakesAreAtMostOnePer500ms(t *testing.T) {
 		require.ErrorIs(t, err, context.Canceled)
 	}
 	assert.Len(t, wakes, 3, "wakes at 0, 500 and 1000 ms")
+}
+
+func TestReadyzIsFalseBeforeTheCachesSync(t *testing.T) {
+	x, err := New(Options{Name: "a"})
+	require.NoError(t, err)
+	srv := httptest.NewServer(x.AdminHandler())
+	t.Cleanup(srv.Close)
+	for path, want := range map[string]int{"/healthz": http.StatusOK, "/readyz": http.StatusServiceUnavailable, "/metrics": http.StatusOK} {
+		res, err := http.Get(srv.URL + path)
+		require.NoError(t, err)
+		res.Body.Close()
+		assert.Equal(t, want, res.StatusCode, path)
+	}
+}
+
+func TestRemovedAppReleasesItsHeldRequestsWith404(t *testing.T) {
+	h := newHarness(t)
+	h.create(deployment("ns", "idle", epoch, "http-hosts", "idle"))
+	h.routed("idle", "/", "ns", "idle")
+	done := make(chan int, 1)
+	go func() { res, _ := h.get("idle", "/"); done <- res.StatusCode }()
+	h.awaitHold("ns", "idle")
+	require.NoError(t, h.client.AppsV1().Deployments("ns").Delete(context.Background(), "idle", metav1.DeleteOptions{}))
+	assert.Equal(t, http.StatusNotFound, <-done)
 }

@@ -3,7 +3,6 @@ package activator
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -55,6 +54,12 @@ func TestUnknownHostIs404NamingIt(t *testing.T) {
 	res, body := h.get("nobody.example.com", "/")
 	assert.Equal(t, http.StatusNotFound, res.StatusCode)
 	assert.Contains(t, body, `no app for host "nobody.example.com"`)
+
+	h.create(deployment("ns", "api", epoch, "http-hosts", "api.example.com", "http-path-prefix", "/api"))
+	h.routed("api.example.com", "/api", "ns", "api")
+	res, body = h.get("api.example.com", "/other")
+	assert.Equal(t, http.StatusNotFound, res.StatusCode)
+	assert.Contains(t, body, `no app for host "api.example.com" and path "/other": no app of this host serves this path`)
 }
 
 func TestInvalidAnnotationsAreNotRoutedAnd404WithAHint(t *testing.T) {
@@ -294,7 +299,7 @@ func TestH2CRequestsReachHTTP1Backends(t *testing.T) {
 
 	var p http.Protocols
 	p.SetUnencryptedHTTP2(true)
-	client := &http.Client{Transport: &http.Transport{Protocols: &p, TLSClientConfig: &tls.Config{}}}
+	client := &http.Client{Transport: &http.Transport{Protocols: &p}}
 	req, _ := http.NewRequest(http.MethodGet, h.proxy+"/", nil)
 	req.Host = "web"
 	res, err := client.Do(req)

@@ -17,6 +17,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
@@ -50,8 +51,14 @@ type harnessOption func(*Options)
 
 func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	t.Helper()
+	return newHarnessWith(t, nil, opts...)
+}
+
+// newHarnessWith starts with objs already in the API.
+func newHarnessWith(t *testing.T, objs []runtime.Object, opts ...harnessOption) *harness {
+	t.Helper()
 	h := &harness{
-		t: t, client: fake.NewClientset(), clock: clocktesting.NewFakeClock(epoch),
+		t: t, client: fake.NewClientset(objs...), clock: clocktesting.NewFakeClock(epoch),
 		holds: make(chan httpstats.App, 1000), changed: make(chan struct{}, 1), drain: make(chan struct{}), served: make(chan error, 1),
 	}
 	o := Options{

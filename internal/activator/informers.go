@@ -47,6 +47,7 @@ func (x *Activator) Start(ctx context.Context, client kubernetes.Interface, name
 	}
 	indexers := map[string]cache.Indexer{}
 	var synced []cache.InformerSynced
+	var factories []informers.SharedInformerFactory
 	for _, ns := range namespaces {
 		f := informers.NewSharedInformerFactoryWithOptions(client, 0,
 			informers.WithNamespace(ns), informers.WithTransform(stripManagedFields))
@@ -74,8 +75,9 @@ func (x *Activator) Start(ctx context.Context, client kubernetes.Interface, name
 			return fmt.Errorf("watch EndpointSlices: %w", err)
 		}
 		synced = append(synced, deps.HasSynced, eps.HasSynced)
-		f.Start(ctx.Done())
+		factories = append(factories, f)
 	}
+	// The handlers read the indexes: set them up before any event.
 	x.table.slices = func(namespace, service string) []*discoveryv1.EndpointSlice {
 		idx := indexers[namespace]
 		if idx == nil {
@@ -96,6 +98,9 @@ func (x *Activator) Start(ctx context.Context, client kubernetes.Interface, name
 			}
 		}
 		return out
+	}
+	for _, f := range factories {
+		f.Start(ctx.Done())
 	}
 	syncCtx, cancel := context.WithTimeout(ctx, syncTimeout)
 	defer cancel()

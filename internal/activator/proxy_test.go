@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
 )
 
@@ -47,6 +48,21 @@ func TestRoutesByHostAndLongestPrefix(t *testing.T) {
 		assert.Equal(t, http.StatusOK, res.StatusCode, "%s%s", tt.host, tt.path)
 		assert.Equal(t, tt.want, body, "%s%s", tt.host, tt.path)
 	}
+}
+
+// Objects listed before the caches synced are routed once Start returns,
+// whatever order the informers delivered them in.
+func TestAppsPresentAtStartAreRoutedOnceSynced(t *testing.T) {
+	pod := named(t, "early")
+	h := newHarnessWith(t, []runtime.Object{
+		backendSlice("ns", "early", "early", pod),
+		deployment("ns", "early", epoch, "http-hosts", "early"),
+	})
+	assert.True(t, h.x.synced.Load())
+	assert.Equal(t, http.StatusOK, h.status("/readyz"))
+	res, body := h.get("early", "/")
+	assert.Equal(t, http.StatusOK, res.StatusCode)
+	assert.Equal(t, "early", body)
 }
 
 func TestUnknownHostIs404NamingIt(t *testing.T) {

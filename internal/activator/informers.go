@@ -42,6 +42,7 @@ func stripManagedFields(obj any) (any, error) {
 // of namespaces (empty: all) and returns once their caches synced, within
 // syncTimeout. The informers run until ctx ends.
 func (x *Activator) Start(ctx context.Context, client kubernetes.Interface, namespaces []string, syncTimeout time.Duration) error {
+	watched := namespaces
 	if len(namespaces) == 0 {
 		namespaces = []string{metav1.NamespaceAll}
 	}
@@ -112,7 +113,7 @@ func (x *Activator) Start(ctx context.Context, client kubernetes.Interface, name
 		x.table.refresh(a)
 	}
 	x.synced.Store(true)
-	x.log.Info("informer caches synced", zap.Strings("namespaces", namespaces), zap.Int("apps", len(x.table.appList())))
+	x.log.Info("informer caches synced", zap.Strings("namespaces", watched), zap.Int("apps", len(x.table.appList())))
 	return nil
 }
 

@@ -78,9 +78,12 @@ func newHarnessWith(t *testing.T, objs []runtime.Object, opts ...harnessOption) 
 	x, err := New(o)
 	require.NoError(t, err)
 	h.x = x
+	// As the command does: the informers outlive the drain.
+	informers, stopInformers := context.WithCancel(context.Background())
+	t.Cleanup(stopInformers)
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
-	require.NoError(t, x.Start(ctx, h.client, nil, waitLimit))
+	require.NoError(t, x.Start(informers, h.client, nil, waitLimit))
 	proxyLn, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	adminLn, err := net.Listen("tcp", "127.0.0.1:0")
@@ -165,15 +168,24 @@ func (h *harness) get(host, path string) (*http.Response, string) {
 }
 
 func (h *harness) do(ctx context.Context, host, path string) (*http.Response, string) {
-	h.t.Helper()
+	// Called from other goroutines too: fail without FailNow, which would
+	// leave the test waiting for an answer.
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.proxy+path, nil)
-	require.NoError(h.t, err)
+	if err != nil {
+		h.t.Errorf("request %s%s: %v", host, path, err)
+		return &http.Response{Header: http.Header{}}, ""
+	}
 	req.Host = host
 	res, err := http.DefaultClient.Do(req)
-	require.NoError(h.t, err)
+	if err != nil {
+		h.t.Errorf("GET %s%s: %v", host, path, err)
+		return &http.Response{Header: http.Header{}}, ""
+	}
 	defer res.Body.Close()
 	body, err := io.ReadAll(res.Body)
-	require.NoError(h.t, err)
+	if err != nil {
+		h.t.Errorf("GET %s%s: read the body: %v", host, path, err)
+	}
 	return res, string(body)
 }
 

@@ -40,7 +40,8 @@ func stripManagedFields(obj any) (any, error) {
 
 // Start fills the table from informers on Deployments and EndpointSlices
 // of namespaces (empty: all) and returns once their caches synced, within
-// syncTimeout. The informers run until ctx ends.
+// syncTimeout. The informers run until ctx ends: let it outlive Serve's, so
+// that requests held during the drain are still released.
 func (x *Activator) Start(ctx context.Context, client kubernetes.Interface, namespaces []string, syncTimeout time.Duration) error {
 	watched := namespaces
 	if len(namespaces) == 0 {

@@ -493,3 +493,21 @@ func (h *harness) metrics() string {
 	require.NoError(h.t, err)
 	return string(b)
 }
+
+// A request held when the drain starts still gets its pod if one turns
+// ready within the drain.
+func TestDrainWaitsForHeldRequests(t *testing.T) {
+	h := newHarness(t)
+	h.create(deployment("ns", "idle", epoch, "http-hosts", "idle"))
+	h.routed("idle", "/", "ns", "idle")
+	done := make(chan string, 1)
+	go func() { _, body := h.get("idle", "/"); done <- body }()
+	h.awaitHold("ns", "idle")
+	h.cancel() // SIGTERM
+	<-h.drain
+	assert.Equal(t, http.StatusServiceUnavailable, h.status("/readyz"))
+	h.create(backendSlice("ns", "idle", "idle", named(t, "woken")))
+	assert.Equal(t, "woken", <-done)
+	require.NoError(t, <-h.served)
+	h.served <- nil // for the cleanup
+}

@@ -17,6 +17,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
+
+	"github.com/spinscale/spinscale/internal/httpstats"
 )
 
 func TestRoutesByHostAndLongestPrefix(t *testing.T) {
@@ -404,15 +406,37 @@ func TestRefusedConnectionIs502(t *testing.T) {
 func TestRefusedConnectionIsRetriedOnAnotherPodForGET(t *testing.T) {
 	h := newHarness(t)
 	h.create(slice("ns", "web-dead", "web", "http", deadPort(t), ep{addr: "127.0.0.1", ready: ptr.To(true)}))
-	h.create(backendSlice("ns", "web-live", "web", named(t, "live")))
+	liveSrv := named(t, "live")
+	h.create(backendSlice("ns", "web-live", "web", liveSrv))
 	h.create(deployment("ns", "web", epoch, "http-hosts", "web"))
 	h.ready("ns", "web", 2)
-	// Ties are broken at random: enough GETs reach the dead pod first.
-	for range 10 {
-		res, body := h.get("web", "/")
-		assert.Equal(t, http.StatusOK, res.StatusCode)
-		assert.Equal(t, "live", body)
+	// Load the live pod by one so that the dead one is picked first.
+	h.x.table.mu.Lock()
+	a := h.x.table.apps[httpstats.App{Namespace: "ns", Name: "web"}]
+	h.x.table.mu.Unlock()
+	a.mu.Lock()
+	var live *backend
+	for _, b := range a.backends {
+		if b.addr == strings.TrimPrefix(liveSrv.URL, "http://") {
+			live = b
+		}
 	}
+	a.mu.Unlock()
+	require.NotNil(t, live)
+	live.inFlight.Add(1)
+	defer live.inFlight.Add(-1)
+
+	res, body := h.get("web", "/")
+	assert.Equal(t, http.StatusOK, res.StatusCode)
+	assert.Equal(t, "live", body)
+
+	// A POST is not sent twice: 502.
+	req, _ := http.NewRequest(http.MethodPost, h.proxy+"/", strings.NewReader("order"))
+	req.Host = "web"
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusBadGateway, resp.StatusCode)
 }
 
 // deadPort is a loopback port nothing listens on.

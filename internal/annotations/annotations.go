@@ -143,6 +143,7 @@ func Parse(ann map[string]string, d Defaults) (App, error) {
 	spec.FallbackBehavior = p.fallbackBehavior()
 	app.Interval = p.interval()
 	spec.ActivationMilli, spec.ScaleToZeroAfter = p.zero(b, &spec)
+	p.route("")
 
 	if len(p.errs) > 0 {
 		return App{Enabled: true, DryRun: app.DryRun, Shadow: app.Shadow, Warnings: app.Warnings}, &Error{Fields: p.errs}

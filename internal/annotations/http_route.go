@@ -49,9 +49,34 @@ func ParseRoute(ann map[string]string, deployment string) (route Route, routed b
 		return Route{}, false, nil
 	}
 	p := &parser{ann: ann}
+	if _, ok := p.get(KeyHTTPHosts); !ok {
+		// Not an app of the activator's; the controller reports routing
+		// keys set without http-hosts.
+		return Route{}, false, nil
+	}
+	route, routed = p.route(deployment)
+	if len(p.errs) > 0 {
+		return Route{}, false, &Error{Fields: p.errs}
+	}
+	return route, routed, nil
+}
+
+// routeKeys are the keys the activator routes by, http-hosts first.
+var routeKeys = []string{KeyHTTPHosts, KeyHTTPPathPrefix, KeyHTTPService, KeyHTTPPort, KeyHTTPQueueSize, KeyHTTPQueueTimeout}
+
+// route parses the routing keys into p's errors. The controller's Parse
+// checks them too, so that a mistake is reported in an Event on the
+// Deployment and not only in the activator's log; a routing key without
+// http-hosts is a mistake as well.
+func (p *parser) route(deployment string) (route Route, routed bool) {
 	hosts, ok := p.get(KeyHTTPHosts)
 	if !ok {
-		return Route{}, false, nil
+		for _, k := range routeKeys[1:] {
+			if _, set := p.ann[k]; set {
+				p.fail(k, "routes nothing without %s: set the hosts the activator routes to this app", KeyHTTPHosts)
+			}
+		}
+		return Route{}, false
 	}
 	route = Route{PathPrefix: "/", Service: deployment}
 	route.Hosts = p.hosts(hosts)
@@ -102,10 +127,7 @@ func ParseRoute(ann map[string]string, deployment string) (route Route, routed b
 			route.QueueTimeout = d
 		}
 	}
-	if len(p.errs) > 0 {
-		return Route{}, false, &Error{Fields: p.errs}
-	}
-	return route, true, nil
+	return route, len(p.errs) == 0
 }
 
 // hosts parses http-hosts: comma-separated DNS names, lower-cased,

@@ -92,3 +92,28 @@ func TestParseRoute(t *testing.T) {
 		})
 	}
 }
+
+// The controller's Parse checks the routing keys too, so that a mistake is
+// reported in an Event on the Deployment, not only in the activator's log.
+func TestParseChecksRouteKeys(t *testing.T) {
+	tests := []struct {
+		name string
+		kv   []string
+		want string
+	}{
+		{"host with a port", []string{"http-hosts", "shop.example.com:80"}, `spinscale.dev/http-hosts: "shop.example.com:80": a host name takes no port`},
+		{"bad prefix", []string{"http-hosts", "shop.example.com", "http-path-prefix", "api"}, `spinscale.dev/http-path-prefix: "api": must be a path starting with "/"`},
+		{"port without hosts", []string{"http-port", "8080"}, `spinscale.dev/http-port: "8080": routes nothing without spinscale.dev/http-hosts`},
+		{"queue size out of range", []string{"http-hosts", "shop.example.com", "http-queue-size", "0"}, `spinscale.dev/http-queue-size: "0": must be an integer 1 to 100000`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse(valid(tt.kv...), defaults)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.want)
+		})
+	}
+	app, err := Parse(valid("http-hosts", "shop.example.com", "http-port", "http"), defaults)
+	require.NoError(t, err)
+	assert.True(t, app.Enabled)
+}

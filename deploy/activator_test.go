@@ -5,6 +5,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -138,4 +139,41 @@ func TestActivatorChartLints(t *testing.T) {
 			assert.NoError(t, err)
 		})
 	}
+}
+
+// Enabling the chart's activator points the controller at its admin
+// Service, and lets the controller list that Service's EndpointSlices in
+// the release's namespace only.
+func TestActivatorEnabledFeedsTheController(t *testing.T) {
+	all := objects(t, helmTemplate(t, "--set", "activator.enabled=true"))
+	var cfg struct {
+		Activator struct {
+			Service string `yaml:"service"`
+		} `yaml:"activator"`
+	}
+	cms := find(all, "ConfigMap")
+	require.Len(t, cms, 1)
+	data, _, err := unstructured.NestedString(cms[0].Object, "data", "config.yaml")
+	require.NoError(t, err)
+	require.NoError(t, yaml.Unmarshal([]byte(data), &cfg))
+	assert.Equal(t, "spinscale-system/spinscale-activator-admin", cfg.Activator.Service)
+
+	var role *rbacv1.Role
+	for _, o := range find(all, "Role") {
+		if o.GetName() == "spinscale-activator" {
+			role = &rbacv1.Role{}
+			into(t, o, role)
+		}
+	}
+	require.NotNil(t, role, "the controller's Role on the activator's EndpointSlices")
+	assert.Equal(t, "spinscale-system", role.Namespace)
+	assert.Equal(t, []string{"list endpointslices.discovery.k8s.io"}, grants(t, role.Rules))
+
+	// Off, the controller is not pointed anywhere.
+	off := objects(t, helmTemplate(t))
+	data, _, err = unstructured.NestedString(find(off, "ConfigMap")[0].Object, "data", "config.yaml")
+	require.NoError(t, err)
+	cfg.Activator.Service = "unset"
+	require.NoError(t, yaml.Unmarshal([]byte(data), &cfg))
+	assert.Empty(t, cfg.Activator.Service)
 }

@@ -159,3 +159,16 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
   resources: ["endpointslices"]
   verbs: ["get", "list", "watch"]
 {{- end }}
+
+{{/*
+The activator admin Service the controller streams the per-app counts from:
+config.activator.service when set, else the chart's own activator's when
+activator.enabled, else empty.
+*/}}
+{{- define "spinscale.activator.statsService" -}}
+{{- if .Values.config.activator.service }}
+{{- .Values.config.activator.service }}
+{{- else if .Values.activator.enabled }}
+{{- printf "%s/%s-admin" .Release.Namespace (include "spinscale.activator.fullname" .) }}
+{{- end }}
+{{- end }}

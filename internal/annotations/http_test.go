@@ -65,7 +65,7 @@ func TestParseHTTPScaleToZero(t *testing.T) {
 	assert.Equal(t, 30*time.Second, app.Spec.ScaleToZeroAfter)
 
 	_, err = Parse(httpApp("http-target-concurrency", "10", "min-replicas", "0", "activation-threshold", "1"), defaults)
-	assert.ErrorContains(t, err, `spinscale.dev/activation-threshold: "1": applies to Prometheus metrics, and this app has none`)
+	assert.ErrorContains(t, err, `spinscale.dev/activation-threshold: "1": applies to Prometheus, object and external metrics, and this app has none`)
 
 	_, err = Parse(valid("min-replicas", "0"), defaults)
 	assert.ErrorContains(t, err, "or an HTTP target (spinscale.dev/http-target-concurrency or spinscale.dev/http-target-rps)")

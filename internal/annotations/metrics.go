@@ -71,6 +71,10 @@ const defaultMetricFallbackAfter = 3 * time.Minute
 // scenarios.
 var reservedNames = []string{"cpu", "memory", "default", recommender.HTTPConcurrencyName, recommender.HTTPRPSName}
 
+// ReservedMetricNames returns the names an entry of the metrics list may
+// not take.
+func ReservedMetricNames() []string { return slices.Clone(reservedNames) }
+
 const metricListAllowed = "must be a YAML list of {name, query, targetValue | targetAverageValue}"
 
 // metricList parses the metrics annotation: named Prometheus queries, each

@@ -27,11 +27,11 @@ func (p *parser) zero(b bounds, spec *recommender.Spec) (*int64, time.Duration) 
 		}
 		switch {
 		case !valid:
-			p.fail(KeyActivationThreshold, "must be a quantity >= 0 in the Prometheus metrics' unit (e.g. 0, 5, 0.5, 100m)")
+			p.fail(KeyActivationThreshold, "must be a quantity >= 0 in the unit of the Prometheus, object and external metrics (e.g. 0, 5, 0.5, 100m)")
 		case b.minOK && !atZero:
 			p.fail(KeyActivationThreshold, "requires %s: \"0\" (it decides when an app at zero wakes)", KeyMinReplicas)
 		case atZero && !spec.UsesPrometheus():
-			p.fail(KeyActivationThreshold, "applies to Prometheus metrics, and this app has none: HTTP targets wake the app on any request")
+			p.fail(KeyActivationThreshold, "applies to Prometheus, object and external metrics, and this app has none: HTTP targets wake the app on any request")
 		default:
 			activation = &milli
 		}

@@ -625,3 +625,27 @@ spec:
 	assert.Equal(t, "dedup=true&partial_response=false", app.Spec.Metrics[0].Params)
 	assert.Empty(t, r.Warnings)
 }
+
+// A metric whose name would become one the metrics list reserves (the HTTP
+// targets' http-rps, http-concurrency) is renamed, so the converted
+// annotations parse.
+func TestHPAMetricNamedLikeAReservedOne(t *testing.T) {
+	r := convertOne(t, []byte(`apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {name: a, namespace: ns}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: a}
+  maxReplicas: 5
+  metrics:
+    - type: External
+      external:
+        metric: {name: http_rps}
+        target: {type: AverageValue, averageValue: "10"}
+`))
+	assert.Empty(t, r.Warnings)
+	require.NoError(t, r.Invalid)
+	app := parse(t, r.Annotations)
+	require.Len(t, app.Spec.Metrics, 1)
+	assert.NotEqual(t, "http-rps", app.Spec.Metrics[0].Name)
+	assert.Equal(t, "http_rps", app.Spec.Metrics[0].Metric)
+}

@@ -131,7 +131,10 @@ func (l *apiMetrics) add(r *Result, path, kind string, id autoscalingv2.MetricId
 		return
 	}
 	if l.used == nil {
-		l.used = map[string]bool{"cpu": true, "memory": true, "default": true}
+		l.used = map[string]bool{}
+		for _, n := range annotations.ReservedMetricNames() {
+			l.used[n] = true
+		}
 	}
 	e.Name = entryName(id.Name, len(l.entries)+1, l.used)
 	l.entries = append(l.entries, e)

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
@@ -96,14 +97,20 @@ func (r APIRead) String() string {
 	fmt.Fprintf(&b, "%s %q", r.Source, r.Metric)
 	switch r.Source {
 	case recommender.SourcePods:
-		fmt.Fprintf(&b, " of pods %q", r.PodSelector)
+		if r.PodSelector != "" {
+			fmt.Fprintf(&b, " of pods %q", r.PodSelector)
+		}
 	case recommender.SourceObject:
-		fmt.Fprintf(&b, " of %s %s/%s", r.Kind, r.Namespace, r.Name)
+		if r.Namespace != "" {
+			fmt.Fprintf(&b, " of %s %s/%s", r.Kind, r.Namespace, r.Name)
+		} else {
+			fmt.Fprintf(&b, " of %s %s", r.Kind, r.Name)
+		}
 	}
 	if r.Selector != "" {
 		fmt.Fprintf(&b, " with selector %q", r.Selector)
 	}
-	if r.Source != recommender.SourceObject {
+	if r.Source != recommender.SourceObject && r.Namespace != "" {
 		fmt.Fprintf(&b, " in namespace %s", r.Namespace)
 	}
 	return b.String()
@@ -190,7 +197,16 @@ func (m *MetricsAPIs) Read(ctx context.Context, reads []APIRead) map[APIRead]rec
 		concurrency = defaultAPIConcurrency
 	}
 	workqueue.ParallelizeUntil(ctx, concurrency, len(distinct), func(i int) {
-		results[i], ran[i] = m.read(distinct[i]), true
+		defer func() {
+			// A client that answers nothing (a nil list and no error)
+			// must not take the controller down: the read fails.
+			if p := recover(); p != nil {
+				results[i] = recommender.Observation{Err: &APIError{API: distinct[i].API(), Kind: KindBadResponse, Read: distinct[i].String(),
+					Detail: fmt.Sprintf("reading it panicked: %v", p)}}
+			}
+			ran[i] = true
+		}()
+		results[i] = m.read(distinct[i])
 	})
 	out := make(map[APIRead]recommender.Observation, len(distinct))
 	for i, r := range distinct {
@@ -252,7 +268,7 @@ func PodsObservation(r APIRead, items []customapi.MetricValue) recommender.Obser
 		if v.WindowSeconds != nil {
 			window = time.Duration(*v.WindowSeconds) * time.Second
 		}
-		obs.Samples = append(obs.Samples, recommender.Sample{Pod: v.DescribedObject.Name, Value: v.Value.MilliValue(),
+		obs.Samples = append(obs.Samples, recommender.Sample{Pod: v.DescribedObject.Name, Value: quantityMilli(v.Value),
 			Timestamp: v.Timestamp.Time, Window: window})
 	}
 	return obs
@@ -276,7 +292,7 @@ func (m *MetricsAPIs) object(r APIRead, metricSelector labels.Selector) recommen
 	if err != nil {
 		return recommender.Observation{Err: classifyAPI(r, err)}
 	}
-	return recommender.Observation{Value: v.Value.MilliValue(), Timestamp: v.Timestamp.Time}
+	return recommender.Observation{Value: quantityMilli(v.Value), Timestamp: v.Timestamp.Time}
 }
 
 func (m *MetricsAPIs) external(r APIRead, metricSelector labels.Selector) recommender.Observation {
@@ -290,7 +306,7 @@ func (m *MetricsAPIs) external(r APIRead, metricSelector labels.Selector) recomm
 	values := make([]int64, len(list.Items))
 	var ts time.Time
 	for i := range list.Items {
-		values[i] = list.Items[i].Value.MilliValue()
+		values[i] = quantityMilli(list.Items[i].Value)
 	}
 	if len(list.Items) > 0 {
 		ts = list.Items[0].Timestamp.Time
@@ -319,6 +335,18 @@ func ExternalObservation(r APIRead, values []int64, ts time.Time) recommender.Ob
 // source classifies it. Simulate feeds its scenarios' failures through it.
 func APIFailure(r APIRead, err error) recommender.Observation {
 	return recommender.Observation{Err: classifyAPI(r, err)}
+}
+
+// quantityMilli is q in milli-units, saturating at the int64 range:
+// Quantity.MilliValue wraps above about 9.2e15, which would turn a huge
+// value (a scale-up signal) into zero or a negative one.
+func quantityMilli(q resource.Quantity) int64 {
+	f := q.AsApproximateFloat64()
+	if math.Abs(f) < 9e15 {
+		return q.MilliValue()
+	}
+	v, _ := milli(f)
+	return v
 }
 
 // Milli converts a value to integer milli-units, rounding to the nearest;
@@ -393,6 +421,9 @@ func classifyAPI(r APIRead, err error) *APIError {
 	case errors.Is(err, context.DeadlineExceeded), apierrors.IsTimeout(err), apierrors.IsServerTimeout(err),
 		errors.As(err, &netErr) && netErr.Timeout():
 		e.Kind = KindTimeout
+	case apierrors.IsNotFound(err) && strings.Contains(msg, "the server could not find the requested resource"):
+		// kube-apiserver's own 404: nothing serves the group.
+		e.Kind, e.Reason = KindUnavailable, fmt.Sprintf("%s is not served: is an APIService registered for it?", r.API())
 	case apierrors.IsNotFound(err):
 		e.Kind, e.Reason = KindNotFound, "is the metric served by the adapter, and its name and selector right?"
 	case apierrors.IsServiceUnavailable(err):
@@ -407,6 +438,7 @@ func classifyAPI(r APIRead, err error) *APIError {
 		e.Kind, e.Reason = KindUnavailable, msg
 	case errors.As(err, &status):
 		e.Kind = KindUnavailable
+		e.Reason = fmt.Sprintf("the API answered %d %s", status.Status().Code, apierrors.ReasonForError(err))
 	case strings.Contains(msg, "didn't return"), strings.Contains(msg, "results when we asked for exactly one"):
 		e.Kind, e.Reason = KindBadResponse, msg
 	default:

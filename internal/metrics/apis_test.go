@@ -253,6 +253,9 @@ func TestAPIFailures(t *testing.T) {
 		{"forbidden", nil, apierrors.NewForbidden(gr, "qps", errors.New("no")), "custom.metrics.k8s.io refused the request: Forbidden: Spinscale's ClusterRole needs get and list on custom.metrics.k8s.io", false},
 		{"timeout", nil, apierrors.NewTimeoutError("slow", 1), "custom.metrics.k8s.io timed out", false},
 		{"empty", podValues(), nil, "custom.metrics.k8s.io no data", true},
+		{"group not served", nil, &apierrors.StatusError{ErrStatus: metav1.Status{Status: metav1.StatusFailure, Code: 404, Reason: metav1.StatusReasonNotFound,
+			Message: "the server could not find the requested resource"}}, "custom.metrics.k8s.io unavailable: custom.metrics.k8s.io is not served: is an APIService registered for it?", false},
+		{"adapter refuses the selector", nil, apierrors.NewBadRequest("bad selector"), "custom.metrics.k8s.io unavailable: the API answered 400 BadRequest", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, _, _ := fakeAPIs(tc.custom, nil, tc.err, nil)
@@ -292,4 +295,18 @@ func TestAPIReadAfterDeadline(t *testing.T) {
 	require.ErrorAs(t, obs.Err, &ae)
 	assert.Equal(t, KindTimeout, ae.Kind)
 	assert.Empty(t, em.Actions())
+}
+
+// A value past int64 milli-units (about 9.2e15) saturates: it must never
+// wrap to zero or a negative number and turn a scale-up into a scale-down.
+func TestHugeAPIValuesSaturate(t *testing.T) {
+	for _, s := range []string{"1e16", "18446744073709551", "9.3e15"} {
+		q := resource.MustParse(s)
+		assert.Equal(t, int64(math.MaxInt64), quantityMilli(q), s)
+	}
+	for _, s := range []string{"-1e16"} {
+		assert.Equal(t, int64(math.MinInt64), quantityMilli(resource.MustParse(s)), s)
+	}
+	assert.Equal(t, int64(1500), quantityMilli(resource.MustParse("1.5")))
+	assert.Equal(t, int64(9e17), quantityMilli(resource.MustParse("9e14")))
 }

@@ -117,9 +117,9 @@ func activate(spec *Spec, st *State, d *Decision, now time.Time) {
 	if !spec.keda() {
 		return
 	}
-	activeText, idleText := "a Prometheus metric is above activation-threshold", "every Prometheus metric at or below activation-threshold"
+	activeText, idleText := "a Prometheus, object or external metric is above activation-threshold", "every Prometheus, object and external metric at or below activation-threshold"
 	if spec.UsesHTTP() {
-		activeText, idleText = "a metric is active (a Prometheus metric above activation-threshold, or HTTP requests)", "every metric idle (Prometheus metrics at or below activation-threshold, no HTTP request)"
+		activeText, idleText = "a metric is active (a Prometheus, object or external metric above activation-threshold, or HTTP requests)", "every metric idle (Prometheus, object and external metrics at or below activation-threshold, no HTTP request)"
 		if !spec.UsesPrometheus() {
 			activeText, idleText = "HTTP requests arrived, are in flight or held", "no HTTP request"
 		}

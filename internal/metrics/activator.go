@@ -512,7 +512,7 @@ func HTTPWindowsOf(secs []HTTPSecond, latest, coverFrom int64, h recommender.HTT
 	covered := max(latest-coverFrom+1, 1)
 	stableN := min(int64(h.StableWindow/time.Second), covered)
 	panicN := min(int64(h.PanicWindow/time.Second), covered)
-	w := recommender.HTTPWindows{Idle: true, Latest: time.Unix(latest, 0).UTC()}
+	w := recommender.HTTPWindows{Idle: true, Latest: time.Unix(latest, 0).UTC(), Covered: time.Duration(stableN) * time.Second}
 	var stableSum, panicSum float64
 	for _, s := range secs {
 		age := latest - s.At

@@ -70,6 +70,10 @@ type HTTPWindows struct {
 	Idle bool
 	// Latest is the end of the newest second counted.
 	Latest time.Time
+	// Covered is how much of the stable window the counts cover: less
+	// than the window right after the controller starts or the counts come
+	// back, when the averages cover only the seconds counted since.
+	Covered time.Duration
 }
 
 // HTTPResult explains an HTTP metric's part in a decision.
@@ -80,6 +84,9 @@ type HTTPResult struct {
 	// when it last crossed the panic threshold.
 	Panicking  bool
 	PanicSince time.Time
+	// Partial is true when the counts covered less than a stable window
+	// and a scale-down was held back for it.
+	Partial bool
 }
 
 // HTTPPanic is one HTTP metric in panic mode: when it last crossed the
@@ -163,6 +170,12 @@ func computeHTTP(ms *MetricSpec, in *Input, obs *Observation, prev []HTTPPanic, 
 		res.Panicking, res.PanicSince = true, panic.Since
 		*next = append(*next, panic)
 	}
+	if w.Covered < ms.HTTP.StableWindow && desired < in.SpecReplicas {
+		// A part of a window is not enough to scale down on (to zero
+		// least of all): hold until the counts cover a whole one.
+		desired = in.SpecReplicas
+		res.Partial = true
+	}
 	if in.SpecReplicas == 0 && (w.PanicRequests > 0 || w.PanicHeld > 0) {
 		// A request arrived, or waits, for an app at zero: wake it.
 		desired = max(desired, 1)
@@ -186,8 +199,12 @@ func (m *MetricResult) describeHTTP() string {
 	if h.Panicking {
 		mode = "on since " + h.PanicSince.UTC().Format(time.RFC3339)
 	}
-	return fmt.Sprintf("%s stable %s, panic %s / target %s per pod → %d (stable %d, panic %d, panic mode %s)",
-		m.Name, formatCount(h.Stable), formatCount(h.Panic), m.quantity(m.TargetMilli), m.Proposal, h.DesiredStable, h.DesiredPanic, mode)
+	partial := ""
+	if h.Partial {
+		partial = fmt.Sprintf("; counts cover %s of the stable window: no scale-down before a whole one", h.Covered.String())
+	}
+	return fmt.Sprintf("%s stable %s, panic %s / target %s per pod → %d (stable %d, panic %d, panic mode %s%s)",
+		m.Name, formatCount(h.Stable), formatCount(h.Panic), m.quantity(m.TargetMilli), m.Proposal, h.DesiredStable, h.DesiredPanic, mode, partial)
 }
 
 // formatCount renders a per-second average with at most three decimals.

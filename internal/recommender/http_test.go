@@ -19,7 +19,7 @@ func httpMetric(targetMilli int64) MetricSpec {
 // httpInput is an app at replicas ready pods with the given window averages.
 func httpInput(replicas int32, stable, panic float64) Input {
 	return Input{SpecReplicas: replicas, StatusReplicas: replicas, Pods: pods(int(replicas), nil),
-		Metrics: []Observation{{HTTP: &HTTPWindows{Stable: stable, Panic: panic, Idle: stable == 0 && panic == 0}}}}
+		Metrics: []Observation{{HTTP: &HTTPWindows{Stable: stable, Panic: panic, Idle: stable == 0 && panic == 0, Covered: time.Minute}}}}
 }
 
 // Stable mode: ceil(stable / target), with no tolerance band.
@@ -169,11 +169,11 @@ func TestHTTPWakeFromZero(t *testing.T) {
 		zeroed bool
 		want   int32
 	}{
-		{"a held request wakes", HTTPWindows{PanicHeld: 1}, true, 1},
-		{"a request wakes", HTTPWindows{PanicRequests: 1}, true, 1},
-		{"concurrency 25 wakes 3", HTTPWindows{Stable: 2, Panic: 25, PanicRequests: 30}, true, 3},
-		{"no request stays at zero", HTTPWindows{Idle: true}, true, 0},
-		{"a zero set by hand pauses", HTTPWindows{PanicHeld: 1}, false, 0},
+		{"a held request wakes", HTTPWindows{PanicHeld: 1, Covered: time.Minute}, true, 1},
+		{"a request wakes", HTTPWindows{PanicRequests: 1, Covered: time.Minute}, true, 1},
+		{"concurrency 25 wakes 3", HTTPWindows{Stable: 2, Panic: 25, PanicRequests: 30, Covered: time.Minute}, true, 3},
+		{"no request stays at zero", HTTPWindows{Idle: true, Covered: time.Minute}, true, 0},
+		{"a zero set by hand pauses", HTTPWindows{PanicHeld: 1, Covered: time.Minute}, false, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -228,4 +228,32 @@ func TestHTTPDescribe(t *testing.T) {
 	in := httpInput(2, 25.5, 26)
 	d, _ := Decide(&spec, &in, settled(), t0)
 	assert.Equal(t, "2 → 3: http-rps stable 25.5, panic 26 / target 10 per pod → 3 (stable 3, panic 3, panic mode off) above target", d.Reason())
+}
+
+// Counts that cover only a part of the stable window (the controller just
+// started, or the activators' streams came back) never scale down, to zero
+// least of all; they still scale up.
+func TestHTTPPartialWindowHoldsScaleDown(t *testing.T) {
+	spec := baseSpec(httpMetric(10_000))
+	decideOnce := func(in Input) Decision {
+		d, _ := Decide(&spec, &in, settled(), t0)
+		require.NoError(t, d.Metrics[0].Err)
+		return d
+	}
+	in := httpInput(4, 0, 0)
+	in.Metrics[0].HTTP.Covered = 5 * time.Second
+	d := decideOnce(in)
+	assert.Equal(t, int32(4), d.Metrics[0].Proposal, d.Reason())
+	assert.True(t, d.Metrics[0].HTTP.Partial)
+	assert.Contains(t, d.Reason(), "counts cover 5s of the stable window: no scale-down before a whole one")
+
+	in = httpInput(4, 61, 61)
+	in.Metrics[0].HTTP.Covered = 5 * time.Second
+	d = decideOnce(in)
+	assert.Equal(t, int32(7), d.Metrics[0].Proposal, "a part of a window still scales up")
+	assert.False(t, d.Metrics[0].HTTP.Partial)
+
+	in = httpInput(4, 0, 0)
+	d = decideOnce(in)
+	assert.Equal(t, int32(0), d.Metrics[0].Proposal, "a whole idle window proposes zero")
 }

@@ -28,6 +28,7 @@ Commands:
   convert        translate HPAs, KEDA ScaledObjects or scaffold flags into annotations
   status         show the apps as the controller last decided them (like kubectl get hpa)
   shadow-report  compare the decisions of apps in shadow mode with their live autoscaler
+  activator      run the HTTP activator: a proxy that holds requests for apps at zero and counts them
   version        print the version
 
 Run 'autoscaler <command> --help' for a command's flags.
@@ -65,6 +66,7 @@ var commands = map[string]command{
 	"convert":       runConvert,
 	"status":        runStatus,
 	"shadow-report": runShadowReport,
+	"activator":     runActivator,
 	"version":       runVersion,
 	"--version":     runVersion,
 }

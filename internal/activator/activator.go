@@ -1,0 +1,430 @@
+package activator
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/utils/clock"
+
+	"github.com/spinscale/spinscale/internal/httpstats"
+)
+
+// Defaults of the activator's options.
+const (
+	DefaultQueueSize    = 1000
+	DefaultQueueTimeout = 30 * time.Second
+	// RetryAfter is the Retry-After, in seconds, of a 503 for a held request.
+	RetryAfter = 1
+)
+
+// Options configure an Activator.
+type Options struct {
+	// Name identifies this replica in its reports (its pod name).
+	Name   string
+	Logger *zap.Logger
+	Clock  clock.WithTicker
+	// QueueSize and QueueTimeout apply to apps that do not set
+	// http-queue-size and http-queue-timeout.
+	QueueSize    int
+	QueueTimeout time.Duration
+	// AddressMap rewrites endpoint addresses before they are dialed.
+	AddressMap AddressMap
+	// Transport forwards to the pods; nil is an HTTP/1.1 transport that
+	// ignores proxy environment variables.
+	Transport http.RoundTripper
+
+	// onHold is told of each request held (tests).
+	onHold func(httpstats.App)
+}
+
+// Activator is the proxy, its table of apps and its stats stream.
+type Activator struct {
+	name    string
+	log     *zap.Logger
+	clock   clock.WithTicker
+	table   *Table
+	hub     *hub
+	reg     *prometheus.Registry
+	metrics *Metrics
+	proxy   *httputil.ReverseProxy
+	holder  *holder
+	active  counter
+
+	synced   atomic.Bool
+	draining atomic.Bool
+	// streamsDone ends the stats streams once the proxy has drained.
+	streamsDone chan struct{}
+	closeOnce   sync.Once
+}
+
+// New returns an Activator with an empty table; Start fills it from the
+// API and Serve serves it.
+func New(o Options) (*Activator, error) {
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
+	}
+	if o.QueueSize == 0 {
+		o.QueueSize = DefaultQueueSize
+	}
+	if o.QueueTimeout == 0 {
+		o.QueueTimeout = DefaultQueueTimeout
+	}
+	if o.QueueSize < 1 {
+		return nil, fmt.Errorf("queue size %d: must be at least 1", o.QueueSize)
+	}
+	if o.QueueTimeout < 0 {
+		return nil, fmt.Errorf("queue timeout %s: must be positive", o.QueueTimeout)
+	}
+	if o.Transport == nil {
+		o.Transport = newTransport()
+	}
+	x := &Activator{
+		name: o.Name, log: o.Logger, clock: o.Clock,
+		reg:         prometheus.NewRegistry(),
+		streamsDone: make(chan struct{}),
+	}
+	x.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	x.metrics = NewMetrics(x.reg)
+	x.hub = newHub(func(n int) { x.metrics.streamReaders.Set(float64(n)) })
+	x.table = NewTable(o.Logger, o.Clock.Now, o.AddressMap, func(string, string) []*discoveryv1.EndpointSlice { return nil })
+	x.table.onRemove = x.metrics.forget
+	x.holder = &holder{
+		now:     o.Clock.Now,
+		timer:   func(d time.Duration) (<-chan time.Time, func() bool) { t := o.Clock.NewTimer(d); return t.C(), t.Stop },
+		size:    o.QueueSize,
+		timeout: o.QueueTimeout,
+		wake: func(a *app, s httpstats.AppStats) {
+			x.hub.publish(httpstats.Report{Kind: httpstats.KindWake, Activator: x.name, Time: o.Clock.Now(), Apps: []httpstats.AppStats{s}})
+			x.log.Debug("wake sent", zap.String("namespace", a.key.Namespace), zap.String("deployment", a.key.Name))
+		},
+		onHold: o.onHold,
+		heldChanged: func(a *app, d float64) {
+			x.metrics.held.WithLabelValues(a.key.Namespace, a.key.Name).Add(d)
+		},
+	}
+	x.proxy = &httputil.ReverseProxy{
+		Rewrite:      rewrite,
+		Transport:    o.Transport,
+		ErrorHandler: x.proxyError,
+		// Streamed responses (no Content-Length, or text/event-stream)
+		// are flushed at each write whatever this says.
+		FlushInterval: 0,
+		ErrorLog:      zap.NewStdLog(o.Logger.Named("proxy")),
+	}
+	return x, nil
+}
+
+// newTransport forwards over HTTP/1.1 with pooled connections.
+func newTransport() *http.Transport {
+	return &http.Transport{
+		Proxy:                 nil, // pods are dialed directly
+		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          10000,
+		MaxIdleConnsPerHost:   1000,
+		IdleConnTimeout:       90 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+// Registry is the activator's own Prometheus registry.
+func (x *Activator) Registry() *prometheus.Registry { return x.reg }
+
+// target is where one request goes.
+type target struct {
+	app     *app
+	backend *backend
+	in      *http.Request // the request as received, for a retry
+	retried bool
+}
+
+type targetKey struct{}
+
+// rewrite sends the request to its backend, keeping Host, and sets the
+// X-Forwarded headers as an ingress controller does: the client is
+// appended to an incoming X-Forwarded-For chain; an incoming
+// X-Forwarded-Host or -Proto (set by the ingress in front) is kept, else it
+// is this request's.
+func rewrite(pr *httputil.ProxyRequest) {
+	t := pr.In.Context().Value(targetKey{}).(*target)
+	pr.Out.URL.Scheme = "http"
+	pr.Out.URL.Host = t.backend.addr
+	pr.Out.Host = pr.In.Host
+	pr.Out.Header["X-Forwarded-For"] = pr.In.Header["X-Forwarded-For"]
+	pr.SetXForwarded()
+	for _, h := range []string{"X-Forwarded-Host", "X-Forwarded-Proto"} {
+		if v := pr.In.Header.Get(h); v != "" {
+			pr.Out.Header.Set(h, v)
+		}
+	}
+}
+
+// ServeHTTP routes, holds and forwards one request.
+func (x *Activator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	x.active.add(1)
+	defer x.active.add(-1)
+	start := x.clock.Now()
+	host := canonicalHost(r.Host)
+	a, hint := x.table.lookup(host, r.URL.Path)
+	if a == nil {
+		msg := fmt.Sprintf("no app for host %q", host)
+		if hint != "" {
+			msg = fmt.Sprintf("no app for host %q and path %q: %s", host, r.URL.Path, hint)
+		}
+		x.log.Info("request not routed", zap.String("host", host), zap.String("path", r.URL.Path), zap.String("reason", msg))
+		x.metrics.requests.WithLabelValues("", "", "404").Inc()
+		http.Error(w, msg, http.StatusNotFound)
+		return
+	}
+	ns, name := a.key.Namespace, a.key.Name
+	a.begin(start)
+	inFlight := x.metrics.inFlight.WithLabelValues(ns, name)
+	inFlight.Inc()
+	rec := &recorder{ResponseWriter: w}
+	defer func() {
+		end := x.clock.Now()
+		a.end(end)
+		inFlight.Dec()
+		x.metrics.requests.WithLabelValues(ns, name, strconv.Itoa(rec.status())).Inc()
+		x.metrics.duration.WithLabelValues(ns, name).Observe(end.Sub(start).Seconds())
+	}()
+
+	b, err := a.acquire(r.Context(), x.holder)
+	if err != nil {
+		x.refuse(rec, r, a, err)
+		return
+	}
+	defer b.inFlight.Add(-1)
+	ctx := context.WithValue(r.Context(), targetKey{}, &target{app: a, backend: b, in: r})
+	x.proxy.ServeHTTP(rec, r.WithContext(ctx))
+}
+
+// refuse answers a request that got no backend.
+func (x *Activator) refuse(w *recorder, r *http.Request, a *app, err error) {
+	ns, name := a.key.Namespace, a.key.Name
+	log := x.log.With(zap.String("namespace", ns), zap.String("deployment", name))
+	switch {
+	case errors.Is(err, errOverflow):
+		x.metrics.heldRejected.WithLabelValues(ns, name, "overflow").Inc()
+		log.Warn("request refused: hold queue full")
+		retryLater(w, fmt.Sprintf("app %s has no ready pod and its queue is full; retry later", a.key))
+	case errors.Is(err, errTimeout):
+		x.metrics.heldRejected.WithLabelValues(ns, name, "timeout").Inc()
+		log.Warn("request refused: no ready pod in time")
+		retryLater(w, fmt.Sprintf("app %s had no ready pod in time; retry later", a.key))
+	case errors.Is(err, errRemoved):
+		http.Error(w, fmt.Sprintf("app %s is no longer routed", a.key), http.StatusNotFound)
+	default: // the client went while held
+		w.code = statusClientClosed
+		log.Debug("held request cancelled by the client", zap.Error(err))
+	}
+}
+
+// statusClientClosed counts a request whose client went before its answer
+// (nginx's 499); it is never sent.
+const statusClientClosed = 499
+
+func retryLater(w http.ResponseWriter, msg string) {
+	w.Header().Set("Retry-After", strconv.Itoa(RetryAfter))
+	http.Error(w, msg, http.StatusServiceUnavailable)
+}
+
+// proxyError answers a request the backend failed: 502, after one retry on
+// another ready pod for a GET or HEAD without a body whose connection was
+// refused.
+func (x *Activator) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	t, _ := r.Context().Value(targetKey{}).(*target)
+	rec, _ := w.(*recorder)
+	if r.Context().Err() != nil {
+		if rec != nil {
+			rec.code = statusClientClosed
+		}
+		return
+	}
+	if t == nil {
+		http.Error(w, "bad gateway", http.StatusBadGateway)
+		return
+	}
+	log := x.log.With(zap.String("namespace", t.app.key.Namespace), zap.String("deployment", t.app.key.Name),
+		zap.String("backend", t.backend.addr))
+	var op *net.OpError
+	if !t.retried && errors.As(err, &op) && op.Op == "dial" && retriable(t.in) {
+		t.app.mu.Lock()
+		next := t.app.pick(t.backend)
+		if next != nil {
+			next.inFlight.Add(1)
+		}
+		t.app.mu.Unlock()
+		if next != nil {
+			defer next.inFlight.Add(-1)
+			log.Info("backend refused the connection; retrying on another pod", zap.String("retryBackend", next.addr), zap.Error(err))
+			ctx := context.WithValue(t.in.Context(), targetKey{}, &target{app: t.app, backend: next, in: t.in, retried: true})
+			x.proxy.ServeHTTP(w, t.in.WithContext(ctx))
+			return
+		}
+	}
+	log.Warn("backend failed", zap.Error(err))
+	http.Error(w, fmt.Sprintf("bad gateway: app %s: its pod %s failed: %v", t.app.key, t.backend.addr, err), http.StatusBadGateway)
+}
+
+// retriable reports whether r may be sent again: an idempotent request
+// without a body.
+func retriable(r *http.Request) bool {
+	return (r.Method == http.MethodGet || r.Method == http.MethodHead) && (r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0)
+}
+
+// canonicalHost is the request's host name, lower-cased, without port or
+// trailing dot.
+func canonicalHost(h string) string {
+	if host, _, err := net.SplitHostPort(h); err == nil {
+		h = host
+	} else if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
+		h = h[1 : len(h)-1]
+	}
+	return strings.TrimSuffix(strings.ToLower(h), ".")
+}
+
+// tick publishes the counts of the second ending at now.
+func (x *Activator) tick(now time.Time) {
+	rep := httpstats.Report{Kind: httpstats.KindTick, Activator: x.name, Time: now, Apps: []httpstats.AppStats{}}
+	for _, a := range x.table.appList() {
+		if s, ok := a.snapshot(now); ok {
+			rep.Apps = append(rep.Apps, s)
+		}
+	}
+	x.hub.publish(rep)
+}
+
+// runTicks publishes a tick each second until ctx ends.
+func (x *Activator) runTicks(ctx context.Context) {
+	t := x.clock.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C():
+			x.tick(now)
+		}
+	}
+}
+
+// AdminHandler serves /healthz, /readyz, /metrics and the stats stream.
+func (x *Activator) AdminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		switch {
+		case x.draining.Load():
+			http.Error(w, "draining", http.StatusServiceUnavailable)
+		case !x.synced.Load():
+			http.Error(w, "informer caches not synced", http.StatusServiceUnavailable)
+		default:
+			fmt.Fprintln(w, "ok")
+		}
+	})
+	mux.Handle("/metrics", promhttp.HandlerFor(x.reg, promhttp.HandlerOpts{Registry: x.reg}))
+	mux.HandleFunc(httpstats.StreamPath, func(w http.ResponseWriter, r *http.Request) {
+		x.hub.serveStream(w, r, x.streamsDone, x.log)
+	})
+	return mux
+}
+
+// recorder remembers the status code written, for the metrics.
+type recorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if r.code == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
+		r.code = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(p []byte) (int, error) {
+	if r.code == 0 {
+		r.code = http.StatusOK
+	}
+	return r.ResponseWriter.Write(p)
+}
+
+// Hijack is an upgrade (a WebSocket): the proxy took the connection.
+func (r *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if r.code == 0 {
+		r.code = http.StatusSwitchingProtocols
+	}
+	return http.NewResponseController(r.ResponseWriter).Hijack()
+}
+
+func (r *recorder) FlushError() error { return http.NewResponseController(r.ResponseWriter).Flush() }
+
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+func (r *recorder) status() int {
+	if r.code == 0 {
+		return http.StatusOK
+	}
+	return r.code
+}
+
+// counter counts the requests being served, and tells when none is.
+type counter struct {
+	mu   sync.Mutex
+	n    int64
+	idle chan struct{} // closed when n falls to 0; nil until someone waits
+}
+
+func (c *counter) add(d int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n += d
+	if c.n == 0 && c.idle != nil {
+		close(c.idle)
+		c.idle = nil
+	}
+}
+
+// wait returns when no request is being served, or ctx ends.
+func (c *counter) wait(ctx context.Context) error {
+	c.mu.Lock()
+	if c.n == 0 {
+		c.mu.Unlock()
+		return nil
+	}
+	if c.idle == nil {
+		c.idle = make(chan struct{})
+	}
+	idle := c.idle
+	c.mu.Unlock()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%d requests still in flight: %w", c.load(), ctx.Err())
+	}
+}
+
+func (c *counter) load() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}

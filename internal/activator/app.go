@@ -1,0 +1,278 @@
+package activator
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/spinscale/spinscale/internal/annotations"
+	"github.com/spinscale/spinscale/internal/httpstats"
+)
+
+// backend is one ready pod's address, with the requests this activator has
+// in flight to it.
+type backend struct {
+	addr     string // host:port, dialed as is
+	inFlight atomic.Int64
+}
+
+// app is one routed Deployment: its route, its ready backends, its held
+// requests and its counts for the current second.
+type app struct {
+	key     httpstats.App
+	created time.Time // the Deployment's creation, for conflicts
+
+	mu       sync.Mutex
+	route    annotations.Route
+	backends []*backend // ready, in no particular order
+	// ready is closed when backends turns non-empty (or the app is
+	// removed); held requests wait on it. A new one is made each time the
+	// app falls to no ready backend.
+	ready   chan struct{}
+	removed bool
+	held    int64
+
+	// The counts of the current second.
+	inFlight   int64
+	requests   int64
+	peak       int64
+	area       float64 // in-flight × seconds since periodStart
+	lastChange time.Time
+	periodFrom time.Time
+	lastWake   time.Time
+}
+
+func newApp(key httpstats.App, now time.Time) *app {
+	return &app{key: key, ready: make(chan struct{}), lastChange: now, periodFrom: now}
+}
+
+// Errors of acquire.
+var (
+	errOverflow = errors.New("queue full")
+	errTimeout  = errors.New("no ready pod in time")
+	errRemoved  = errors.New("app no longer routed")
+)
+
+// advance integrates in-flight over time up to now. a.mu is held.
+func (a *app) advance(now time.Time) {
+	if d := now.Sub(a.lastChange); d > 0 {
+		a.area += float64(a.inFlight) * d.Seconds()
+		a.lastChange = now
+	}
+}
+
+// begin counts a request that arrived.
+func (a *app) begin(now time.Time) {
+	a.mu.Lock()
+	a.advance(now)
+	a.requests++
+	a.inFlight++
+	a.peak = max(a.peak, a.inFlight)
+	a.mu.Unlock()
+}
+
+// end counts a request that finished.
+func (a *app) end(now time.Time) {
+	a.mu.Lock()
+	a.advance(now)
+	a.inFlight--
+	a.mu.Unlock()
+}
+
+// snapshot returns the counts of the second ending at now and starts the
+// next; ok is false when the app had no activity and holds nothing.
+func (a *app) snapshot(now time.Time) (s httpstats.AppStats, ok bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.advance(now)
+	s = httpstats.AppStats{
+		App: a.key, Requests: a.requests, MaxConcurrency: a.peak,
+		Held: a.held, Endpoints: len(a.backends),
+	}
+	if d := now.Sub(a.periodFrom).Seconds(); d > 0 {
+		s.Concurrency = a.area / d
+	}
+	ok = a.requests > 0 || a.peak > 0 || a.held > 0
+	a.requests, a.peak, a.area, a.periodFrom = 0, a.inFlight, 0, now
+	return s, ok
+}
+
+// pick returns the ready backend with the fewest requests in flight from
+// this activator, ties broken at random, or nil. a.mu is held.
+func (a *app) pick(exclude *backend) *backend {
+	n := len(a.backends)
+	if n == 0 {
+		return nil
+	}
+	start := rand.IntN(n)
+	var best *backend
+	var bestLoad int64
+	for i := range n {
+		b := a.backends[(start+i)%n]
+		if b == exclude {
+			continue
+		}
+		if load := b.inFlight.Load(); best == nil || load < bestLoad {
+			best, bestLoad = b, load
+		}
+	}
+	return best
+}
+
+// holder is what acquire needs around it: the clock, the limits, and the
+// wake to send when a request is held for an app at zero.
+type holder struct {
+	now     func() time.Time
+	timer   func(time.Duration) (<-chan time.Time, func() bool)
+	size    int
+	timeout time.Duration
+	wake    func(*app, httpstats.AppStats)
+	onHold  func(httpstats.App) // test hook; nil in production
+	// heldChanged is told of each request held (+1) and let go (-1).
+	heldChanged func(a *app, delta float64)
+}
+
+// wakeEvery bounds the wakes sent for one app.
+const wakeEvery = 500 * time.Millisecond
+
+// acquire returns a ready backend with one more request in flight, holding
+// the request while the app has none: until one turns ready, the request's
+// context ends, or the queue timeout. A full queue fails at once.
+func (a *app) acquire(ctx context.Context, h *holder) (*backend, error) {
+	a.mu.Lock()
+	if b := a.pick(nil); b != nil {
+		b.inFlight.Add(1)
+		a.mu.Unlock()
+		return b, nil
+	}
+	if a.removed {
+		a.mu.Unlock()
+		return nil, errRemoved
+	}
+	size, timeout := h.size, h.timeout
+	if a.route.QueueSize > 0 {
+		size = a.route.QueueSize
+	}
+	if a.route.QueueTimeout > 0 {
+		timeout = a.route.QueueTimeout
+	}
+	if a.held >= int64(size) {
+		a.mu.Unlock()
+		return nil, errOverflow
+	}
+	a.held++
+	now := h.now()
+	var wake *httpstats.AppStats
+	if a.lastWake.IsZero() || now.Sub(a.lastWake) >= wakeEvery {
+		a.lastWake = now
+		wake = &httpstats.AppStats{App: a.key, Requests: a.requests, MaxConcurrency: a.peak, Held: a.held}
+	}
+	ready := a.ready
+	a.mu.Unlock()
+	h.heldChanged(a, 1)
+	defer func() {
+		a.mu.Lock()
+		a.held--
+		a.mu.Unlock()
+		h.heldChanged(a, -1)
+	}()
+	if wake != nil {
+		h.wake(a, *wake)
+	}
+	if h.onHold != nil {
+		h.onHold(a.key)
+	}
+
+	expired, stop := h.timer(timeout)
+	defer stop()
+	for {
+		select {
+		case <-ready:
+		case <-expired:
+			return nil, errTimeout
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		a.mu.Lock()
+		if b := a.pick(nil); b != nil {
+			b.inFlight.Add(1)
+			a.mu.Unlock()
+			return b, nil
+		}
+		removed := a.removed
+		ready = a.ready // the pods went again: wait for the next
+		a.mu.Unlock()
+		if removed {
+			return nil, errRemoved
+		}
+	}
+}
+
+// setRoute replaces the app's route.
+func (a *app) setRoute(r annotations.Route) {
+	a.mu.Lock()
+	a.route = r
+	a.mu.Unlock()
+}
+
+// getRoute returns the app's route.
+func (a *app) getRoute() annotations.Route {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.route
+}
+
+// setBackends replaces the ready backends, keeping the in-flight counts of
+// the addresses that stay, and releases the held requests when the first
+// turns ready.
+func (a *app) setBackends(addrs []string) (before, after int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.removed {
+		return len(a.backends), len(a.backends)
+	}
+	old := make(map[string]*backend, len(a.backends))
+	for _, b := range a.backends {
+		old[b.addr] = b
+	}
+	next := make([]*backend, 0, len(addrs))
+	for _, addr := range addrs {
+		b := old[addr]
+		if b == nil {
+			b = &backend{addr: addr}
+		}
+		next = append(next, b)
+	}
+	before, after = len(a.backends), len(next)
+	a.backends = next
+	switch {
+	case before == 0 && after > 0:
+		close(a.ready)
+	case before > 0 && after == 0:
+		a.ready = make(chan struct{})
+	}
+	return before, after
+}
+
+// remove releases the held requests of an app no longer routed.
+func (a *app) remove() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.removed {
+		return
+	}
+	a.removed = true
+	if len(a.backends) == 0 {
+		close(a.ready)
+	}
+}
+
+// readyCount is the number of ready backends.
+func (a *app) readyCount() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.backends)
+}

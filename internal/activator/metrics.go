@@ -1,0 +1,54 @@
+package activator
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the activator's Prometheus instruments.
+type Metrics struct {
+	requests      *prometheus.CounterVec
+	duration      *prometheus.HistogramVec
+	inFlight      *prometheus.GaugeVec
+	held          *prometheus.GaugeVec
+	heldRejected  *prometheus.CounterVec
+	streamReaders prometheus.Gauge
+}
+
+// NewMetrics registers the activator's metrics with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "spinscale_activator_requests_total",
+			Help: "Requests answered, by app and HTTP status code (namespace and app empty for an unknown host).",
+		}, []string{"namespace", "app", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "spinscale_activator_request_duration_seconds",
+			Help:    "Time from a request's arrival to the end of its response, time held included.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+		}, []string{"namespace", "app"}),
+		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "spinscale_activator_in_flight",
+			Help: "Requests in flight, held ones included.",
+		}, []string{"namespace", "app"}),
+		held: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "spinscale_activator_held",
+			Help: "Requests waiting for a ready pod.",
+		}, []string{"namespace", "app"}),
+		heldRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "spinscale_activator_held_rejected_total",
+			Help: "Requests answered 503 while waiting for a ready pod: the queue was full (overflow) or the wait timed out (timeout).",
+		}, []string{"namespace", "app", "reason"}),
+		streamReaders: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "spinscale_activator_stream_readers",
+			Help: "Readers of the stats stream.",
+		}),
+	}
+	reg.MustRegister(m.requests, m.duration, m.inFlight, m.held, m.heldRejected, m.streamReaders)
+	return m
+}
+
+// forget deletes the series of an app no longer routed.
+func (m *Metrics) forget(a *app) {
+	m.inFlight.DeleteLabelValues(a.key.Namespace, a.key.Name)
+	m.held.DeleteLabelValues(a.key.Namespace, a.key.Name)
+}

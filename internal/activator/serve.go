@@ -1,0 +1,78 @@
+package activator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Serve serves the proxy on proxyLn (HTTP/1.1 and HTTP/2 without TLS,
+// h2c with prior knowledge) and the admin endpoints on adminLn, and
+// publishes a stats tick each second, until ctx ends. Then it drains:
+// /readyz turns false, the proxy stops accepting, and the requests in
+// flight or held get up to drainTimeout to finish before they are cut. The
+// stats streams end after a last tick.
+func (x *Activator) Serve(ctx context.Context, proxyLn, adminLn net.Listener, drainTimeout time.Duration) error {
+	baseCtx, cut := context.WithCancel(context.WithoutCancel(ctx))
+	defer cut()
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	proxySrv := &http.Server{
+		Handler:           x,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		Protocols:         &protocols,
+		BaseContext:       func(net.Listener) context.Context { return baseCtx },
+		ErrorLog:          zap.NewStdLog(x.log.Named("http")),
+	}
+	adminSrv := &http.Server{Handler: x.AdminHandler(), ReadHeaderTimeout: 10 * time.Second}
+
+	errs := make(chan error, 2)
+	go func() { errs <- serveOn(proxySrv, proxyLn, "proxy") }()
+	go func() { errs <- serveOn(adminSrv, adminLn, "admin") }()
+	ticksCtx, stopTicks := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopTicks()
+	go x.runTicks(ticksCtx)
+	x.log.Info("activator serving", zap.String("proxy", proxyLn.Addr().String()), zap.String("admin", adminLn.Addr().String()))
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errs:
+	}
+	x.draining.Store(true)
+	x.log.Info("draining", zap.Duration("drainTimeout", drainTimeout), zap.Int64("inFlight", x.active.load()))
+	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drainTimeout)
+	defer cancel()
+	if serr := proxySrv.Shutdown(drainCtx); serr != nil {
+		x.log.Warn("proxy shutdown", zap.Error(serr))
+	}
+	// Shutdown does not wait for upgraded connections: the count does.
+	if werr := x.active.wait(drainCtx); werr != nil {
+		x.log.Warn("drain timed out: cutting the remaining requests", zap.Error(werr))
+		cut()
+		_ = proxySrv.Close()
+	} else {
+		x.log.Info("drained")
+	}
+	stopTicks()
+	x.tick(x.clock.Now())
+	x.closeOnce.Do(func() { close(x.streamsDone) })
+	adminCtx, cancelAdmin := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancelAdmin()
+	_ = adminSrv.Shutdown(adminCtx)
+	return err
+}
+
+func serveOn(srv *http.Server, ln net.Listener, name string) error {
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve %s on %s: %w", name, ln.Addr(), err)
+	}
+	return nil
+}

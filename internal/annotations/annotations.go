@@ -291,7 +291,7 @@ func (p *parser) bounds() bounds {
 	if v, ok := p.get(KeyMinReplicas); ok {
 		n, err := strconv.ParseInt(v, 10, 32)
 		if err != nil || n < 0 || n > maxReplicas {
-			p.fail(KeyMinReplicas, "must be an integer from 0 to %d (0 only with a Prometheus metric)", maxReplicas)
+			p.fail(KeyMinReplicas, "must be an integer from 0 to %d (0 only with a Prometheus or an HTTP metric)", maxReplicas)
 			b.minOK = false
 		} else {
 			b.min = int32(n)
@@ -426,12 +426,15 @@ func (p *parser) metrics() []recommender.MetricSpec {
 	add(query, queryPresent)
 	anyTarget = anyTarget || listPresent
 	out = append(out, list...)
+	httpList, httpPresent := p.httpMetrics()
+	anyTarget = anyTarget || httpPresent
+	out = append(out, httpList...)
 
 	// A present but invalid target has its own error already.
 	if !anyTarget {
-		p.fail(KeyEnabled, "at least one target is required: set %s, %s, %s, %s, %s with %s or %s, or %s",
+		p.fail(KeyEnabled, "at least one target is required: set %s, %s, %s, %s, %s with %s or %s, %s, %s or %s",
 			KeyTargetCPUUtilization, KeyTargetMemoryUtilization, KeyTargetCPUAverageValue, KeyTargetMemoryAverageValue,
-			KeyPrometheusQuery, KeyPrometheusTargetAverageValue, KeyPrometheusTargetValue, KeyMetrics)
+			KeyPrometheusQuery, KeyPrometheusTargetAverageValue, KeyPrometheusTargetValue, KeyMetrics, KeyHTTPTargetInFlight, KeyHTTPTargetRPS)
 	}
 	return out
 }

@@ -36,9 +36,10 @@ var metricFields = []string{fieldName, fieldQuery, fieldTargetValue, fieldTarget
 // defaultMetricFallbackAfter is KEP-5679's default failure duration.
 const defaultMetricFallbackAfter = 3 * time.Minute
 
-// reservedNames are names a list entry may not take: the resource metrics'
-// and "default", the prometheus-query metric's name in scenarios.
-var reservedNames = []string{"cpu", "memory", "default"}
+// reservedNames are names a list entry may not take: the resource metrics',
+// the HTTP metrics' and "default", the prometheus-query metric's name in
+// scenarios.
+var reservedNames = []string{"cpu", "memory", "default", recommender.HTTPConcurrencyName, recommender.HTTPRPSName}
 
 const metricListAllowed = "must be a YAML list of {name, query, targetValue | targetAverageValue}"
 
@@ -110,7 +111,7 @@ func (p *parser) metricEntry(i int, raw json.RawMessage, seen map[string]int) (r
 	ms := recommender.MetricSpec{Source: recommender.SourcePrometheus}
 
 	// name: a DNS-1123 label, unique, not one of the other keys' names.
-	const nameAllowed = "must be a DNS-1123 label (lower-case letters, digits and '-', at most 63), unique, and not cpu, memory or default"
+	const nameAllowed = "must be a DNS-1123 label (lower-case letters, digits and '-', at most 63), unique, and not cpu, memory, default, http-concurrency or http-rps"
 	switch raw, has := fields[fieldName]; {
 	case !has:
 		p.failAt(KeyMetrics, at(fieldName), "", "required: %s", nameAllowed)

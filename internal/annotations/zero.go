@@ -15,8 +15,9 @@ const maxScaleToZeroAfter = 24 * time.Hour
 // on top of it: activation-threshold and scale-to-zero-after.
 func (p *parser) zero(b bounds, spec *recommender.Spec) (*int64, time.Duration) {
 	atZero := b.minOK && b.min == 0
-	if atZero && !spec.UsesPrometheus() {
-		p.fail(KeyMinReplicas, "0 needs a Prometheus metric (%s or %s): an app at zero has no pods to read cpu or memory from, so nothing would wake it", KeyPrometheusQuery, KeyMetrics)
+	if atZero && !spec.WakesFromZero() {
+		p.fail(KeyMinReplicas, "0 needs a Prometheus metric (%s or %s) or an HTTP target (%s or %s): an app at zero has no pods to read cpu or memory from, so nothing would wake it",
+			KeyPrometheusQuery, KeyMetrics, KeyHTTPTargetInFlight, KeyHTTPTargetRPS)
 	}
 	var activation *int64
 	if v, ok := p.get(KeyActivationThreshold); ok {
@@ -29,6 +30,8 @@ func (p *parser) zero(b bounds, spec *recommender.Spec) (*int64, time.Duration) 
 			p.fail(KeyActivationThreshold, "must be a quantity >= 0 in the Prometheus metrics' unit (e.g. 0, 5, 0.5, 100m)")
 		case b.minOK && !atZero:
 			p.fail(KeyActivationThreshold, "requires %s: \"0\" (it decides when an app at zero wakes)", KeyMinReplicas)
+		case atZero && !spec.UsesPrometheus():
+			p.fail(KeyActivationThreshold, "applies to Prometheus metrics, and this app has none: HTTP targets wake the app on any request")
 		default:
 			activation = &milli
 		}

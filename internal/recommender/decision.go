@@ -42,7 +42,8 @@ type MetricResult struct {
 	Name   string
 	Source SourceType
 	// Kind is how HPA treats the metric: "resource", "pods" (per-pod
-	// values) or "value" (one value for the app).
+	// values) or "value" (one value for the app); "http" for the KPA's
+	// rules (http.go).
 	Kind   string
 	Target TargetType
 	// TargetUtilization (percent) or TargetMilli, as in the spec.
@@ -75,6 +76,9 @@ type MetricResult struct {
 	// fallback has failed.
 	Fallback   bool
 	FailingFor time.Duration
+	// HTTP explains an HTTP metric (SourceHTTP): its windows, the KPA's
+	// desired counts and panic mode.
+	HTTP *HTTPResult
 	// load is the pods the measured load needs at the target, unrounded
 	// (the spinscale profile's load estimate).
 	load float64
@@ -229,6 +233,9 @@ func (m *MetricResult) Describe() string {
 	}
 	if m.Err != nil {
 		return fmt.Sprintf("%s: %v", m.Name, m.Err)
+	}
+	if m.HTTP != nil {
+		return m.describeHTTP()
 	}
 	s := fmt.Sprintf("%s %s/%s → %d", m.Name, m.CurrentString(), m.TargetString(), m.Proposal)
 	// Pods the first pass could not use explain a proposal that looks

@@ -76,6 +76,9 @@ type Observation struct {
 	// Value is the single value in milli-units.
 	Value     int64
 	Timestamp time.Time
+	// HTTP holds an HTTP metric's counts (SourceHTTP); the other fields
+	// are then ignored.
+	HTTP *HTTPWindows
 }
 
 // Sample is one pod's value of a metric.

@@ -55,9 +55,13 @@ func decide(spec *Spec, in *Input, st State, now time.Time) (Decision, State) {
 	failed, working := 0, 0
 	proposal := int32(0)
 	var failing []MetricFailure
+	var panics []HTTPPanic
 	for i := range spec.Metrics {
 		r := &d.Metrics[i]
 		computeMetric(spec, &spec.Metrics[i], in, i, now, r)
+		if spec.Metrics[i].Source == SourceHTTP && r.Err == nil {
+			computeHTTP(&spec.Metrics[i], in, &in.Metrics[i], st.HTTPPanics, &panics, now, r)
+		}
 		metricFallback(spec, &spec.Metrics[i], st.MetricFailures, &failing, current, now, r)
 		if r.Err != nil && !r.Fallback {
 			failed++
@@ -69,6 +73,7 @@ func decide(spec *Spec, in *Input, st State, now time.Time) (Decision, State) {
 		proposal = max(proposal, r.Proposal)
 	}
 	st.MetricFailures = failing
+	st.HTTPPanics = keepPanics(spec, st.HTTPPanics, panics, d.Metrics)
 	if failed > 0 {
 		// A failed metric is never idleness (zero.go).
 		st.IdleSince = time.Time{}
@@ -178,6 +183,9 @@ func computeMetric(spec *Spec, ms *MetricSpec, in *Input, i int, now time.Time, 
 		return
 	}
 	switch {
+	case ms.Source == SourceHTTP:
+		// computeHTTP, with the app's panic state, in decide.
+		r.Kind = "http"
 	case ms.Source == SourceResource:
 		r.Kind = "resource"
 		computePerPod(spec, ms, in, obs, now, r)
@@ -230,4 +238,21 @@ func anyTolerated(ms []MetricResult) bool {
 		}
 	}
 	return false
+}
+
+// keepPanics is the HTTP panics after a decision: those the decision's
+// metrics kept, and those of metrics that failed, which a failure neither
+// ends nor extends.
+func keepPanics(spec *Spec, prev, kept []HTTPPanic, results []MetricResult) []HTTPPanic {
+	for i := range spec.Metrics {
+		if spec.Metrics[i].Source != SourceHTTP || results[i].Err == nil {
+			continue
+		}
+		for _, p := range prev {
+			if p.Name == spec.Metrics[i].Name {
+				kept = append(kept, p)
+			}
+		}
+	}
+	return kept
 }

@@ -28,6 +28,8 @@ const (
 	SourceResource SourceType = "resource"
 	// SourcePrometheus is a PromQL query result.
 	SourcePrometheus SourceType = "prometheus"
+	// SourceHTTP is the activators' per-second request counts (http.go).
+	SourceHTTP SourceType = "http"
 )
 
 // TargetType is the kind of target a metric is held to.
@@ -74,6 +76,9 @@ type MetricSpec struct {
 	// failed continuously for FallbackAfter (fallback.go).
 	FallbackReplicas int32
 	FallbackAfter    time.Duration
+	// HTTP holds an HTTP metric's KPA parameters (SourceHTTP); its target
+	// is TargetAverageValue: TargetMilli per pod.
+	HTTP HTTPSpec
 }
 
 // Tolerances is the dead band around a usage ratio of 1 inside which nothing
@@ -138,10 +143,11 @@ type Spec struct {
 
 	// ActivationMilli and ScaleToZeroAfter are KEDA's options on top of
 	// HPA's scale to zero (MinReplicas 0; zero.go). With either set, the
-	// Prometheus metrics decide between zero and running: the app runs
-	// while any of them is above ActivationMilli, and goes to zero once all
-	// have been at or below it for ScaleToZeroAfter. Unset (nil, 0), the
-	// app goes to and from zero by HPA's rule alone.
+	// Prometheus and HTTP metrics decide between zero and running: the app
+	// runs while any Prometheus metric is above ActivationMilli or any HTTP
+	// metric is not idle, and goes to zero once none has been for
+	// ScaleToZeroAfter. Unset (nil, 0), the app goes to and from zero by
+	// HPA's rule alone.
 	ActivationMilli  *int64
 	ScaleToZeroAfter time.Duration
 }

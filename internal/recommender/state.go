@@ -37,6 +37,8 @@ type State struct {
 	// MetricFailures are the metrics with a fallback that are failing, and
 	// since when (fallback.go).
 	MetricFailures []MetricFailure
+	// HTTPPanics are the HTTP metrics in panic mode (http.go).
+	HTTPPanics []HTTPPanic
 
 	// lease is this State's right to append to its slices in place.
 	lease *lease
@@ -94,6 +96,7 @@ func (s State) Clone() State {
 	c.ScaleUpEvents = append([]ScaleEvent(nil), s.ScaleUpEvents...)
 	c.ScaleDownEvents = append([]ScaleEvent(nil), s.ScaleDownEvents...)
 	c.Loads = append([]TimedLoad(nil), s.Loads...)
+	c.HTTPPanics = append([]HTTPPanic(nil), s.HTTPPanics...)
 	return c
 }
 

@@ -11,8 +11,8 @@ import (
 // getUsageRatioReplicaCount.
 //
 //   - MinReplicas 0 is allowed only with a metric from outside the pods (HPA:
-//     an Object or External metric; Spinscale: a Prometheus metric), which
-//     the annotations check.
+//     an Object or External metric; Spinscale: a Prometheus or an HTTP
+//     metric), which the annotations check.
 //   - A rescale from a positive count to 0 with MinReplicas 0 records that
 //     Spinscale scaled the app to zero (HPA's ScaledToZero condition); any
 //     other rescale clears the record.
@@ -79,7 +79,8 @@ func zeroRecordOf(spec *Spec, in *Input, d *Decision) ZeroRecord {
 }
 
 // active reports whether any working Prometheus metric is above the
-// activation threshold (strictly, as KEDA), and whether any failed.
+// activation threshold (strictly, as KEDA) or any working HTTP metric is not
+// idle, and whether any of them failed.
 func active(spec *Spec, d *Decision) (isActive, failed bool) {
 	threshold := int64(0)
 	if spec.ActivationMilli != nil {
@@ -87,11 +88,17 @@ func active(spec *Spec, d *Decision) (isActive, failed bool) {
 	}
 	for i := range d.Metrics {
 		m := &d.Metrics[i]
-		if m.Source != SourcePrometheus {
+		if m.Source != SourcePrometheus && m.Source != SourceHTTP {
 			continue
 		}
 		if m.Err != nil {
 			failed = true
+			continue
+		}
+		if m.Source == SourceHTTP {
+			if m.HTTP != nil && !m.HTTP.Idle {
+				isActive = true
+			}
 			continue
 		}
 		if m.CurrentMilli > threshold {
@@ -109,12 +116,19 @@ func activate(spec *Spec, st *State, d *Decision, now time.Time) {
 	if !spec.keda() {
 		return
 	}
+	activeText, idleText := "a Prometheus metric is above activation-threshold", "every Prometheus metric at or below activation-threshold"
+	if spec.UsesHTTP() {
+		activeText, idleText = "a metric is active (a Prometheus metric above activation-threshold, or HTTP requests)", "every metric idle (Prometheus metrics at or below activation-threshold, no HTTP request)"
+		if !spec.UsesPrometheus() {
+			activeText, idleText = "HTTP requests arrived, are in flight or held", "no HTTP request"
+		}
+	}
 	isActive, failed := active(spec, d)
 	current := d.CurrentReplicas
 	if isActive || failed {
 		st.IdleSince = time.Time{}
 		if d.DesiredReplicas == 0 && (isActive || current > 0) {
-			*d = bound(*d, 1, StageActivation, "a Prometheus metric is above activation-threshold: at least 1 pod")
+			*d = bound(*d, 1, StageActivation, activeText+": at least 1 pod")
 		}
 		return
 	}
@@ -122,14 +136,14 @@ func activate(spec *Spec, st *State, d *Decision, now time.Time) {
 		// Idleness is counted while the app runs, from its first idle
 		// decision: a hand scale-up from zero starts a new count.
 		st.IdleSince = time.Time{}
-		*d = bound(*d, 0, StageActivation, "every Prometheus metric at or below activation-threshold: the app stays at zero")
+		*d = bound(*d, 0, StageActivation, idleText+": the app stays at zero")
 		return
 	}
 	if st.IdleSince.IsZero() {
 		st.IdleSince = now
 	}
 	if idle := now.Sub(st.IdleSince); idle >= spec.ScaleToZeroAfter {
-		*d = bound(*d, 0, StageActivation, fmt.Sprintf("every Prometheus metric at or below activation-threshold for %s (scale-to-zero-after %s): to zero", idle, spec.ScaleToZeroAfter))
+		*d = bound(*d, 0, StageActivation, fmt.Sprintf("%s for %s (scale-to-zero-after %s): to zero", idleText, idle, spec.ScaleToZeroAfter))
 		return
 	}
 	if d.DesiredReplicas == 0 {

@@ -96,8 +96,8 @@ type activator struct {
 }
 
 // startActivator runs `autoscaler activator` for the namespace on ports of
-// its own, mapping pod addresses onto loopback, and waits until its stats
-// stream answers.
+// its own, mapping pod addresses onto loopback, and waits until it is
+// ready (/readyz: its informer caches synced).
 func startActivator(t *testing.T, ns, name string, args ...string) *activator {
 	t.Helper()
 	listen, admin := freePort(t), freePort(t)
@@ -127,7 +127,7 @@ func startActivator(t *testing.T, ns, name string, args ...string) *activator {
 		}
 		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, a.admin+httpstats.StreamPath, nil)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, a.admin+"/readyz", nil)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return false, nil
@@ -135,7 +135,7 @@ func startActivator(t *testing.T, ns, name string, args ...string) *activator {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK, nil
 	})
-	require.NoError(t, err, "activator %s never served its stats stream", name)
+	require.NoError(t, err, "activator %s never turned ready", name)
 	return a
 }
 
@@ -298,13 +298,21 @@ func TestActivatorQueueOverflowAndTimeoutAnswer503(t *testing.T) {
 	host := httpApp(t, ns, "web", 0, 0, map[string]string{
 		"spinscale.dev/http-queue-size": "2", "spinscale.dev/http-queue-timeout": "3s"})
 	a := startActivator(t, ns, "activator-0")
+	stats := readStats(t, a)
 
 	held := sendAsync(a.url, host, 2)
 	require.Eventually(t, func() bool {
-		// The third request finds the queue full once both are held.
-		r := send(context.Background(), a.url, host, "/overflow")
-		return r.err == nil && r.status == http.StatusServiceUnavailable && r.took < time.Second
-	}, 5*time.Second, 100*time.Millisecond, "a request over the queue size is refused at once with 503")
+		for _, s := range stats.find(httpstats.KindTick, ns, "web") {
+			if s.Held == 2 {
+				return true
+			}
+		}
+		return false
+	}, 5*time.Second, 50*time.Millisecond, "the activator reports both requests held")
+	r := send(context.Background(), a.url, host, "/overflow")
+	require.NoError(t, r.err)
+	assert.Equal(t, http.StatusServiceUnavailable, r.status, "a request over the queue size")
+	assert.Less(t, r.took, time.Second, "is refused at once")
 	for range 2 {
 		select {
 		case r := <-held:

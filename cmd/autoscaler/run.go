@@ -34,6 +34,7 @@ import (
 	"github.com/spinscale/spinscale/internal/actuator"
 	"github.com/spinscale/spinscale/internal/config"
 	"github.com/spinscale/spinscale/internal/controller"
+	"github.com/spinscale/spinscale/internal/httpstats"
 	"github.com/spinscale/spinscale/internal/metrics"
 	"github.com/spinscale/spinscale/internal/status"
 )
@@ -137,11 +138,27 @@ func serve(ctx context.Context, cfg config.Config, kubeconfig string, once, json
 		prom.Metrics = metrics.NewPrometheusMetrics(reg)
 		queries = prom
 	}
+	// The activator source runs while the controller leads; its wakes ask
+	// the controller for a decision at once.
+	var ctl *controller.Controller
+	var httpSource controller.HTTPSource
+	if cfg.Activator.Enabled() {
+		act, err := metrics.NewActivators(metrics.ActivatorOptions{
+			Addresses: cfg.Activator.Addresses, Service: cfg.Activator.Service, Client: client,
+			Clock: clock.RealClock{}, Logger: log.Named("activator"),
+			Wake: func(app httpstats.App) { ctl.Wake(app.Namespace, app.Name) },
+		})
+		if err != nil {
+			return fmt.Errorf("%w: activator source: %w", errInvalidConfig, err)
+		}
+		httpSource = act
+	}
 	hostname, _ := os.Hostname()
-	ctl, err := controller.New(controller.Options{
+	ctl, err = controller.New(controller.Options{
 		Config: cfg, Logger: log, Client: client, Dynamic: dyn,
 		Resources:   metrics.MetricsServer{Client: mc},
 		Queries:     queries,
+		HTTP:        httpSource,
 		Scaler:      actuator.Scaler{Client: client},
 		Events:      events,
 		Printer:     &actuator.Printer{Out: stdout, JSON: jsonOut},

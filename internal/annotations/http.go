@@ -85,7 +85,7 @@ func (p *parser) httpMetrics() (out []recommender.MetricSpec, present bool) {
 		hs := h
 		hs.Metric = t.metric
 		out = append(out, recommender.MetricSpec{Name: t.name, Source: recommender.SourceHTTP,
-			Target: recommender.TargetAverageValue, TargetMilli: milli, Annotation: t.key, HTTP: hs})
+			Target: recommender.TargetAverageValue, TargetMilli: milli, HTTP: hs})
 	}
 	return out, present
 }

@@ -29,9 +29,9 @@ func TestParseHTTPTargets(t *testing.T) {
 	conc.Metric, rps.Metric = recommender.HTTPConcurrency, recommender.HTTPRPS
 	assert.Equal(t, []recommender.MetricSpec{
 		{Name: "http-concurrency", Source: recommender.SourceHTTP, Target: recommender.TargetAverageValue, TargetMilli: 10_000,
-			Annotation: KeyHTTPTargetInFlight, HTTP: conc},
+			HTTP: conc},
 		{Name: "http-rps", Source: recommender.SourceHTTP, Target: recommender.TargetAverageValue, TargetMilli: 500,
-			Annotation: KeyHTTPTargetRPS, HTTP: rps},
+			HTTP: rps},
 	}, app.Spec.Metrics)
 	assert.True(t, app.Spec.UsesHTTP())
 

@@ -97,6 +97,7 @@ type Config struct {
 	Kube           Kube           `json:"kube"`
 	MetricsServer  MetricsServer  `json:"metricsServer"`
 	Prometheus     Prometheus     `json:"prometheus"`
+	Activator      Activator      `json:"activator"`
 	LeaderElection LeaderElection `json:"leaderElection"`
 	Server         Server         `json:"server"`
 	Log            Log            `json:"log"`
@@ -109,6 +110,38 @@ type Config struct {
 type Kube struct {
 	QPS   float64 `json:"qps"`
 	Burst int     `json:"burst"`
+}
+
+// Activator configures the HTTP activator source: the admin endpoints whose
+// stats streams the leader reads (internal/httpstats). Both empty disables
+// it; HTTP metrics then fail as missing data.
+type Activator struct {
+	// Addresses are absolute http URLs of activator admin endpoints.
+	Addresses []string `json:"addresses"`
+	// Service is the activator admin Service as "namespace/name": its
+	// EndpointSlices list the replicas, on the port named "admin" or the
+	// only port.
+	Service string `json:"service"`
+}
+
+// Enabled reports whether any activator is configured.
+func (a Activator) Enabled() bool { return len(a.Addresses) > 0 || a.Service != "" }
+
+// validate checks the activator settings.
+func (a Activator) validate(v *validator) {
+	for i, addr := range a.Addresses {
+		key := fmt.Sprintf("activator.addresses[%d]", i)
+		u, err := url.Parse(addr)
+		if err != nil || u.Scheme != "http" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || (u.Path != "" && u.Path != "/") {
+			v.addf(key, "%q is not an absolute http URL of an activator admin endpoint: allowed e.g. http://127.0.0.1:9090", addr)
+		}
+	}
+	if a.Service != "" {
+		ns, name, ok := strings.Cut(a.Service, "/")
+		if !ok || len(validation.IsDNS1123Label(ns)) > 0 || len(validation.IsDNS1035Label(name)) > 0 {
+			v.addf("activator.service", "%q is not namespace/name of a Service: allowed e.g. spinscale/spinscale-activator-admin, or empty", a.Service)
+		}
+	}
 }
 
 // MetricsServer configures the metrics.k8s.io (resource metrics) source.
@@ -247,6 +280,7 @@ func Default() Config {
 			PodLabel:    "pod",
 			Concurrency: 8,
 		},
+		Activator: Activator{Addresses: []string{}, Service: ""},
 		LeaderElection: LeaderElection{
 			Enabled:       true,
 			Namespace:     "",
@@ -321,6 +355,7 @@ func (c Config) Validate() error {
 	}
 
 	c.Prometheus.validate(&v)
+	c.Activator.validate(&v)
 	c.LeaderElection.validate(&v)
 
 	v.oneOf("log.level", c.Log.Level, LogLevelDebug, LogLevelInfo, LogLevelWarn, LogLevelError)
@@ -640,6 +675,7 @@ func Decode(base Config, m map[string]any) (Config, error) {
 // clone returns a deep copy of c.
 func (c Config) clone() Config {
 	c.Namespaces = slices.Clone(c.Namespaces)
+	c.Activator.Addresses = slices.Clone(c.Activator.Addresses)
 	c.Prometheus.Headers = maps.Clone(c.Prometheus.Headers)
 	if c.Prometheus.Servers != nil {
 		servers := make(map[string]Prometheus, len(c.Prometheus.Servers))

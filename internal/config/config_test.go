@@ -319,7 +319,7 @@ func TestMap(t *testing.T) {
 	assert.Equal(t, "", m["prometheus.basicAuth.passwordFile"])
 	assert.Equal(t, []string{}, m["namespaces"])
 	assert.Equal(t, map[string]string{}, m["prometheus.headers"])
-	assert.Len(t, m, 41, "one entry per leaf key")
+	assert.Len(t, m, 43, "one entry per leaf key")
 }
 
 // TestMapRoundTrip guards the property the binary relies on: the flattened

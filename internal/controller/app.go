@@ -361,8 +361,8 @@ func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, a *app, 
 	c.opts.Events.Clear(key, actuator.ReasonRefused)
 
 	spec := &a.parsed.Spec
-	in := c.input(d, spec, snap, results)
-	if shadow && in.SpecReplicas == 0 && spec.MinReplicas == 0 && spec.UsesPrometheus() {
+	in := c.input(d, spec, snap, results, now)
+	if shadow && in.SpecReplicas == 0 && spec.MinReplicas == 0 && spec.WakesFromZero() {
 		// Beside a live autoscaler that scales to zero, its zero is the
 		// one Spinscale would have made: decide on waking from it.
 		in.ScaledToZero = true
@@ -405,7 +405,7 @@ func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, a *app, 
 func specReplicas(d *appsv1.Deployment) int32 { return ptr.Deref(d.Spec.Replicas, 1) }
 
 // input gathers the engine's input from the caches and the snapshot.
-func (c *Controller) input(d *appsv1.Deployment, spec *recommender.Spec, snap *metrics.ResourceSnapshot, results map[metrics.Query]recommender.Observation) recommender.Input {
+func (c *Controller) input(d *appsv1.Deployment, spec *recommender.Spec, snap *metrics.ResourceSnapshot, results map[metrics.Query]recommender.Observation, now time.Time) recommender.Input {
 	in := recommender.Input{SpecReplicas: specReplicas(d), StatusReplicas: d.Status.Replicas,
 		ScaledToZero: d.Annotations[annotations.KeyScaledToZero] != ""}
 	for _, p := range c.podsOf(d) {
@@ -425,6 +425,12 @@ func (c *Controller) input(d *appsv1.Deployment, spec *recommender.Spec, snap *m
 				obs = metrics.NullAsZero(obs)
 			}
 			in.Metrics[i] = obs
+		case recommender.SourceHTTP:
+			if c.opts.HTTP == nil {
+				in.Metrics[i] = recommender.Observation{Err: fmt.Errorf("%w: no activator is configured (activator.addresses, activator.service)", recommender.ErrNoData)}
+				continue
+			}
+			in.Metrics[i] = c.opts.HTTP.Observe(d.Namespace, d.Name, m.HTTP, now)
 		}
 	}
 	return in
@@ -548,6 +554,8 @@ func sourceName(t recommender.SourceType) string {
 		return "metrics-server"
 	case recommender.SourcePrometheus:
 		return "prometheus"
+	case recommender.SourceHTTP:
+		return "activator"
 	}
 	return string(t)
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
@@ -24,6 +25,7 @@ import (
 	"github.com/spinscale/spinscale/internal/annotations"
 	"github.com/spinscale/spinscale/internal/config"
 	"github.com/spinscale/spinscale/internal/metrics"
+	"github.com/spinscale/spinscale/internal/recommender"
 )
 
 // Options wires a Controller. Every field but Dynamic, Resources and Queries
@@ -37,6 +39,9 @@ type Options struct {
 	Resources metrics.ResourceSource
 	// Queries runs Prometheus queries; nil when no Prometheus is configured.
 	Queries metrics.QuerySource
+	// HTTP is the activator source of HTTP metrics; nil when no activator
+	// is configured. It runs while the controller leads.
+	HTTP HTTPSource
 	// Scaler carries out the decisions of apps that are not in dry-run.
 	Scaler actuator.Actuator
 	// Printer carries out the decisions of apps in dry-run, by the global
@@ -49,6 +54,14 @@ type Options struct {
 	Clock       clock.WithTicker
 	// Identity names this replica in the leader election Lease.
 	Identity string
+}
+
+// HTTPSource is the activator source (metrics.Activators).
+type HTTPSource interface {
+	// Run streams the activators until ctx ends.
+	Run(ctx context.Context)
+	// Observe returns an app's counts over one HTTP metric's windows.
+	Observe(namespace, name string, h recommender.HTTPSpec, now time.Time) recommender.Observation
 }
 
 // Controller autoscales every opted-in Deployment.
@@ -67,6 +80,10 @@ type Controller struct {
 
 	mu   sync.Mutex
 	apps map[types.NamespacedName]*app
+
+	// nudge asks the loop for a pass at once: a request waits for an app
+	// with no ready pod (Wake).
+	nudge chan struct{}
 
 	ready    atomic.Bool
 	leading  atomic.Bool
@@ -91,6 +108,7 @@ func New(opts Options) (*Controller, error) {
 		opts: opts, cfg: cfg, log: opts.Logger, clock: opts.Clock,
 		defaults: cfg.AppDefaults(),
 		apps:     map[types.NamespacedName]*app{},
+		nudge:    make(chan struct{}, 1),
 	}
 	namespaces := cfg.Namespaces
 	if len(namespaces) == 0 {
@@ -242,6 +260,16 @@ func (c *Controller) loop(ctx context.Context) {
 	}
 	ticker := c.clock.NewTicker(period)
 	defer ticker.Stop()
+	if c.opts.HTTP != nil {
+		// Only the leader streams the activators, for as long as it leads.
+		hctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			c.opts.HTTP.Run(hctx)
+		}()
+		defer func() { cancel(); <-done }()
+	}
 	scheduled := c.clock.Now()
 	for {
 		now := c.clock.Now()
@@ -253,6 +281,37 @@ func (c *Controller) loop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case scheduled = <-ticker.C():
+		case <-c.nudge:
+			// A wake: a pass now, for the woken apps (schedule.go).
+			scheduled = c.clock.Now()
 		}
+	}
+}
+
+// Wake asks for a decision at once on app, when it is managed and has no
+// ready pod: the activator holds a request for it. The activator source
+// calls it on a wake report; it never blocks.
+func (c *Controller) Wake(namespace, name string) {
+	key := types.NamespacedName{Namespace: namespace, Name: name}
+	var d *appsv1.Deployment
+	for _, l := range c.deployments {
+		if got, err := l.Deployments(namespace).Get(name); err == nil {
+			d = got
+			break
+		}
+	}
+	if d == nil || !annotations.Enabled(d.Annotations) || d.DeletionTimestamp != nil {
+		return
+	}
+	if specReplicas(d) > 0 && d.Status.ReadyReplicas > 0 {
+		return
+	}
+	a := c.appFor(key)
+	a.mu.Lock()
+	a.sched.woken = true
+	a.mu.Unlock()
+	select {
+	case c.nudge <- struct{}{}:
+	default:
 	}
 }

@@ -140,6 +140,8 @@ type setup struct {
 	// resources replaces the harness's fakeUsage as the metrics.k8s.io
 	// source.
 	resources metrics.ResourceSource
+	// http is the activator source; nil for none.
+	http HTTPSource
 }
 
 func newHarness(t *testing.T, mutate func(*config.Config), objs ...runtime.Object) *harness {
@@ -194,7 +196,7 @@ func build(t *testing.T, s setup, objs ...runtime.Object) *harness {
 		}, s.custom...)
 	}
 	ctl, err := New(Options{
-		Config: cfg, Logger: zap.NewNop(), Client: h.client, Dynamic: dyn, Queries: h.queries,
+		Config: cfg, Logger: zap.NewNop(), Client: h.client, Dynamic: dyn, Queries: h.queries, HTTP: s.http,
 		Resources: resources, Scaler: actuator.Scaler{Client: h.client, Now: h.clock.Now},
 		Events:      &actuator.Events{Recorder: h.recorder},
 		Printer:     &actuator.Printer{Out: h.out},

@@ -64,7 +64,7 @@ func NewInstruments(reg prometheus.Registerer) *Instruments {
 		SourceErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spinscale_source_errors_total",
 			Help: "Failed reads of a metric source, by source: a metrics.k8s.io LIST (metrics-server), a distinct PromQL query (prometheus), once per pass each."}, []string{"source"}),
 		MetricErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spinscale_metric_errors_total",
-			Help: "Failed metrics of the apps decided on, by source (metrics-server, prometheus): one per app and metric per decision."}, []string{"source"}),
+			Help: "Failed metrics of the apps decided on, by source (metrics-server, prometheus, activator): one per app and metric per decision."}, []string{"source"}),
 		AppReplicas: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "spinscale_app_replicas",
 			Help: "spec.replicas of the app when last decided."}, app),
 		AppDesired: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "spinscale_app_desired_replicas",

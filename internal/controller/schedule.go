@@ -19,6 +19,8 @@ import (
 //     at least once an interval;
 //   - its annotations changed since its last decision (an edit is acted on
 //     at once, as HPA does when its own spec changes);
+//   - an activator holds a request for it while it has no ready pod (a
+//     wake): the loop runs a pass at once rather than at its next poll;
 //   - it reacts to fresh data (the spinscale profile) and one of its metrics
 //     has a sample its last decision did not use.
 //
@@ -35,12 +37,15 @@ type schedule struct {
 	seen uint64
 	// edited is set when the annotations changed since the last decision.
 	edited bool
+	// woken is set when an activator holds a request for the app while it
+	// has no ready pod (Controller.Wake).
+	woken bool
 }
 
 // due reports whether the interval asks for a decision at now, or an edit
 // does. Fresh data is checked separately, once the data is read.
 func (s *schedule) due(now time.Time) bool {
-	return s.last.IsZero() || s.edited || !now.Before(s.next)
+	return s.last.IsZero() || s.edited || s.woken || !now.Before(s.next)
 }
 
 // decided records a decision at now on data with the given fingerprint.
@@ -55,7 +60,7 @@ func (s *schedule) decided(now time.Time, interval time.Duration, fixed bool, fi
 			s.next = s.next.Add(interval)
 		}
 	}
-	s.last, s.seen, s.edited = now, fingerprint, false
+	s.last, s.seen, s.edited, s.woken = now, fingerprint, false, false
 }
 
 // fingerprint summarises what the metric sources returned for an app, so
@@ -95,6 +100,11 @@ func fingerprint(metrics []recommender.MetricSpec, obs []recommender.Observation
 			}
 			word(sum)
 			word(uint64(len(o.Samples)))
+		case o.HTTP != nil:
+			// Each second the activators count is new data.
+			word(4)
+			word(uint64(o.HTTP.Latest.Unix()))
+			word(uint64(o.HTTP.PanicHeld))
 		default:
 			word(3)
 			word(uint64(o.Value))

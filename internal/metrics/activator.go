@@ -111,17 +111,9 @@ type streamState struct {
 	cause      string
 }
 
-// second is one app's counts over one second, summed over the activators.
-type second struct {
-	at          int64
-	requests    int64
-	concurrency float64
-	held        int64
-}
-
 // appSeries is one app's recent seconds, oldest first, and its last wake.
 type appSeries struct {
-	seconds  []second
+	seconds  []HTTPSecond
 	wakeAt   time.Time
 	wakeHeld int64
 }
@@ -435,24 +427,24 @@ func (a *Activators) series(app httpstats.App) *appSeries {
 // addSecond adds one activator's counts of second at.
 func (sr *appSeries) addSecond(at int64, st httpstats.AppStats) {
 	i := len(sr.seconds)
-	for i > 0 && sr.seconds[i-1].at > at {
+	for i > 0 && sr.seconds[i-1].At > at {
 		i--
 	}
-	if i > 0 && sr.seconds[i-1].at == at {
+	if i > 0 && sr.seconds[i-1].At == at {
 		s := &sr.seconds[i-1]
-		s.requests += max(st.Requests, 0)
-		s.concurrency += max(st.Concurrency, 0)
-		s.held = max(s.held, st.Held)
+		s.Requests += max(st.Requests, 0)
+		s.Concurrency += max(st.Concurrency, 0)
+		s.Held = max(s.Held, st.Held)
 		return
 	}
-	sr.seconds = slices.Insert(sr.seconds, i, second{at: at, requests: max(st.Requests, 0),
-		concurrency: max(st.Concurrency, 0), held: max(st.Held, 0)})
+	sr.seconds = slices.Insert(sr.seconds, i, HTTPSecond{At: at, Requests: max(st.Requests, 0),
+		Concurrency: max(st.Concurrency, 0), Held: max(st.Held, 0)})
 }
 
 // prune drops the seconds at or before cutoff.
 func (sr *appSeries) prune(cutoff int64) {
 	n := 0
-	for n < len(sr.seconds) && sr.seconds[n].at <= cutoff {
+	for n < len(sr.seconds) && sr.seconds[n].At <= cutoff {
 		n++
 	}
 	if n > 0 {
@@ -487,38 +479,13 @@ func (a *Activators) Observe(namespace, name string, h recommender.HTTPSpec, now
 	case a.coverFrom == 0:
 		return recommender.Observation{Err: fmt.Errorf("%w: no count from the activators yet", recommender.ErrNoData)}
 	}
-	covered := a.latest - a.coverFrom + 1
-	stableN := min(int64(h.StableWindow/time.Second), covered)
-	panicN := min(int64(h.PanicWindow/time.Second), covered)
-	w := recommender.HTTPWindows{Idle: true, Latest: time.Unix(a.latest, 0).UTC()}
 	sr := a.apps[httpstats.App{Namespace: namespace, Name: name}]
+	var secs []HTTPSecond
 	if sr != nil {
-		var stableSum, panicSum float64
-		for _, s := range sr.seconds {
-			age := a.latest - s.at
-			if age < 0 || age >= stableN {
-				continue
-			}
-			v := s.concurrency
-			if h.Metric == recommender.HTTPRPS {
-				v = float64(s.requests)
-			}
-			stableSum += v
-			if s.requests > 0 || s.concurrency > 0 || s.held > 0 {
-				w.Idle = false
-			}
-			if age < panicN {
-				panicSum += v
-				w.PanicRequests += s.requests
-				w.PanicHeld = max(w.PanicHeld, s.held)
-			}
-		}
-		if stableN > 0 {
-			w.Stable = stableSum / float64(stableN)
-		}
-		if panicN > 0 {
-			w.Panic = panicSum / float64(panicN)
-		}
+		secs = sr.seconds
+	}
+	w := HTTPWindowsOf(secs, a.latest, a.coverFrom, h)
+	if sr != nil {
 		// A wake comes before the tick that counts its request.
 		if !sr.wakeAt.IsZero() && now.Sub(sr.wakeAt) <= h.PanicWindow {
 			w.PanicHeld = max(w.PanicHeld, sr.wakeHeld)
@@ -526,4 +493,51 @@ func (a *Activators) Observe(namespace, name string, h recommender.HTTPSpec, now
 		}
 	}
 	return recommender.Observation{HTTP: &w, Timestamp: w.Latest}
+}
+
+// HTTPSecond is one app's counts over the second ending at At (unix
+// seconds), summed over the activators.
+type HTTPSecond struct {
+	At          int64
+	Requests    int64
+	Concurrency float64
+	Held        int64
+}
+
+// HTTPWindowsOf averages secs (oldest first; a second without an entry
+// counted zero) over h's windows ending at the second latest. Seconds
+// before coverFrom were not counted: a window reaching past it averages
+// over the seconds since, not over seconds nobody counted.
+func HTTPWindowsOf(secs []HTTPSecond, latest, coverFrom int64, h recommender.HTTPSpec) recommender.HTTPWindows {
+	covered := max(latest-coverFrom+1, 1)
+	stableN := min(int64(h.StableWindow/time.Second), covered)
+	panicN := min(int64(h.PanicWindow/time.Second), covered)
+	w := recommender.HTTPWindows{Idle: true, Latest: time.Unix(latest, 0).UTC()}
+	var stableSum, panicSum float64
+	for _, s := range secs {
+		age := latest - s.At
+		if age < 0 || age >= stableN {
+			continue
+		}
+		v := s.Concurrency
+		if h.Metric == recommender.HTTPRPS {
+			v = float64(s.Requests)
+		}
+		stableSum += v
+		if s.Requests > 0 || s.Concurrency > 0 || s.Held > 0 {
+			w.Idle = false
+		}
+		if age < panicN {
+			panicSum += v
+			w.PanicRequests += s.Requests
+			w.PanicHeld = max(w.PanicHeld, s.Held)
+		}
+	}
+	if stableN > 0 {
+		w.Stable = stableSum / float64(stableN)
+	}
+	if panicN > 0 {
+		w.Panic = panicSum / float64(panicN)
+	}
+	return w
 }

@@ -3,6 +3,7 @@ package report
 import (
 	"math"
 	"strings"
+	"time"
 
 	"k8s.io/utils/ptr"
 
@@ -83,6 +84,20 @@ type Metric struct {
 	// count.
 	FailingSeconds float64 `json:"failingSeconds,omitempty"`
 	Fallback       bool    `json:"fallback,omitempty"`
+	// HTTP holds an HTTP metric's windows and the KPA's counts.
+	HTTP *HTTPMetric `json:"http,omitempty"`
+}
+
+// HTTPMetric is an HTTP metric's part of a decision: the per-second
+// averages over the stable and panic windows, the counts each asks for,
+// and panic mode.
+type HTTPMetric struct {
+	Stable        float64 `json:"stable"`
+	Panic         float64 `json:"panic"`
+	DesiredStable int32   `json:"desiredStable"`
+	DesiredPanic  int32   `json:"desiredPanic"`
+	PanicMode     bool    `json:"panicMode"`
+	PanicSince    string  `json:"panicSince,omitempty"`
 }
 
 // NewDecision renders a decision for JSON output.
@@ -140,6 +155,13 @@ func newMetric(m *recommender.MetricResult) Metric {
 		return out
 	}
 	switch {
+	case m.HTTP != nil:
+		h := m.HTTP
+		out.Current, out.Value = ptr.To(h.Stable), ptr.To(h.Stable)
+		out.HTTP = &HTTPMetric{Stable: h.Stable, Panic: h.Panic, DesiredStable: h.DesiredStable, DesiredPanic: h.DesiredPanic, PanicMode: h.Panicking}
+		if h.Panicking {
+			out.HTTP.PanicSince = h.PanicSince.UTC().Format(time.RFC3339)
+		}
 	case m.Target == recommender.TargetUtilization:
 		u := m.Utilization
 		out.Utilization = &u

@@ -66,6 +66,15 @@ type stepIn struct {
 	// Annotations change the app's annotations from this step on: a
 	// string sets a key, null removes it.
 	Annotations map[string]value[string] `json:"annotations"`
+	// HTTP is the activators' per-second counts from this step on.
+	HTTP *httpIn `json:"http"`
+}
+
+// httpIn is the activators' counts per second, summed over the replicas.
+type httpIn struct {
+	Requests    value[float64] `json:"requests"`
+	Concurrency value[float64] `json:"concurrency"`
+	Held        value[float64] `json:"held"`
 }
 
 type podIn struct {

@@ -33,7 +33,17 @@ type stepObs struct {
 	usage map[types.NamespacedName]metrics.PodUsage
 	prom  map[string]queryResult
 	order []string // prom keys, sorted
+	// http is the step's HTTP counts per second, when it sets them.
+	http *metrics.HTTPSecond
+	// httpSecs are the seconds the activators counted up to this step,
+	// from httpCover on (0: nothing counted yet).
+	httpSecs  []metrics.HTTPSecond
+	httpCover int64
 }
+
+// maxHTTPWindowSeconds bounds the seconds a step keeps: the longest stable
+// window.
+const maxHTTPWindowSeconds = 3600
 
 // queryResult is a step's answer to one Prometheus query, before it is
 // mapped as the Prometheus source maps what the client returns.
@@ -107,6 +117,7 @@ func (v *validator) steps(in []*stepIn, interval time.Duration) []stepObs {
 		s.StatusReplicas = v.optReplicas(p.Child("statusReplicas"), st.StatusReplicas)
 		v.pods(&s, st.Pods)
 		v.prometheus(&s, st.Prometheus)
+		v.http(&s, st.HTTP)
 		steps = append(steps, s)
 	}
 	return steps
@@ -259,6 +270,69 @@ func (v *validator) prometheus(s *stepObs, in map[string]value[any]) {
 	}
 }
 
+// http reads a step's per-second HTTP counts.
+func (v *validator) http(s *stepObs, in *httpIn) {
+	if in == nil {
+		return
+	}
+	p := s.path.Child("http")
+	count := func(name string, x value[float64]) int64 {
+		if !x.set() {
+			return 0
+		}
+		n, _ := v.integer(p.Child(name), x, 0, 1_000_000_000)
+		return n
+	}
+	c := &metrics.HTTPSecond{Requests: count("requests", in.Requests), Held: count("held", in.Held)}
+	if in.Concurrency.set() {
+		c.Concurrency, _ = v.number(p.Child("concurrency"), in.Concurrency, "number", func(f float64) bool { return f >= 0 && f <= 1e9 }, "0 to 1e9")
+	}
+	s.http = c
+}
+
+// httpSeconds gives each step the seconds the activators counted up to it:
+// a step's counts hold for every second from its own to the next step that
+// sets counts, the second ending at its time included.
+func httpSeconds(steps []stepObs) {
+	var cur *metrics.HTTPSecond
+	var from, cover int64
+	for i := range steps {
+		s := &steps[i]
+		now := s.Time.Unix()
+		if cur == nil && s.http == nil {
+			continue
+		}
+		if cover == 0 {
+			cover = now
+		}
+		// The seconds since the previous step, at the previous counts.
+		var secs []metrics.HTTPSecond
+		if i > 0 {
+			secs = steps[i-1].httpSecs
+		}
+		secs = slices.Clone(secs)
+		if cur != nil {
+			for at := max(from, now-maxHTTPWindowSeconds+1); at < now; at++ {
+				c := *cur
+				c.At = at
+				secs = append(secs, c)
+			}
+		}
+		if s.http != nil {
+			cur = s.http
+		}
+		c := *cur
+		c.At = now
+		secs = append(secs, c)
+		from = now + 1
+		// Keep the longest window only.
+		if n := len(secs); n > maxHTTPWindowSeconds {
+			secs = secs[n-maxHTTPWindowSeconds:]
+		}
+		s.httpSecs, s.httpCover = secs, cover
+	}
+}
+
 // perPod reads {pod: number, …} or {error: "…"}.
 func (v *validator) perPod(p *field.Path, pods map[string]any) (queryResult, bool) {
 	if msg, isString := pods["error"].(string); isString {
@@ -312,6 +386,7 @@ func isNonFinite(lit any) bool {
 // The prometheus-query metric's results may also go by "default", its name
 // before metrics were named after their query.
 func (v *validator) observations(steps []stepObs, spec *recommender.Spec, podLabel model.LabelName) {
+	httpSeconds(steps)
 	for i := range steps {
 		if steps[i].Spec != nil {
 			// A step that changes the annotations observes with its spec,
@@ -355,11 +430,25 @@ func (v *validator) observe(s *stepObs, spec *recommender.Spec, podLabel model.L
 				fmt.Sprintf("the app has no Prometheus metric of this name (its Prometheus metrics: %s)", have)))
 		}
 	}
+	if s.http != nil && !spec.UsesHTTP() {
+		v.add(field.Invalid(s.path.Child("http"), "", fmt.Sprintf("the app has no HTTP target: set %s or %s",
+			annotations.KeyHTTPTargetInFlight, annotations.KeyHTTPTargetRPS)))
+	}
 	snap := metrics.NewResourceSnapshot(s.usage, nil)
 	s.Metrics = make([]recommender.Observation, len(spec.Metrics))
 	for j, ms := range spec.Metrics {
 		if ms.Source == recommender.SourceResource {
 			s.Metrics[j] = snap.Observation("", s.Pods, ms.Resource)
+			continue
+		}
+		if ms.Source == recommender.SourceHTTP {
+			if s.httpCover == 0 {
+				// As the controller with no activator stream.
+				s.Metrics[j] = recommender.Observation{Err: fmt.Errorf("%w: no http counts in this step or before", recommender.ErrNoData)}
+				continue
+			}
+			w := metrics.HTTPWindowsOf(s.httpSecs, s.Time.Unix(), s.httpCover, ms.HTTP)
+			s.Metrics[j] = recommender.Observation{HTTP: &w, Timestamp: w.Latest}
 			continue
 		}
 		r, ok := s.prom[ms.Name]

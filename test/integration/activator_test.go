@@ -378,8 +378,9 @@ func TestActivatorScaleToZeroAndFromZeroOnTheFirstRequest(t *testing.T) {
 }
 
 // A burst of slow requests (1 s each, 12 at a time) against a target of 2
-// in flight per pod scales the app to ceil(12 / 2) = 6 within seconds
-// (the panic window), and every request is answered.
+// in flight per pod scales the app up within seconds (the panic window),
+// as far as the scale-up policy allows at once (1 → 5), then to
+// ceil(12 / 2) = 6; every request is answered.
 func TestActivatorBurstScalesOnInFlightRequests(t *testing.T) {
 	t.Parallel()
 	ns := namespace(t)
@@ -409,9 +410,15 @@ func TestActivatorBurstScalesOnInFlightRequests(t *testing.T) {
 		})
 	}
 	start := time.Now()
+	first := waitReplicas(t, ns, "web", 15*time.Second, "a scale-up on the burst", func(r int32) bool { return r > 1 })
+	t.Logf("1 → %d %s into the burst", replicas(t, ns, "web"), first.Round(time.Millisecond))
+	assert.Less(t, first, 6*time.Second, "the panic window reacts within seconds")
 	took := waitReplicas(t, ns, "web", 35*time.Second, "ceil(12 in flight / 2) = 6", func(r int32) bool { return r >= 6 })
-	t.Logf("1 → %d %s into the burst", replicas(t, ns, "web"), took.Round(time.Second))
+	t.Logf("%d replicas %s into the burst", replicas(t, ns, "web"), (first + took).Round(time.Second))
 	assert.LessOrEqual(t, replicas(t, ns, "web"), int32(7), "12 in flight at 2 per pod")
+	for _, e := range spinscaleEvents(t, ns, "web") {
+		t.Logf("event %s: %s", e.Reason, e.Message)
+	}
 	cancel()
 	wg.Wait()
 	t.Logf("%d requests answered, %d failed, in %s", ok.Load(), failed.Load(), time.Since(start).Round(time.Second))

@@ -136,10 +136,19 @@ type Server struct {
 	inFlight atomic.Int64
 	maxIn    atomic.Int64
 
-	mu      sync.Mutex
-	pods    map[string]*backend // by pod name
-	changed chan struct{}       // closed and replaced on every change of pods
+	mu   sync.Mutex
+	pods map[string]*backend // by pod name
+	// waiting are servable pods whose address was still held by another
+	// pod's listener, by name, with the address; they are served once it
+	// closes.
+	waiting map[string]waitingPod
+	changed chan struct{} // closed and replaced on every change of pods
 	closed  bool
+}
+
+type waitingPod struct {
+	pod  *corev1.Pod
+	addr string
 }
 
 type backend struct {
@@ -172,7 +181,7 @@ func New(client kubernetes.Interface, cfg Config) (*Server, error) {
 		log = zap.NewNop()
 	}
 	s := &Server{client: client, cfg: cfg, selector: sel, log: log.With(zap.String("namespace", cfg.Namespace)),
-		pods: map[string]*backend{}, changed: make(chan struct{})}
+		pods: map[string]*backend{}, waiting: map[string]waitingPod{}, changed: make(chan struct{})}
 	s.latency.Store(int64(cfg.Latency))
 	return s, nil
 }
@@ -262,6 +271,7 @@ func (s *Server) sync(obj any, deleted bool) {
 	}
 	addr, serve := s.address(pod)
 	serve = serve && !deleted
+	delete(s.waiting, pod.Name)
 	cur := s.pods[pod.Name]
 	if cur != nil && (!serve || cur.pod.Addr != addr) {
 		s.stopLocked(pod.Name)
@@ -320,9 +330,10 @@ func (s *Server) startLocked(pod *corev1.Pod, addr string) {
 	readyAt := time.Now()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		// Another pod that held the address may still be draining; its
-		// next update retries.
-		s.log.Error("listen for pod", zap.String("pod", pod.Name), zap.String("addr", addr), zap.Error(err))
+		// The pod that held the address before may not have been seen
+		// to go yet: retry when a listener closes.
+		s.waiting[pod.Name] = waitingPod{pod: pod, addr: addr}
+		s.log.Info("address busy; waiting for it", zap.String("pod", pod.Name), zap.String("addr", addr), zap.Error(err))
 		return
 	}
 	b := &backend{pod: Pod{Name: pod.Name, IP: pod.Status.PodIP, Addr: addr, ReadyAt: readyAt}, ln: ln}
@@ -350,6 +361,19 @@ func (s *Server) stopLocked(name string) {
 	}()
 	s.notifyLocked()
 	s.log.Debug("stopped serving pod", zap.String("pod", name), zap.String("addr", b.pod.Addr))
+	if s.closed {
+		return
+	}
+	var next []waitingPod
+	for wname, w := range s.waiting {
+		if w.addr == b.pod.Addr {
+			delete(s.waiting, wname)
+			next = append(next, w)
+		}
+	}
+	for _, w := range next {
+		s.startLocked(w.pod, w.addr)
+	}
 }
 
 func (s *Server) notifyLocked() {

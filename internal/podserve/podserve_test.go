@@ -245,3 +245,32 @@ func TestPodWithoutPortIsNotServed(t *testing.T) {
 	require.NoError(t, err)
 	waitNames(t, s, "later", "ok")
 }
+
+// kwok hands a deleted pod's address to a new pod; when the new pod is
+// seen Ready before the old one is seen to go, it is served as soon as the
+// old one's listener closes.
+func TestAddressReusedBeforeTheOldPodIsGone(t *testing.T) {
+	m, prefix := testMap(t)
+	client := fake.NewClientset(testPod("old", "10.244.2.1", corev1.PodRunning, true))
+	s, err := New(client, Config{Namespace: "ns", Map: m})
+	require.NoError(t, err)
+	run(t, s)
+	waitNames(t, s, "old")
+	ctx := context.Background()
+	_, err = client.CoreV1().Pods("ns").Create(ctx, testPod("new", "10.244.2.1", corev1.PodRunning, true), metav1.CreateOptions{})
+	require.NoError(t, err)
+	// One handler takes the pods in order: once a later pod is served,
+	// new was seen, and waits for the address.
+	_, err = client.CoreV1().Pods("ns").Create(ctx, testPod("later", "10.244.2.2", corev1.PodRunning, true), metav1.CreateOptions{})
+	require.NoError(t, err)
+	waitNames(t, s, "later", "old")
+	pod, _, err := get(t, prefix+".2.1:8080")
+	require.NoError(t, err)
+	assert.Equal(t, "old", pod)
+
+	require.NoError(t, client.CoreV1().Pods("ns").Delete(ctx, "old", metav1.DeleteOptions{}))
+	waitNames(t, s, "later", "new")
+	pod, _, err = get(t, prefix+".2.1:8080")
+	require.NoError(t, err)
+	assert.Equal(t, "new", pod)
+}

@@ -357,11 +357,14 @@ func (b *bench) firstAtZero(ctx context.Context, rep *report) error {
 		}
 		start := time.Now()
 		rctx, cancel := context.WithTimeout(ctx, time.Minute)
-		status, err := get(rctx, client, b.url, zero.host, "/first")
+		status, body, err := getBody(rctx, client, b.url, zero.host, "/first")
 		cancel()
 		done := time.Now()
 		if err != nil || status != http.StatusOK {
-			return fmt.Errorf("run %d: the first request at zero: %d %v", run+1, status, err)
+			// Recorded, and the next run goes on: a failure is a result.
+			res.runs = append(res.runs, zeroRun{total: done.Sub(start), failure: fmt.Sprintf("%d %q %v", status, body, err)})
+			logf("d: run %d: the first request at zero failed: %d %q %v", run+1, status, body, err)
+			continue
 		}
 		var ready time.Time
 		for _, p := range pods.Pods() {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,6 +36,26 @@ func get(ctx context.Context, c *http.Client, base, host, path string) (int, err
 		return 0, err
 	}
 	return resp.StatusCode, nil
+}
+
+// getBody is get that also returns the start of the body of an answer
+// other than 200, which says why.
+func getBody(ctx context.Context, c *http.Client, base, host, path string) (int, string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+	if err != nil {
+		return 0, "", err
+	}
+	req.Host = host
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
+	if resp.StatusCode == http.StatusOK {
+		body = nil
+	}
+	return resp.StatusCode, strings.TrimSpace(string(body)), err
 }
 
 // target is where a request goes: straight to a pod or through the

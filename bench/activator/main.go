@@ -116,9 +116,11 @@ func main() {
 	if runErr != nil {
 		fail(1, runErr)
 	}
-	if !*keep {
-		_ = os.RemoveAll(o.dir)
+	if *keep || rep.anyFailure() {
+		logf("logs kept in %s", o.dir)
+		return
 	}
+	_ = os.RemoveAll(o.dir)
 }
 
 func fail(code int, err error) {

@@ -48,7 +48,10 @@ type memoryResult struct {
 	before, after int64 // bytes
 }
 
-type zeroRun struct{ total, ready, afterReady time.Duration }
+type zeroRun struct {
+	total, ready, afterReady time.Duration
+	failure                  string // the answer when it was not 200
+}
 
 type zeroResult struct {
 	startup time.Duration
@@ -64,6 +67,21 @@ type stepResult struct {
 	low, high int
 	latency   time.Duration
 	runs      []stepRun
+}
+
+// anyFailure reports whether a part or a run failed: the logs are then kept.
+func (r *report) anyFailure() bool {
+	if len(r.failed) > 0 {
+		return true
+	}
+	if r.zero != nil {
+		for _, run := range r.zero.runs {
+			if run.failure != "" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func selfPid() int { return os.Getpid() }
@@ -117,13 +135,22 @@ func (r *report) write(w io.Writer) {
 	if z := r.zero; z != nil && len(z.runs) > 0 {
 		fmt.Fprintf(w, "## d. First request at zero (pod start-up %s)\n\n| run | request → answer | request → pod Ready | pod Ready → answer |\n|---|---|---|---|\n", z.startup)
 		var after []time.Duration
+		failures := 0
 		for i, run := range z.runs {
+			if run.failure != "" {
+				failures++
+				fmt.Fprintf(w, "| %d | failed after %s: %s | | |\n", i+1, ms(run.total), strings.ReplaceAll(run.failure, "|", "\\|"))
+				continue
+			}
 			fmt.Fprintf(w, "| %d | %s | %s | %s |\n", i+1, ms(run.total), ms(run.ready), ms(run.afterReady))
 			after = append(after, run.afterReady)
 		}
-		worst := slices.Max(after)
-		fmt.Fprintf(w, "\nWorst pod Ready → answer: %s (goal: at most %s: %s). Ready is when the bench's own pod watch saw it.\n\n",
-			ms(worst), goalAfterReady, verdict(worst <= goalAfterReady))
+		worst := time.Duration(0)
+		if len(after) > 0 {
+			worst = slices.Max(after)
+		}
+		fmt.Fprintf(w, "\nWorst pod Ready → answer: %s over %d answered runs, %d failed (goal: at most %s: %s). Ready is when the bench's own pod watch saw it.\n\n",
+			ms(worst), len(after), failures, goalAfterReady, verdict(worst <= goalAfterReady && failures == 0 && len(after) > 0))
 	}
 	if s := r.step; s != nil && len(s.runs) > 0 {
 		fmt.Fprintf(w, "## e. Load step → /scale write (%d → %d clients, %s per request, target 2 in flight per pod)\n\n| run | step → first write | step → full count | replicas |\n|---|---|---|---|\n",

@@ -164,13 +164,26 @@ func serveActivator(ctx context.Context, f activatorFlags, addrMap activator.Add
 	}
 	log.Info("activator starting", zap.String("name", name), zap.Strings("namespaces", f.namespaces),
 		zap.Int("queueSize", f.queueSize), zap.Duration("queueTimeout", f.queueTimeout))
+	// The informers outlive the drain: a request held when it starts is
+	// still released when its pod turns ready.
+	informersCtx, stopInformers := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopInformers()
 	serveCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	served := make(chan error, 1)
 	go func() { served <- x.Serve(serveCtx, proxyLn, adminLn, f.drainTimeout) }()
-	if err := x.Start(serveCtx, client, f.namespaces, 2*time.Minute); err != nil {
-		cancel()
-		return errors.Join(err, <-served)
+	started := make(chan error, 1)
+	go func() { started <- x.Start(informersCtx, client, f.namespaces, 2*time.Minute) }()
+	select {
+	case err := <-started:
+		if err != nil {
+			cancel()
+			return errors.Join(err, <-served)
+		}
+		return <-served
+	case err := <-served: // stopped before the caches synced
+		stopInformers()
+		<-started
+		return err
 	}
-	return <-served
 }

@@ -50,6 +50,10 @@ type Options struct {
 
 	// onHold is told of each request held (tests).
 	onHold func(httpstats.App)
+	// onTableChange is told of each change of the table (tests).
+	onTableChange func()
+	// onDrain is told when the drain starts (tests).
+	onDrain func()
 }
 
 // Activator is the proxy, its table of apps and its stats stream.
@@ -64,6 +68,7 @@ type Activator struct {
 	proxy   *httputil.ReverseProxy
 	holder  *holder
 	active  counter
+	onDrain func()
 
 	synced   atomic.Bool
 	draining atomic.Bool
@@ -97,7 +102,7 @@ func New(o Options) (*Activator, error) {
 		o.Transport = newTransport()
 	}
 	x := &Activator{
-		name: o.Name, log: o.Logger, clock: o.Clock,
+		name: o.Name, log: o.Logger, clock: o.Clock, onDrain: o.onDrain,
 		reg:         prometheus.NewRegistry(),
 		streamsDone: make(chan struct{}),
 	}
@@ -106,6 +111,9 @@ func New(o Options) (*Activator, error) {
 	x.hub = newHub(func(n int) { x.metrics.streamReaders.Set(float64(n)) })
 	x.table = NewTable(o.Logger, o.Clock.Now, o.AddressMap, func(string, string) []*discoveryv1.EndpointSlice { return nil })
 	x.table.onRemove = x.metrics.forget
+	if o.onTableChange != nil {
+		x.table.changed = o.onTableChange
+	}
 	x.holder = &holder{
 		now:     o.Clock.Now,
 		timer:   func(d time.Duration) (<-chan time.Time, func() bool) { t := o.Clock.NewTimer(d); return t.C(), t.Stop },

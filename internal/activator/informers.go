@@ -40,13 +40,16 @@ func stripManagedFields(obj any) (any, error) {
 
 // Start fills the table from informers on Deployments and EndpointSlices
 // of namespaces (empty: all) and returns once their caches synced, within
-// syncTimeout. The informers run until ctx ends.
+// syncTimeout. The informers run until ctx ends: let it outlive Serve's, so
+// that requests held during the drain are still released.
 func (x *Activator) Start(ctx context.Context, client kubernetes.Interface, namespaces []string, syncTimeout time.Duration) error {
+	watched := namespaces
 	if len(namespaces) == 0 {
 		namespaces = []string{metav1.NamespaceAll}
 	}
 	indexers := map[string]cache.Indexer{}
 	var synced []cache.InformerSynced
+	var factories []informers.SharedInformerFactory
 	for _, ns := range namespaces {
 		f := informers.NewSharedInformerFactoryWithOptions(client, 0,
 			informers.WithNamespace(ns), informers.WithTransform(stripManagedFields))
@@ -74,8 +77,9 @@ func (x *Activator) Start(ctx context.Context, client kubernetes.Interface, name
 			return fmt.Errorf("watch EndpointSlices: %w", err)
 		}
 		synced = append(synced, deps.HasSynced, eps.HasSynced)
-		f.Start(ctx.Done())
+		factories = append(factories, f)
 	}
+	// The handlers read the indexes: set them up before any event.
 	x.table.slices = func(namespace, service string) []*discoveryv1.EndpointSlice {
 		idx := indexers[namespace]
 		if idx == nil {
@@ -97,6 +101,9 @@ func (x *Activator) Start(ctx context.Context, client kubernetes.Interface, name
 		}
 		return out
 	}
+	for _, f := range factories {
+		f.Start(ctx.Done())
+	}
 	syncCtx, cancel := context.WithTimeout(ctx, syncTimeout)
 	defer cancel()
 	if !cache.WaitForCacheSync(syncCtx.Done(), synced...) {
@@ -107,7 +114,7 @@ func (x *Activator) Start(ctx context.Context, client kubernetes.Interface, name
 		x.table.refresh(a)
 	}
 	x.synced.Store(true)
-	x.log.Info("informer caches synced", zap.Strings("namespaces", namespaces), zap.Int("apps", len(x.table.appList())))
+	x.log.Info("informer caches synced", zap.Strings("namespaces", watched), zap.Int("apps", len(x.table.appList())))
 	return nil
 }
 

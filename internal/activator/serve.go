@@ -47,6 +47,9 @@ func (x *Activator) Serve(ctx context.Context, proxyLn, adminLn net.Listener, dr
 	case err = <-errs:
 	}
 	x.draining.Store(true)
+	if x.onDrain != nil {
+		x.onDrain()
+	}
 	x.log.Info("draining", zap.Duration("drainTimeout", drainTimeout), zap.Int64("inFlight", x.active.load()))
 	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drainTimeout)
 	defer cancel()

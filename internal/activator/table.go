@@ -30,6 +30,8 @@ type Table struct {
 	slices func(namespace, service string) []*discoveryv1.EndpointSlice
 	// onRemove is called when an app stops being routed.
 	onRemove func(*app)
+	// changed is called after each change (tests).
+	changed func()
 
 	mu        sync.Mutex
 	apps      map[httpstats.App]*app
@@ -63,7 +65,7 @@ type entry struct {
 // NewTable returns an empty table. slices lists a Service's EndpointSlices.
 func NewTable(log *zap.Logger, now func() time.Time, addrMap AddressMap, slices func(namespace, service string) []*discoveryv1.EndpointSlice) *Table {
 	t := &Table{
-		log: log, now: now, addrMap: addrMap, slices: slices, onRemove: func(*app) {},
+		log: log, now: now, addrMap: addrMap, slices: slices, onRemove: func(*app) {}, changed: func() {},
 		apps: map[httpstats.App]*app{}, invalid: map[httpstats.App]invalidRoute{}, conflicts: map[string]bool{},
 	}
 	t.snap.Store(&routing{})
@@ -75,6 +77,7 @@ func NewTable(log *zap.Logger, now func() time.Time, addrMap AddressMap, slices 
 func (t *Table) SetDeployment(d *appsv1.Deployment) {
 	key := httpstats.App{Namespace: d.Namespace, Name: d.Name}
 	route, routed, err := annotations.ParseRoute(d.Annotations, d.Name)
+	defer t.changed()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if err != nil {
@@ -110,6 +113,7 @@ func (t *Table) SetDeployment(d *appsv1.Deployment) {
 // DeleteDeployment removes the app of a deleted Deployment.
 func (t *Table) DeleteDeployment(namespace, name string) {
 	key := httpstats.App{Namespace: namespace, Name: name}
+	defer t.changed()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.invalid, key)
@@ -123,6 +127,7 @@ func (t *Table) SyncService(namespace, service string) {
 	for _, a := range t.snap.Load().byService[namespace+"/"+service] {
 		t.refresh(a)
 	}
+	t.changed()
 }
 
 func (t *Table) removeLocked(key httpstats.App) {

@@ -112,3 +112,45 @@ ScaledObjects and SpinApps are read only to refuse apps they own.
   resources: ["spinapps"]
   verbs: ["list", "watch"]
 {{- end }}
+
+{{/* The activator's names and labels: apart from the controller's, so that neither's selector picks the other's pods. */}}
+{{- define "spinscale.activator.fullname" -}}
+{{- printf "%s-activator" (include "spinscale.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "spinscale.activator.selectorLabels" -}}
+app.kubernetes.io/name: {{ printf "%s-activator" (include "spinscale.name" .) | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "spinscale.activator.labels" -}}
+helm.sh/chart: {{ include "spinscale.chart" . }}
+{{ include "spinscale.activator.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/component: activator
+app.kubernetes.io/part-of: spinscale
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "spinscale.activator.serviceAccountName" -}}
+{{- if .Values.activator.serviceAccount.create }}
+{{- default (include "spinscale.activator.fullname" .) .Values.activator.serviceAccount.name }}
+{{- else }}
+{{- required "activator.serviceAccount.name is required when activator.serviceAccount.create is false" .Values.activator.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* The namespaces the activator routes: activator.namespaces, else config.namespaces; empty = all. */}}
+{{- define "spinscale.activator.namespaces" -}}
+{{- join "," (default .Values.config.namespaces .Values.activator.namespaces) }}
+{{- end }}
+
+{{/* The activator reads Deployments (their annotations) and EndpointSlices, and nothing else. */}}
+{{- define "spinscale.activator.rules" -}}
+- apiGroups: ["apps"]
+  resources: ["deployments"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["discovery.k8s.io"]
+  resources: ["endpointslices"]
+  verbs: ["get", "list", "watch"]
+{{- end }}

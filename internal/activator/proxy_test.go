@@ -1,0 +1,537 @@
+package activator
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/utils/ptr"
+
+	"github.com/spinscale/spinscale/internal/httpstats"
+)
+
+func TestRoutesByHostAndLongestPrefix(t *testing.T) {
+	h := newHarness(t)
+	for _, name := range []string{"site", "api", "other"} {
+		h.create(backendSlice("shop", name, name, named(t, name)))
+	}
+	h.create(deployment("shop", "site", epoch, "http-hosts", "shop.example.com"))
+	h.create(deployment("shop", "api", epoch, "http-hosts", "shop.example.com", "http-path-prefix", "/api"))
+	h.create(deployment("shop", "other", epoch, "http-hosts", "other.example.com,www.other.example.com"))
+	h.routed("shop.example.com", "/api", "shop", "api")
+	h.routed("shop.example.com", "/", "shop", "site")
+	h.routed("www.other.example.com", "/", "shop", "other")
+	for _, a := range []string{"site", "api", "other"} {
+		h.ready("shop", a, 1)
+	}
+
+	tests := []struct{ host, path, want string }{
+		{"shop.example.com", "/", "site"},
+		{"shop.example.com", "/api", "api"},
+		{"shop.example.com", "/api/v1/items?x=1", "api"},
+		{"shop.example.com", "/apix", "site"}, // prefixes match whole path elements
+		{"SHOP.example.com:8080", "/api/", "api"},
+		{"other.example.com", "/api", "other"},
+		{"www.other.example.com.", "/", "other"},
+	}
+	for _, tt := range tests {
+		res, body := h.get(tt.host, tt.path)
+		assert.Equal(t, http.StatusOK, res.StatusCode, "%s%s", tt.host, tt.path)
+		assert.Equal(t, tt.want, body, "%s%s", tt.host, tt.path)
+	}
+}
+
+// Objects listed before the caches synced are routed once Start returns,
+// whatever order the informers delivered them in.
+func TestAppsPresentAtStartAreRoutedOnceSynced(t *testing.T) {
+	pod := named(t, "early")
+	h := newHarnessWith(t, []runtime.Object{
+		backendSlice("ns", "early", "early", pod),
+		deployment("ns", "early", epoch, "http-hosts", "early"),
+	})
+	assert.True(t, h.x.synced.Load())
+	assert.Equal(t, http.StatusOK, h.status("/readyz"))
+	res, body := h.get("early", "/")
+	assert.Equal(t, http.StatusOK, res.StatusCode)
+	assert.Equal(t, "early", body)
+}
+
+func TestUnknownHostIs404NamingIt(t *testing.T) {
+	h := newHarness(t)
+	res, body := h.get("nobody.example.com", "/")
+	assert.Equal(t, http.StatusNotFound, res.StatusCode)
+	assert.Contains(t, body, `no app for host "nobody.example.com"`)
+
+	h.create(deployment("ns", "api", epoch, "http-hosts", "api.example.com", "http-path-prefix", "/api"))
+	h.routed("api.example.com", "/api", "ns", "api")
+	res, body = h.get("api.example.com", "/other")
+	assert.Equal(t, http.StatusNotFound, res.StatusCode)
+	assert.Contains(t, body, `no app for host "api.example.com" and path "/other": no app of this host serves this path`)
+}
+
+func TestInvalidAnnotationsAreNotRoutedAnd404WithAHint(t *testing.T) {
+	h := newHarness(t)
+	h.create(deployment("shop", "bad", epoch, "http-hosts", "bad.example.com", "http-queue-size", "lots"))
+	h.waitUntil("the invalid app is known", func() bool {
+		_, hint := h.x.table.lookup("bad.example.com", "/")
+		return hint != ""
+	})
+	res, body := h.get("bad.example.com", "/")
+	assert.Equal(t, http.StatusNotFound, res.StatusCode)
+	assert.Contains(t, body, "shop/bad")
+	assert.Contains(t, body, "annotations are invalid")
+}
+
+func TestOlderDeploymentWinsAHostAndPrefix(t *testing.T) {
+	h := newHarness(t)
+	h.create(backendSlice("a", "new", "new", named(t, "new")))
+	h.create(backendSlice("b", "old", "old", named(t, "old")))
+	h.create(deployment("a", "new", epoch.Add(time.Hour), "http-hosts", "dup.example.com"))
+	h.create(deployment("b", "old", epoch, "http-hosts", "dup.example.com"))
+	h.routed("dup.example.com", "/", "b", "old")
+	h.ready("b", "old", 1)
+	_, body := h.get("dup.example.com", "/")
+	assert.Equal(t, "old", body)
+}
+
+func TestLeastLoadedPodIsChosen(t *testing.T) {
+	h := newHarness(t)
+	arrived := make(chan string, 10)
+	release := make(chan struct{})
+	pod := func(name string) *httptest.Server {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			arrived <- name
+			if r.URL.Path == "/slow" {
+				<-release
+			}
+			fmt.Fprint(w, name)
+		}))
+		t.Cleanup(srv.Close)
+		return srv
+	}
+	h.create(backendSlice("ns", "web-1", "web", pod("pod-1")))
+	h.create(backendSlice("ns", "web-2", "web", pod("pod-2")))
+	h.create(deployment("ns", "web", epoch, "http-hosts", "web"))
+	h.ready("ns", "web", 2)
+
+	slow := make(chan string)
+	go func() { _, body := h.get("web", "/slow"); slow <- body }()
+	busy := <-arrived
+	// With one pod busy, every request goes to the other.
+	for range 5 {
+		_, body := h.get("web", "/")
+		<-arrived
+		assert.NotEqual(t, busy, body)
+	}
+	close(release)
+	assert.Equal(t, busy, <-slow)
+}
+
+func TestHeldRequestIsReleasedWithin100msOfReady(t *testing.T) {
+	h := newHarness(t)
+	stream := h.openStream()
+	h.create(deployment("ns", "idle", epoch, "http-hosts", "idle.example.com"))
+	h.routed("idle.example.com", "/", "ns", "idle")
+
+	type answer struct {
+		at   time.Time
+		code int
+		body string
+	}
+	done := make(chan answer, 1)
+	go func() {
+		res, body := h.get("idle.example.com", "/")
+		done <- answer{time.Now(), res.StatusCode, body}
+	}()
+	h.awaitHold("ns", "idle")
+
+	wake := stream.next(t)
+	assert.Equal(t, "wake", string(wake.Kind))
+	require.Len(t, wake.Apps, 1)
+	assert.Equal(t, "ns/idle", wake.Apps[0].App.String())
+	assert.EqualValues(t, 1, wake.Apps[0].Held)
+	assert.Equal(t, 0, wake.Apps[0].Endpoints)
+
+	readyAt := time.Now()
+	h.create(backendSlice("ns", "idle-x", "idle", named(t, "idle-pod")))
+	a := <-done
+	assert.Equal(t, http.StatusOK, a.code)
+	assert.Equal(t, "idle-pod", a.body)
+	assert.Less(t, a.at.Sub(readyAt), 100*time.Millisecond, "the held request is answered at once when its pod is ready")
+}
+
+func TestHoldQueueOverflowIs503WithRetryAfter(t *testing.T) {
+	h := newHarness(t)
+	h.create(deployment("ns", "idle", epoch, "http-hosts", "idle", "http-queue-size", "1"))
+	h.routed("idle", "/", "ns", "idle")
+	ctx, cancel := context.WithCancel(context.Background())
+	held := make(chan struct{})
+	go func() {
+		defer close(held)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, h.proxy+"/", nil)
+		req.Host = "idle"
+		if res, err := http.DefaultClient.Do(req); err == nil {
+			res.Body.Close()
+		}
+	}()
+	h.awaitHold("ns", "idle")
+	res, body := h.get("idle", "/")
+	assert.Equal(t, http.StatusServiceUnavailable, res.StatusCode)
+	assert.Equal(t, "1", res.Header.Get("Retry-After"))
+	assert.Contains(t, body, "ns/idle")
+	assert.Contains(t, body, "queue is full")
+	cancel()
+	<-held
+	assert.Contains(t, h.metrics(), `spinscale_activator_held_rejected_total{app="idle",namespace="ns",reason="overflow"} 1`)
+}
+
+func TestHeldRequestTimesOutWith503(t *testing.T) {
+	h := newHarness(t)
+	h.create(deployment("ns", "idle", epoch, "http-hosts", "idle", "http-queue-timeout", "5s"))
+	h.routed("idle", "/", "ns", "idle")
+	type answer struct {
+		res  *http.Response
+		body string
+	}
+	done := make(chan answer, 1)
+	go func() { res, body := h.get("idle", "/"); done <- answer{res, body} }()
+	h.awaitHold("ns", "idle")
+	h.clock.Step(4 * time.Second)
+	select {
+	case <-done:
+		t.Fatal("answered before its queue timeout")
+	default:
+	}
+	h.clock.Step(time.Second)
+	a := <-done
+	assert.Equal(t, http.StatusServiceUnavailable, a.res.StatusCode)
+	assert.Equal(t, "1", a.res.Header.Get("Retry-After"))
+	assert.Contains(t, a.body, "app ns/idle had no ready pod in time")
+	assert.Contains(t, h.metrics(), `spinscale_activator_held_rejected_total{app="idle",namespace="ns",reason="timeout"} 1`)
+}
+
+func TestClientCancelWhileHeldLeavesTheQueue(t *testing.T) {
+	h := newHarness(t)
+	h.create(deployment("ns", "idle", epoch, "http-hosts", "idle", "http-queue-size", "1"))
+	h.routed("idle", "/", "ns", "idle")
+	ctx, cancel := context.WithCancel(context.Background())
+	gone := make(chan error, 1)
+	go func() {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, h.proxy+"/", nil)
+		req.Host = "idle"
+		_, err := http.DefaultClient.Do(req)
+		gone <- err
+	}()
+	h.awaitHold("ns", "idle")
+	cancel()
+	require.Error(t, <-gone)
+	// Its place is free again: with a queue of 1, the next is held, not
+	// refused. (The server learns of the cancel asynchronously: retry
+	// until the slot is free, each attempt bounded.)
+	deadline := time.Now().Add(waitLimit)
+	for {
+		done := make(chan int, 1)
+		ctx2, cancel2 := context.WithCancel(context.Background())
+		go func() {
+			req, _ := http.NewRequestWithContext(ctx2, http.MethodGet, h.proxy+"/", nil)
+			req.Host = "idle"
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				done <- 0
+				return
+			}
+			res.Body.Close()
+			done <- res.StatusCode
+		}()
+		select {
+		case <-h.holds:
+			cancel2()
+			<-done
+			return
+		case code := <-done:
+			cancel2()
+			require.Equal(t, http.StatusServiceUnavailable, code)
+			require.True(t, time.Now().Before(deadline), "the cancelled request never left the queue")
+		}
+	}
+}
+
+func TestUpgradePassesThrough(t *testing.T) {
+	h := newHarness(t)
+	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "echo" {
+			http.Error(w, "upgrade required", http.StatusUpgradeRequired)
+			return
+		}
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		fmt.Fprint(brw, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+		_ = brw.Flush()
+		line, _ := brw.ReadString('\n')
+		fmt.Fprint(brw, "echo: "+line)
+		_ = brw.Flush()
+	}))
+	t.Cleanup(echo.Close)
+	h.create(backendSlice("ns", "ws", "ws", echo))
+	h.create(deployment("ns", "ws", epoch, "http-hosts", "ws"))
+	h.ready("ns", "ws", 1)
+
+	conn, err := net.Dial("tcp", strings.TrimPrefix(h.proxy, "http://"))
+	require.NoError(t, err)
+	defer conn.Close()
+	require.NoError(t, conn.SetDeadline(time.Now().Add(waitLimit)))
+	fmt.Fprint(conn, "GET /socket HTTP/1.1\r\nHost: ws\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+	br := bufio.NewReader(conn)
+	res, err := http.ReadResponse(br, nil)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusSwitchingProtocols, res.StatusCode)
+	fmt.Fprint(conn, "ping\n")
+	line, err := br.ReadString('\n')
+	require.NoError(t, err)
+	assert.Equal(t, "echo: ping\n", line)
+}
+
+func TestH2CRequestsReachHTTP1Backends(t *testing.T) {
+	h := newHarness(t)
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, r.Proto)
+	}))
+	t.Cleanup(backend.Close)
+	h.create(backendSlice("ns", "web", "web", backend))
+	h.create(deployment("ns", "web", epoch, "http-hosts", "web"))
+	h.ready("ns", "web", 1)
+
+	var p http.Protocols
+	p.SetUnencryptedHTTP2(true)
+	client := &http.Client{Transport: &http.Transport{Protocols: &p}}
+	req, _ := http.NewRequest(http.MethodGet, h.proxy+"/", nil)
+	req.Host = "web"
+	res, err := client.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	assert.Equal(t, "HTTP/2.0", res.Proto, "the client spoke h2c to the activator")
+	assert.Equal(t, "HTTP/1.1", string(body), "the backend is spoken to in HTTP/1.1")
+}
+
+func TestStreamedResponsesAreFlushedAtOnce(t *testing.T) {
+	h := newHarness(t)
+	release := make(chan struct{})
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprint(w, "first\n")
+		w.(http.Flusher).Flush()
+		<-release
+		fmt.Fprint(w, "second\n")
+	}))
+	t.Cleanup(backend.Close)
+	h.create(backendSlice("ns", "web", "web", backend))
+	h.create(deployment("ns", "web", epoch, "http-hosts", "web"))
+	h.ready("ns", "web", 1)
+
+	req, _ := http.NewRequest(http.MethodGet, h.proxy+"/", nil)
+	req.Host = "web"
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	br := bufio.NewReader(res.Body)
+	line, err := br.ReadString('\n')
+	require.NoError(t, err)
+	assert.Equal(t, "first\n", line, "the first chunk arrives while the backend still writes")
+	close(release)
+	line, err = br.ReadString('\n')
+	require.NoError(t, err)
+	assert.Equal(t, "second\n", line)
+}
+
+func TestXForwardedHeaders(t *testing.T) {
+	h := newHarness(t)
+	seen := make(chan http.Header, 2)
+	backend := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		hd := r.Header.Clone()
+		hd.Set("Host", r.Host)
+		seen <- hd
+	}))
+	t.Cleanup(backend.Close)
+	h.create(backendSlice("ns", "web", "web", backend))
+	h.create(deployment("ns", "web", epoch, "http-hosts", "web.example.com"))
+	h.ready("ns", "web", 1)
+
+	h.get("web.example.com:8080", "/")
+	got := <-seen
+	assert.Equal(t, "127.0.0.1", got.Get("X-Forwarded-For"))
+	assert.Equal(t, "web.example.com:8080", got.Get("X-Forwarded-Host"))
+	assert.Equal(t, "http", got.Get("X-Forwarded-Proto"))
+	assert.Equal(t, "web.example.com:8080", got.Get("Host"), "Host is kept")
+
+	req, _ := http.NewRequest(http.MethodGet, h.proxy+"/", nil)
+	req.Host = "web.example.com"
+	req.Header.Set("X-Forwarded-For", "203.0.113.7, 10.0.0.1")
+	req.Header.Set("X-Forwarded-Proto", "https")
+	req.Header.Set("X-Forwarded-Host", "shop.example.org")
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	res.Body.Close()
+	got = <-seen
+	assert.Equal(t, "203.0.113.7, 10.0.0.1, 127.0.0.1", got.Get("X-Forwarded-For"), "the chain is kept and the client appended")
+	assert.Equal(t, "https", got.Get("X-Forwarded-Proto"), "the ingress's scheme is kept")
+	assert.Equal(t, "shop.example.org", got.Get("X-Forwarded-Host"))
+}
+
+func TestRefusedConnectionIs502(t *testing.T) {
+	h := newHarness(t)
+	dead := deadPort(t)
+	h.create(slice("ns", "web", "web", "http", dead, ep{addr: "127.0.0.1", ready: ptr.To(true)}))
+	h.create(deployment("ns", "web", epoch, "http-hosts", "web"))
+	h.ready("ns", "web", 1)
+	res, body := h.get("web", "/")
+	assert.Equal(t, http.StatusBadGateway, res.StatusCode)
+	assert.Contains(t, body, "app ns/web")
+	assert.Contains(t, body, fmt.Sprintf("127.0.0.1:%d", dead))
+}
+
+func TestRefusedConnectionIsRetriedOnAnotherPodForGET(t *testing.T) {
+	h := newHarness(t)
+	h.create(slice("ns", "web-dead", "web", "http", deadPort(t), ep{addr: "127.0.0.1", ready: ptr.To(true)}))
+	liveSrv := named(t, "live")
+	h.create(backendSlice("ns", "web-live", "web", liveSrv))
+	h.create(deployment("ns", "web", epoch, "http-hosts", "web"))
+	h.ready("ns", "web", 2)
+	// Load the live pod by one so that the dead one is picked first.
+	h.x.table.mu.Lock()
+	a := h.x.table.apps[httpstats.App{Namespace: "ns", Name: "web"}]
+	h.x.table.mu.Unlock()
+	a.mu.Lock()
+	var live *backend
+	for _, b := range a.backends {
+		if b.addr == strings.TrimPrefix(liveSrv.URL, "http://") {
+			live = b
+		}
+	}
+	a.mu.Unlock()
+	require.NotNil(t, live)
+	live.inFlight.Add(1)
+	defer live.inFlight.Add(-1)
+
+	res, body := h.get("web", "/")
+	assert.Equal(t, http.StatusOK, res.StatusCode)
+	assert.Equal(t, "live", body)
+
+	// A POST is not sent twice: 502.
+	req, _ := http.NewRequest(http.MethodPost, h.proxy+"/", strings.NewReader("order"))
+	req.Host = "web"
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusBadGateway, resp.StatusCode)
+}
+
+// deadPort is a loopback port nothing listens on.
+func deadPort(t *testing.T) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := ln.Addr().(*net.TCPAddr).Port
+	require.NoError(t, ln.Close())
+	return port
+}
+
+func TestGarbageRequestIs400(t *testing.T) {
+	h := newHarness(t)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(h.proxy, "http://"))
+	require.NoError(t, err)
+	defer conn.Close()
+	require.NoError(t, conn.SetDeadline(time.Now().Add(waitLimit)))
+	fmt.Fprint(conn, "THIS IS NOT HTTP\r\n\r\n")
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusBadRequest, res.StatusCode)
+}
+
+func TestGracefulDrain(t *testing.T) {
+	h := newHarness(t)
+	arrived, release := make(chan struct{}), make(chan struct{})
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		close(arrived)
+		<-release
+		fmt.Fprint(w, "finished")
+	}))
+	t.Cleanup(backend.Close)
+	h.create(backendSlice("ns", "web", "web", backend))
+	h.create(deployment("ns", "web", epoch, "http-hosts", "web"))
+	h.ready("ns", "web", 1)
+	assert.Equal(t, http.StatusOK, h.status("/readyz"))
+
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		res, body := h.get("web", "/")
+		assert.Equal(t, http.StatusOK, res.StatusCode)
+		assert.Equal(t, "finished", body, "the request in flight finishes during the drain")
+	}()
+	<-arrived
+	h.cancel() // SIGTERM
+	<-h.drain
+	assert.Equal(t, http.StatusServiceUnavailable, h.status("/readyz"))
+	select {
+	case <-h.served:
+		t.Fatal("Serve returned with a request in flight")
+	default:
+	}
+	close(release)
+	wg.Wait()
+	require.NoError(t, <-h.served)
+	h.served <- nil // for the cleanup
+	_, err := net.Dial("tcp", strings.TrimPrefix(h.proxy, "http://"))
+	assert.Error(t, err, "the proxy no longer accepts")
+}
+
+// status GETs an admin path.
+func (h *harness) status(path string) int {
+	h.t.Helper()
+	res, err := http.Get(h.admin + path)
+	require.NoError(h.t, err)
+	res.Body.Close()
+	return res.StatusCode
+}
+
+func (h *harness) metrics() string {
+	h.t.Helper()
+	res, err := http.Get(h.admin + "/metrics")
+	require.NoError(h.t, err)
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	require.NoError(h.t, err)
+	return string(b)
+}
+
+// A request held when the drain starts still gets its pod if one turns
+// ready within the drain.
+func TestDrainWaitsForHeldRequests(t *testing.T) {
+	h := newHarness(t)
+	h.create(deployment("ns", "idle", epoch, "http-hosts", "idle"))
+	h.routed("idle", "/", "ns", "idle")
+	done := make(chan string, 1)
+	go func() { _, body := h.get("idle", "/"); done <- body }()
+	h.awaitHold("ns", "idle")
+	h.cancel() // SIGTERM
+	<-h.drain
+	assert.Equal(t, http.StatusServiceUnavailable, h.status("/readyz"))
+	h.create(backendSlice("ns", "idle", "idle", named(t, "woken")))
+	assert.Equal(t, "woken", <-done)
+	require.NoError(t, <-h.served)
+	h.served <- nil // for the cleanup
+}

@@ -266,7 +266,11 @@ func (m *MetricResult) TargetString() string {
 		return fmt.Sprintf("%d%%", m.TargetUtilization)
 	}
 	s := m.quantity(m.TargetMilli)
-	if m.Target == TargetAverageValue {
+	switch {
+	case m.Source == SourceHTTP:
+		// The stable value is the app's; the target a pod's.
+		return s + " per pod"
+	case m.Target == TargetAverageValue:
 		return s + " (avg)"
 	}
 	return s

@@ -89,6 +89,10 @@ bench-latency: ## Reaction latency on a local control plane, Spinscale and the r
 bench-scale: ## Thousands of apps on a local control plane, Spinscale and the real HPA side by side (docs/scale.md; SIZES=100,250,500)
 	bench/scale.sh -sizes $(SIZES)
 
+.PHONY: bench-activator
+bench-activator: ## The HTTP activator on a local control plane: added latency, requests per CPU-second, held-request memory, first request at zero, load step → /scale
+	bench/activator.sh
+
 .PHONY: fuzz
 fuzz: ## Fuzz the annotation parser and the engine for FUZZTIME each
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/annotations/

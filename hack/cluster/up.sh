@@ -329,7 +329,23 @@ if want kube-scheduler; then
 fi
 if want kwok; then
 	[ -s "$BIN_DIR/kwok-config.yaml" ] || die "$BIN_DIR/kwok-config.yaml is missing: run hack/cluster/build.sh $BIN_DIR"
-	cp -f "$BIN_DIR/kwok-config.yaml" "$STATE_DIR/kwok.yaml"
+	# The pod-ready stage waits as long as the pod's annotation
+	# pod-ready.stage.kwok.x-k8s.io/delay says ("2s"; none: at once), so a
+	# test can give a pod a start-up time.
+	awk '
+		/^  name: / { stage = $2 }
+		stage == "pod-ready" && /^  next:/ && !done {
+			print "  delay:"
+			print "    durationMilliseconds: 0"
+			print "    durationFrom:"
+			print "      expressionFrom: '\''.metadata.annotations[\"pod-ready.stage.kwok.x-k8s.io/delay\"]'\''"
+			done = 1
+		}
+		{ print }
+		END { if (!done) exit 1 }
+	' "$BIN_DIR/kwok-config.yaml" >"$STATE_DIR/kwok.yaml.tmp" ||
+		die "$BIN_DIR/kwok-config.yaml has no pod-ready stage"
+	mv -f "$STATE_DIR/kwok.yaml.tmp" "$STATE_DIR/kwok.yaml"
 	# kwok manages only nodes annotated kwok.x-k8s.io/node=fake, fills in
 	# InternalIP 127.0.0.1 and points each node's kubelet port at itself, where
 	# it serves /metrics/nodes/NODE/metrics/resource.

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+)
+
+// The figures to reach (DESIGN.md §10).
+const (
+	goalPerCPUSecond = 20000
+	goalAddedP99     = time.Millisecond
+	goalAfterReady   = 100 * time.Millisecond
+	goalMiBPer1000   = 10.0
+	goalStepToWrite  = 2 * time.Second
+)
+
+type report struct {
+	opts       options
+	latency    *latencyResult
+	throughput *throughputResult
+	memory     *memoryResult
+	zero       *zeroResult
+	step       *stepResult
+	failed     []string
+}
+
+type latencyResult struct {
+	direct, proxied latencies
+	rate            int
+	for_, wall      time.Duration
+	cpu             time.Duration // the activator's, warm-up included
+}
+
+type throughputResult struct {
+	ok, failed    int64
+	wall          time.Duration
+	cpu, benchCPU time.Duration
+	workers       int
+}
+
+type memoryResult struct {
+	held          int64
+	before, after int64 // bytes
+}
+
+type zeroRun struct {
+	total, ready, afterReady time.Duration
+	failure                  string // the answer when it was not 200
+}
+
+type zeroResult struct {
+	startup time.Duration
+	runs    []zeroRun
+}
+
+type stepRun struct {
+	write, full time.Duration
+	reached     int32
+}
+
+type stepResult struct {
+	low, high int
+	latency   time.Duration
+	runs      []stepRun
+}
+
+// anyFailure reports whether a part or a run failed: the logs are then kept.
+func (r *report) anyFailure() bool {
+	if len(r.failed) > 0 {
+		return true
+	}
+	if r.zero != nil {
+		for _, run := range r.zero.runs {
+			if run.failure != "" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func selfPid() int { return os.Getpid() }
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.3f ms", float64(d)/float64(time.Millisecond)) }
+
+func verdict(ok bool) string {
+	if ok {
+		return "within"
+	}
+	return "MISSED"
+}
+
+// write prints the report as Markdown.
+func (r *report) write(w io.Writer) {
+	load, _ := os.ReadFile("/proc/loadavg")
+	fmt.Fprintf(w, "# Activator bench\n\n%s, %d CPUs, load average %s, Go %s, every socket on loopback.\n\n",
+		time.Now().UTC().Format(time.RFC3339), runtime.NumCPU(), strings.Join(strings.Fields(string(load))[:3], " "), runtime.Version())
+	if l := r.latency; l != nil {
+		fmt.Fprintf(w, "## a. Added latency at %d req/s (%s, after %s of warm-up)\n\n", l.rate, l.for_, r.opts.warm)
+		fmt.Fprintf(w, "| path | requests | errors | p50 | p90 | p99 | p99.9 |\n|---|---|---|---|---|---|---|\n")
+		for _, p := range []struct {
+			name string
+			l    latencies
+		}{{"straight to the pod", l.direct}, {"through the activator", l.proxied}} {
+			fmt.Fprintf(w, "| %s | %d | %d | %s | %s | %s | %s |\n", p.name, len(p.l.d), p.l.errors,
+				ms(quantile(p.l.d, .5)), ms(quantile(p.l.d, .9)), ms(quantile(p.l.d, .99)), ms(quantile(p.l.d, .999)))
+		}
+		added50 := quantile(l.proxied.d, .5) - quantile(l.direct.d, .5)
+		added99 := quantile(l.proxied.d, .99) - quantile(l.direct.d, .99)
+		fmt.Fprintf(w, "\nAdded by the activator: p50 %s, p99 %s (goal: p99 at most %s: %s). The activator used %s of CPU.\n\n",
+			ms(added50), ms(added99), goalAddedP99, verdict(added99 <= goalAddedP99 && l.proxied.errors == 0), l.cpu)
+	}
+	if t := r.throughput; t != nil {
+		perCPU := 0.0
+		if t.cpu > 0 {
+			perCPU = float64(t.ok) / t.cpu.Seconds()
+		}
+		fmt.Fprintf(w, "## b. Throughput (%d clients, closed loop, %s)\n\n", t.workers, t.wall.Round(time.Millisecond))
+		fmt.Fprintf(w, "%d requests proxied (%d failed), %.0f req/s; the activator used %s of CPU (%.0f%% of a core): **%.0f proxied requests per CPU-second** (goal: at least %d: %s). The load generator and the pod's server, in the bench's process, used %s.\n\n",
+			t.ok, t.failed, float64(t.ok)/t.wall.Seconds(), t.cpu, 100*t.cpu.Seconds()/t.wall.Seconds(), perCPU,
+			goalPerCPUSecond, verdict(perCPU >= goalPerCPUSecond && t.failed == 0), t.benchCPU)
+	}
+	if m := r.memory; m != nil {
+		per := mib(m.after-m.before) / float64(m.held) * 1000
+		fmt.Fprintf(w, "## c. Memory of held requests\n\n%d requests held for an app with no pod: RSS %.1f MiB → %.1f MiB, **%.2f MiB per 1,000 held requests** (goal: at most %.0f MiB: %s).\n\n",
+			m.held, mib(m.before), mib(m.after), per, goalMiBPer1000, verdict(per <= goalMiBPer1000))
+	}
+	if z := r.zero; z != nil && len(z.runs) > 0 {
+		fmt.Fprintf(w, "## d. First request at zero (pod start-up %s)\n\n| run | request → answer | request → pod Ready | pod Ready → answer |\n|---|---|---|---|\n", z.startup)
+		var after []time.Duration
+		failures := 0
+		for i, run := range z.runs {
+			if run.failure != "" {
+				failures++
+				fmt.Fprintf(w, "| %d | failed after %s: %s | | |\n", i+1, ms(run.total), strings.ReplaceAll(run.failure, "|", "\\|"))
+				continue
+			}
+			fmt.Fprintf(w, "| %d | %s | %s | %s |\n", i+1, ms(run.total), ms(run.ready), ms(run.afterReady))
+			after = append(after, run.afterReady)
+		}
+		worst := time.Duration(0)
+		if len(after) > 0 {
+			worst = slices.Max(after)
+		}
+		fmt.Fprintf(w, "\nWorst pod Ready → answer: %s over %d answered runs, %d failed (goal: at most %s: %s). Ready is when the bench's own pod watch saw it.\n\n",
+			ms(worst), len(after), failures, goalAfterReady, verdict(worst <= goalAfterReady && failures == 0 && len(after) > 0))
+	}
+	if s := r.step; s != nil && len(s.runs) > 0 {
+		fmt.Fprintf(w, "## e. Load step → /scale write (%d → %d clients, %s per request, target 2 in flight per pod)\n\n| run | step → first write | step → full count | replicas |\n|---|---|---|---|\n",
+			s.low, s.high, s.latency)
+		var writes []time.Duration
+		for i, run := range s.runs {
+			full := "not within the timeout"
+			if run.full > 0 {
+				full = ms(run.full)
+			}
+			fmt.Fprintf(w, "| %d | %s | %s | %d |\n", i+1, ms(run.write), full, run.reached)
+			writes = append(writes, run.write)
+		}
+		worst := slices.Max(writes)
+		fmt.Fprintf(w, "\nWorst step → write: %s (goal: at most %s: %s). A write is seen on a watch of the Deployment.\n\n",
+			ms(worst), goalStepToWrite, verdict(worst <= goalStepToWrite))
+	}
+	for _, f := range r.failed {
+		fmt.Fprintf(w, "Part %s\n\n", f)
+	}
+}

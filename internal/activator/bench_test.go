@@ -1,0 +1,206 @@
+package activator
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	discoveryv1 "k8s.io/api/discovery/v1"
+)
+
+// benchActivator is an Activator on the real clock serving on loopback,
+// with the app web routed to the given backends (none: every request is
+// held), without informers: the table is fed directly.
+func benchActivator(b *testing.B, backends ...*httptest.Server) (x *Activator, proxyAddr string) {
+	b.Helper()
+	x, err := New(Options{Name: "bench", Logger: zap.NewNop(), QueueSize: 100000, QueueTimeout: 10 * time.Minute})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var eps []*discoveryv1.EndpointSlice
+	for i, srv := range backends {
+		eps = append(eps, backendSlice("ns", fmt.Sprintf("web-%d", i), "web", srv))
+	}
+	x.table.slices = func(string, string) []*discoveryv1.EndpointSlice { return eps }
+	x.table.SetDeployment(deployment("ns", "web", epoch, "http-hosts", "web.example.com"))
+	if a, _ := x.table.lookup("web.example.com", "/"); a == nil || a.readyCount() != len(backends) {
+		b.Fatalf("web is not routed to its %d backends", len(backends))
+	}
+	proxyLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	adminLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- x.Serve(ctx, proxyLn, adminLn, 5*time.Second) }()
+	b.Cleanup(func() {
+		cancel()
+		if err := <-served; err != nil {
+			b.Error(err)
+		}
+	})
+	return x, proxyLn.Addr().String()
+}
+
+// benchGet sends GETs for host to addr on c until the benchmark's
+// iterations run out, keeping the connections alive.
+func benchGet(b *testing.B, addr, host string) {
+	b.Helper()
+	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, DisableCompression: true}}
+	defer c.CloseIdleConnections()
+	url := "http://" + addr + "/"
+	b.ReportAllocs()
+	b.SetParallelism(4) // 4 clients per core
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req, err := http.NewRequest(http.MethodGet, url, nil)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			req.Host = host
+			res, err := c.Do(req)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			_, _ = io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			if res.StatusCode != http.StatusOK {
+				b.Errorf("status %d", res.StatusCode)
+				return
+			}
+		}
+	})
+}
+
+// helloBackend answers a short body.
+func helloBackend(b *testing.B) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "hello\n")
+	}))
+	b.Cleanup(srv.Close)
+	return srv
+}
+
+// BenchmarkDirect is the baseline of BenchmarkProxy: the same client and
+// backend without the activator. The difference per op is the activator's.
+func BenchmarkDirect(b *testing.B) {
+	srv := helloBackend(b)
+	benchGet(b, srv.Listener.Addr().String(), "web.example.com")
+}
+
+// BenchmarkProxy is requests through the activator to one loopback backend,
+// from parallel keep-alive clients; ns/op and allocs/op count the client,
+// the activator and the backend, all in this process.
+func BenchmarkProxy(b *testing.B) {
+	srv := helloBackend(b)
+	_, addr := benchActivator(b, srv)
+	benchGet(b, addr, "web.example.com")
+}
+
+// BenchmarkServeHTTP is the activator's handler alone, called in process,
+// forwarding to a loopback backend: its allocations are the activator's and
+// its transport's.
+func BenchmarkServeHTTP(b *testing.B) {
+	srv := helloBackend(b)
+	x, _ := benchActivator(b, srv)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req := httptest.NewRequest(http.MethodGet, "http://web.example.com/", nil)
+			req.RemoteAddr = "127.0.0.1:40000"
+			w := httptest.NewRecorder()
+			x.ServeHTTP(w, req)
+			if w.Code != http.StatusOK {
+				b.Errorf("status %d", w.Code)
+				return
+			}
+		}
+	})
+}
+
+// heldRequests is the number of requests BenchmarkHeld holds at once.
+const heldRequests = 1000
+
+// BenchmarkHeld holds heldRequests requests, each on its own connection,
+// for an app with no pod, and reports the heap and stack in use per held
+// request (bytes/held), the server's per-connection costs included. The
+// client side is raw connections that only write their request, so that
+// almost all of the difference is the activator's.
+func BenchmarkHeld(b *testing.B) {
+	x, addr := benchActivator(b)
+	a, _ := x.table.lookup("web.example.com", "/")
+	var perHeld float64
+	for range b.N {
+		before := inUse()
+		conns := make([]net.Conn, 0, heldRequests)
+		for i := range heldRequests {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				b.Fatal(err)
+			}
+			conns = append(conns, c)
+			req := fmt.Sprintf("GET /held/%d HTTP/1.1\r\nHost: web.example.com\r\nUser-Agent: Go-http-client/1.1\r\nAccept-Encoding: gzip\r\n\r\n", i)
+			if _, err := io.WriteString(c, req); err != nil {
+				b.Fatal(err)
+			}
+		}
+		waitHeld(b, a, heldRequests)
+		after := inUse()
+		perHeld = float64(after-before) / heldRequests
+		// Release them by closing their connections: the held count falls
+		// back to zero.
+		for _, c := range conns {
+			c.Close()
+		}
+		waitHeld(b, a, 0)
+	}
+	b.ReportMetric(perHeld, "bytes/held")
+	b.ReportMetric(0, "ns/op")
+}
+
+// inUse is the heap and the stacks in use after a collection.
+func inUse() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse + m.StackInuse
+}
+
+// waitHeld waits until a holds n requests.
+func waitHeld(b *testing.B, a *app, n int64) {
+	b.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for {
+		s := a.heldCount()
+		if s == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%d requests held, want %d", s, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// heldCount is the number of requests a holds.
+func (a *app) heldCount() int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.held
+}

@@ -24,6 +24,8 @@ type backend struct {
 type app struct {
 	key     httpstats.App
 	created time.Time // the Deployment's creation, for conflicts
+	// metrics are its Prometheus series, made at the first request.
+	metrics atomic.Pointer[appMetrics]
 
 	mu       sync.Mutex
 	route    annotations.Route

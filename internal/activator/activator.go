@@ -116,7 +116,7 @@ func New(o Options) (*Activator, error) {
 	}
 	x.holder = &holder{
 		now:     o.Clock.Now,
-		timer:   func(d time.Duration) (<-chan time.Time, func() bool) { t := o.Clock.NewTimer(d); return t.C(), t.Stop },
+		timer:   o.Clock.NewTimer,
 		size:    o.QueueSize,
 		timeout: o.QueueTimeout,
 		wake: func(a *app, s httpstats.AppStats) {
@@ -241,6 +241,15 @@ func (x *Activator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	m := x.metrics.of(a)
 	a.begin(start)
 	m.inFlight.Inc()
+	// A held request waits in acquire: ServeHTTP's frame, below it, is kept
+	// small, and forward's is not on the stack yet.
+	b, err := a.acquire(r.Context(), x.holder)
+	x.forward(w, r, a, m, start, b, err)
+}
+
+// forward proxies a request to the backend acquire gave it, or refuses it,
+// and counts its end.
+func (x *Activator) forward(w http.ResponseWriter, r *http.Request, a *app, m *appMetrics, start time.Time, b *backend, err error) {
 	ex := &exchange{rec: recorder{ResponseWriter: w}}
 	defer func() {
 		end := x.clock.Now()
@@ -249,8 +258,6 @@ func (x *Activator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m.requests(ex.rec.status()).Inc()
 		m.duration.Observe(end.Sub(start).Seconds())
 	}()
-
-	b, err := a.acquire(r.Context(), x.holder)
 	if err != nil {
 		x.refuse(&ex.rec, r, a, err)
 		return

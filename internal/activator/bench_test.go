@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"syscall"
 	"testing"
 	"time"
 
@@ -63,6 +64,8 @@ func benchGet(b *testing.B, addr, host string) {
 	b.ReportAllocs()
 	b.SetParallelism(4) // 4 clients per core
 	b.ResetTimer()
+	cpu := cpuTime(b)
+	defer func() { b.ReportMetric(float64(cpuTime(b)-cpu)/float64(b.N), "cpu-ns/op") }()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			req, err := http.NewRequest(http.MethodGet, url, nil)
@@ -86,6 +89,15 @@ func benchGet(b *testing.B, addr, host string) {
 	})
 }
 
+// cpuTime is the CPU time this process used so far, user and system.
+func cpuTime(b *testing.B) time.Duration {
+	var u syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &u); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(u.Utime.Nano() + u.Stime.Nano())
+}
+
 // helloBackend answers a short body.
 func helloBackend(b *testing.B) *httptest.Server {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -103,8 +115,10 @@ func BenchmarkDirect(b *testing.B) {
 }
 
 // BenchmarkProxy is requests through the activator to one loopback backend,
-// from parallel keep-alive clients; ns/op and allocs/op count the client,
-// the activator and the backend, all in this process.
+// from parallel keep-alive clients; ns/op, cpu-ns/op (the process's CPU
+// time per request) and allocs/op count the client, the activator and the
+// backend, all in this process: the activator's share is the difference
+// with BenchmarkDirect.
 func BenchmarkProxy(b *testing.B) {
 	srv := helloBackend(b)
 	_, addr := benchActivator(b, srv)
@@ -144,24 +158,14 @@ const heldRequests = 1000
 func BenchmarkHeld(b *testing.B) {
 	x, addr := benchActivator(b)
 	a, _ := x.table.lookup("web.example.com", "/")
-	var perHeld float64
+	var heap, stack float64
 	for range b.N {
-		before := inUse()
-		conns := make([]net.Conn, 0, heldRequests)
-		for i := range heldRequests {
-			c, err := net.Dial("tcp", addr)
-			if err != nil {
-				b.Fatal(err)
-			}
-			conns = append(conns, c)
-			req := fmt.Sprintf("GET /held/%d HTTP/1.1\r\nHost: web.example.com\r\nUser-Agent: Go-http-client/1.1\r\nAccept-Encoding: gzip\r\n\r\n", i)
-			if _, err := io.WriteString(c, req); err != nil {
-				b.Fatal(err)
-			}
-		}
+		heap0, stack0 := inUse()
+		conns := dialHeld(b, addr, heldRequests)
 		waitHeld(b, a, heldRequests)
-		after := inUse()
-		perHeld = float64(after-before) / heldRequests
+		heap1, stack1 := inUse()
+		heap = (float64(heap1) - float64(heap0)) / heldRequests
+		stack = (float64(stack1) - float64(stack0)) / heldRequests
 		// Release them by closing their connections: the held count falls
 		// back to zero.
 		for _, c := range conns {
@@ -169,17 +173,38 @@ func BenchmarkHeld(b *testing.B) {
 		}
 		waitHeld(b, a, 0)
 	}
-	b.ReportMetric(perHeld, "bytes/held")
+	b.ReportMetric(heap+stack, "bytes/held")
+	b.ReportMetric(heap, "heap-bytes/held")
+	b.ReportMetric(stack, "stack-bytes/held")
 	b.ReportMetric(0, "ns/op")
 }
 
+// dialHeld opens n connections to addr, each sending one GET for the
+// app web, and never reads their answers.
+func dialHeld(b *testing.B, addr string, n int) []net.Conn {
+	b.Helper()
+	conns := make([]net.Conn, 0, n)
+	for i := range n {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		conns = append(conns, c)
+		req := fmt.Sprintf("GET /held/%d HTTP/1.1\r\nHost: web.example.com\r\nUser-Agent: Go-http-client/1.1\r\nAccept-Encoding: gzip\r\n\r\n", i)
+		if _, err := io.WriteString(c, req); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return conns
+}
+
 // inUse is the heap and the stacks in use after a collection.
-func inUse() uint64 {
+func inUse() (heap, stack uint64) {
 	runtime.GC()
 	runtime.GC()
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
-	return m.HeapInuse + m.StackInuse
+	return m.HeapInuse, m.StackInuse
 }
 
 // waitHeld waits until a holds n requests.

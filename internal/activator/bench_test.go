@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -228,4 +229,57 @@ func (a *app) heldCount() int64 {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.held
+}
+
+// latencyRequests is the number of requests BenchmarkLatency sends each
+// way per iteration.
+const latencyRequests = 2000
+
+// BenchmarkLatency sends paced requests at 1,000 per second straight to a
+// backend and as many through the activator, alternating every 0.5 ms, and
+// reports the percentiles of each and the activator's added p50 and p99.
+func BenchmarkLatency(b *testing.B) {
+	srv := helloBackend(b)
+	_, addr := benchActivator(b, srv)
+	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4, DisableCompression: true}}
+	defer c.CloseIdleConnections()
+	urls := [2]string{"http://" + srv.Listener.Addr().String() + "/", "http://" + addr + "/"}
+	var lat [2][]time.Duration
+	b.ResetTimer()
+	for range b.N {
+		lat = [2][]time.Duration{}
+		start := time.Now()
+		for i := range 2 * latencyRequests {
+			time.Sleep(time.Until(start.Add(time.Duration(i) * 500 * time.Microsecond)))
+			req, err := http.NewRequest(http.MethodGet, urls[i%2], nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			req.Host = "web.example.com"
+			t0 := time.Now()
+			res, err := c.Do(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			if res.StatusCode != http.StatusOK {
+				b.Fatalf("status %d", res.StatusCode)
+			}
+			lat[i%2] = append(lat[i%2], time.Since(t0))
+		}
+	}
+	for i := range lat {
+		slices.Sort(lat[i])
+	}
+	pct := func(d []time.Duration, p float64) float64 {
+		return float64(d[int(p*float64(len(d)-1))].Microseconds())
+	}
+	b.ReportMetric(pct(lat[0], .5), "direct-p50-µs")
+	b.ReportMetric(pct(lat[0], .99), "direct-p99-µs")
+	b.ReportMetric(pct(lat[1], .5), "proxy-p50-µs")
+	b.ReportMetric(pct(lat[1], .99), "proxy-p99-µs")
+	b.ReportMetric(pct(lat[1], .5)-pct(lat[0], .5), "added-p50-µs")
+	b.ReportMetric(pct(lat[1], .99)-pct(lat[0], .99), "added-p99-µs")
+	b.ReportMetric(0, "ns/op")
 }

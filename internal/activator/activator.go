@@ -116,17 +116,15 @@ func New(o Options) (*Activator, error) {
 	}
 	x.holder = &holder{
 		now:     o.Clock.Now,
-		timer:   func(d time.Duration) (<-chan time.Time, func() bool) { t := o.Clock.NewTimer(d); return t.C(), t.Stop },
+		timer:   o.Clock.NewTimer,
 		size:    o.QueueSize,
 		timeout: o.QueueTimeout,
 		wake: func(a *app, s httpstats.AppStats) {
 			x.hub.publish(httpstats.Report{Kind: httpstats.KindWake, Activator: x.name, Time: o.Clock.Now(), Apps: []httpstats.AppStats{s}})
 			x.log.Debug("wake sent", zap.String("namespace", a.key.Namespace), zap.String("deployment", a.key.Name))
 		},
-		onHold: o.onHold,
-		heldChanged: func(a *app, d float64) {
-			x.metrics.held.WithLabelValues(a.key.Namespace, a.key.Name).Add(d)
-		},
+		onHold:      o.onHold,
+		heldChanged: func(a *app, d float64) { x.metrics.of(a).held.Add(d) },
 	}
 	x.proxy = &httputil.ReverseProxy{
 		Rewrite:      rewrite,
@@ -136,6 +134,7 @@ func New(o Options) (*Activator, error) {
 		// are flushed at each write whatever this says.
 		FlushInterval: 0,
 		ErrorLog:      zap.NewStdLog(o.Logger.Named("proxy")),
+		BufferPool:    bufferPool{},
 	}
 	return x, nil
 }
@@ -165,22 +164,66 @@ type target struct {
 
 type targetKey struct{}
 
+// targetContext carries a request's target: one allocation where
+// context.WithValue would make two.
+type targetContext struct {
+	context.Context
+	t target
+}
+
+func (c *targetContext) Value(key any) any {
+	if _, ok := key.(targetKey); ok {
+		return &c.t
+	}
+	return c.Context.Value(key)
+}
+
+// exchange is what one proxied request needs, allocated at once: the
+// recorder of its response and the context carrying its target.
+type exchange struct {
+	rec recorder
+	ctx targetContext
+}
+
+// The X-Forwarded-Proto values, shared: headers set from them are only
+// read.
+var (
+	protoHTTP  = []string{"http"}
+	protoHTTPS = []string{"https"}
+)
+
 // rewrite sends the request to its backend, keeping Host, and sets the
 // X-Forwarded headers as an ingress controller does: the client is
 // appended to an incoming X-Forwarded-For chain; an incoming
 // X-Forwarded-Host or -Proto (set by the ingress in front) is kept, else it
-// is this request's.
+// is this request's. It is ProxyRequest.SetXForwarded without its
+// allocations.
 func rewrite(pr *httputil.ProxyRequest) {
 	t := pr.In.Context().Value(targetKey{}).(*target)
 	pr.Out.URL.Scheme = "http"
 	pr.Out.URL.Host = t.backend.addr
 	pr.Out.Host = pr.In.Host
-	pr.Out.Header["X-Forwarded-For"] = pr.In.Header["X-Forwarded-For"]
-	pr.SetXForwarded()
-	for _, h := range []string{"X-Forwarded-Host", "X-Forwarded-Proto"} {
-		if v := pr.In.Header.Get(h); v != "" {
-			pr.Out.Header.Set(h, v)
+	in, out := pr.In.Header, pr.Out.Header
+	if ip, _, err := net.SplitHostPort(pr.In.RemoteAddr); err == nil {
+		if prior := in["X-Forwarded-For"]; len(prior) > 0 {
+			ip = strings.Join(prior, ", ") + ", " + ip
 		}
+		out["X-Forwarded-For"] = []string{ip}
+	} else {
+		delete(out, "X-Forwarded-For")
+	}
+	if v := in["X-Forwarded-Host"]; len(v) > 0 && v[0] != "" {
+		out["X-Forwarded-Host"] = v[:1:1]
+	} else {
+		out["X-Forwarded-Host"] = []string{pr.In.Host}
+	}
+	switch v := in["X-Forwarded-Proto"]; {
+	case len(v) > 0 && v[0] != "":
+		out["X-Forwarded-Proto"] = v[:1:1]
+	case pr.In.TLS != nil:
+		out["X-Forwarded-Proto"] = protoHTTPS
+	default:
+		out["X-Forwarded-Proto"] = protoHTTP
 	}
 }
 
@@ -192,36 +235,47 @@ func (x *Activator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	host := canonicalHost(r.Host)
 	a, hint := x.table.lookup(host, r.URL.Path)
 	if a == nil {
-		msg := fmt.Sprintf("no app for host %q", host)
-		if hint != "" {
-			msg = fmt.Sprintf("no app for host %q and path %q: %s", host, r.URL.Path, hint)
-		}
-		x.log.Info("request not routed", zap.String("host", host), zap.String("path", r.URL.Path), zap.String("reason", msg))
-		x.metrics.requests.WithLabelValues("", "", "404").Inc()
-		http.Error(w, msg, http.StatusNotFound)
+		x.notRouted(w, r, host, hint)
 		return
 	}
-	ns, name := a.key.Namespace, a.key.Name
+	m := x.metrics.of(a)
 	a.begin(start)
-	inFlight := x.metrics.inFlight.WithLabelValues(ns, name)
-	inFlight.Inc()
-	rec := &recorder{ResponseWriter: w}
+	m.inFlight.Inc()
+	// A held request waits in acquire: ServeHTTP's frame, below it, is kept
+	// small, and forward's is not on the stack yet.
+	b, err := a.acquire(r.Context(), x.holder)
+	x.forward(w, r, a, m, start, b, err)
+}
+
+// forward proxies a request to the backend acquire gave it, or refuses it,
+// and counts its end.
+func (x *Activator) forward(w http.ResponseWriter, r *http.Request, a *app, m *appMetrics, start time.Time, b *backend, err error) {
+	ex := &exchange{rec: recorder{ResponseWriter: w}}
 	defer func() {
 		end := x.clock.Now()
 		a.end(end)
-		inFlight.Dec()
-		x.metrics.requests.WithLabelValues(ns, name, strconv.Itoa(rec.status())).Inc()
-		x.metrics.duration.WithLabelValues(ns, name).Observe(end.Sub(start).Seconds())
+		m.inFlight.Dec()
+		m.requests(ex.rec.status()).Inc()
+		m.duration.Observe(end.Sub(start).Seconds())
 	}()
-
-	b, err := a.acquire(r.Context(), x.holder)
 	if err != nil {
-		x.refuse(rec, r, a, err)
+		x.refuse(&ex.rec, r, a, err)
 		return
 	}
 	defer b.inFlight.Add(-1)
-	ctx := context.WithValue(r.Context(), targetKey{}, &target{app: a, backend: b, in: r})
-	x.proxy.ServeHTTP(rec, r.WithContext(ctx))
+	ex.ctx = targetContext{Context: r.Context(), t: target{app: a, backend: b, in: r}}
+	x.proxy.ServeHTTP(&ex.rec, r.WithContext(&ex.ctx))
+}
+
+// notRouted answers a request no app serves: 404, saying why.
+func (x *Activator) notRouted(w http.ResponseWriter, r *http.Request, host, hint string) {
+	msg := fmt.Sprintf("no app for host %q", host)
+	if hint != "" {
+		msg = fmt.Sprintf("no app for host %q and path %q: %s", host, r.URL.Path, hint)
+	}
+	x.log.Info("request not routed", zap.String("host", host), zap.String("path", r.URL.Path), zap.String("reason", msg))
+	x.metrics.requests.WithLabelValues("", "", "404").Inc()
+	http.Error(w, msg, http.StatusNotFound)
 }
 
 // refuse answers a request that got no backend.
@@ -283,7 +337,7 @@ func (x *Activator) proxyError(w http.ResponseWriter, r *http.Request, err error
 		if next != nil {
 			defer next.inFlight.Add(-1)
 			log.Info("backend refused the connection; retrying on another pod", zap.String("retryBackend", next.addr), zap.Error(err))
-			ctx := context.WithValue(t.in.Context(), targetKey{}, &target{app: t.app, backend: next, in: t.in, retried: true})
+			ctx := &targetContext{Context: t.in.Context(), t: target{app: t.app, backend: next, in: t.in, retried: true}}
 			x.proxy.ServeHTTP(w, t.in.WithContext(ctx))
 			return
 		}
@@ -299,12 +353,16 @@ func retriable(r *http.Request) bool {
 }
 
 // canonicalHost is the request's host name, lower-cased, without port or
-// trailing dot.
+// trailing dot. It allocates only for a name with upper-case letters.
 func canonicalHost(h string) string {
-	if host, _, err := net.SplitHostPort(h); err == nil {
-		h = host
-	} else if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
-		h = h[1 : len(h)-1]
+	if strings.HasPrefix(h, "[") {
+		if host, _, err := net.SplitHostPort(h); err == nil {
+			h = host
+		} else if strings.HasSuffix(h, "]") {
+			h = h[1 : len(h)-1]
+		}
+	} else if i := strings.IndexByte(h, ':'); i >= 0 && strings.IndexByte(h[i+1:], ':') < 0 {
+		h = h[:i] // host:port; more colons are an unbracketed IPv6 address
 	}
 	return strings.TrimSuffix(strings.ToLower(h), ".")
 }
@@ -396,25 +454,28 @@ func (r *recorder) status() int {
 
 // counter counts the requests being served, and tells when none is.
 type counter struct {
-	mu   sync.Mutex
-	n    int64
-	idle chan struct{} // closed when n falls to 0; nil until someone waits
+	n  atomic.Int64
+	mu sync.Mutex
+	// idle is closed when n falls to 0; nil until someone waits.
+	idle chan struct{}
 }
 
 func (c *counter) add(d int64) {
+	if c.n.Add(d) != 0 {
+		return
+	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.n += d
-	if c.n == 0 && c.idle != nil {
+	if c.idle != nil && c.n.Load() == 0 {
 		close(c.idle)
 		c.idle = nil
 	}
+	c.mu.Unlock()
 }
 
 // wait returns when no request is being served, or ctx ends.
 func (c *counter) wait(ctx context.Context) error {
 	c.mu.Lock()
-	if c.n == 0 {
+	if c.n.Load() == 0 {
 		c.mu.Unlock()
 		return nil
 	}
@@ -431,8 +492,21 @@ func (c *counter) wait(ctx context.Context) error {
 	}
 }
 
-func (c *counter) load() int64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.n
+func (c *counter) load() int64 { return c.n.Load() }
+
+// bufferSize is the size of the buffers copying response bodies.
+const bufferSize = 32 << 10
+
+var buffers = sync.Pool{New: func() any { return new([bufferSize]byte) }}
+
+// bufferPool lends the proxy its copy buffers, which it would otherwise
+// allocate for each request.
+type bufferPool struct{}
+
+func (bufferPool) Get() []byte { return buffers.Get().(*[bufferSize]byte)[:] }
+
+func (bufferPool) Put(b []byte) {
+	if len(b) == bufferSize {
+		buffers.Put((*[bufferSize]byte)(b))
+	}
 }

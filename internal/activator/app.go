@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"k8s.io/utils/clock"
+
 	"github.com/spinscale/spinscale/internal/annotations"
 	"github.com/spinscale/spinscale/internal/httpstats"
 )
@@ -24,6 +26,8 @@ type backend struct {
 type app struct {
 	key     httpstats.App
 	created time.Time // the Deployment's creation, for conflicts
+	// metrics are its Prometheus series, made at the first request.
+	metrics atomic.Pointer[appMetrics]
 
 	mu       sync.Mutex
 	route    annotations.Route
@@ -126,7 +130,7 @@ func (a *app) pick(exclude *backend) *backend {
 // wake to send when a request is held for an app at zero.
 type holder struct {
 	now     func() time.Time
-	timer   func(time.Duration) (<-chan time.Time, func() bool)
+	timer   func(time.Duration) clock.Timer
 	size    int
 	timeout time.Duration
 	wake    func(*app, httpstats.AppStats)
@@ -148,9 +152,49 @@ func (a *app) acquire(ctx context.Context, h *holder) (*backend, error) {
 		a.mu.Unlock()
 		return b, nil
 	}
+	a.mu.Unlock()
+	return a.hold(ctx, h)
+}
+
+// hold is acquire for an app that had no ready backend. A held request
+// waits here, in small frames, with one timer and nothing else of its own
+// beyond the select's wait records: the rest of its cost is its
+// connection's in net/http (buffers, two goroutines).
+func (a *app) hold(ctx context.Context, h *holder) (*backend, error) {
+	ready, timeout, b, err := a.enter(h)
+	if b != nil || err != nil {
+		return b, err
+	}
+	defer a.leave(h)
+	t := h.timer(timeout)
+	defer t.Stop()
+	for {
+		select {
+		case <-ready:
+		case <-t.C():
+			return nil, errTimeout
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if b, ready, err = a.retry(); b != nil || err != nil {
+			return b, err
+		}
+	}
+}
+
+// enter queues a request, or returns a backend that turned ready since
+// acquire looked, or the reason it cannot be held. It sends a wake when
+// one is due.
+func (a *app) enter(h *holder) (ready <-chan struct{}, timeout time.Duration, b *backend, err error) {
+	a.mu.Lock()
+	if b := a.pick(nil); b != nil {
+		b.inFlight.Add(1)
+		a.mu.Unlock()
+		return nil, 0, b, nil
+	}
 	if a.removed {
 		a.mu.Unlock()
-		return nil, errRemoved
+		return nil, 0, nil, errRemoved
 	}
 	size, timeout := h.size, h.timeout
 	if a.route.QueueSize > 0 {
@@ -161,54 +205,49 @@ func (a *app) acquire(ctx context.Context, h *holder) (*backend, error) {
 	}
 	if a.held >= int64(size) {
 		a.mu.Unlock()
-		return nil, errOverflow
+		return nil, 0, nil, errOverflow
 	}
 	a.held++
 	now := h.now()
-	var wake *httpstats.AppStats
-	if a.lastWake.IsZero() || now.Sub(a.lastWake) >= wakeEvery {
+	wake := a.lastWake.IsZero() || now.Sub(a.lastWake) >= wakeEvery
+	var s httpstats.AppStats
+	if wake {
 		a.lastWake = now
-		wake = &httpstats.AppStats{App: a.key, Requests: a.requests, MaxConcurrency: a.peak, Held: a.held}
+		s = httpstats.AppStats{App: a.key, Requests: a.requests, MaxConcurrency: a.peak, Held: a.held}
 	}
-	ready := a.ready
+	ready = a.ready
 	a.mu.Unlock()
 	h.heldChanged(a, 1)
-	defer func() {
-		a.mu.Lock()
-		a.held--
-		a.mu.Unlock()
-		h.heldChanged(a, -1)
-	}()
-	if wake != nil {
-		h.wake(a, *wake)
+	if wake {
+		h.wake(a, s)
 	}
 	if h.onHold != nil {
 		h.onHold(a.key)
 	}
+	return ready, timeout, nil, nil
+}
 
-	expired, stop := h.timer(timeout)
-	defer stop()
-	for {
-		select {
-		case <-ready:
-		case <-expired:
-			return nil, errTimeout
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-		a.mu.Lock()
-		if b := a.pick(nil); b != nil {
-			b.inFlight.Add(1)
-			a.mu.Unlock()
-			return b, nil
-		}
-		removed := a.removed
-		ready = a.ready // the pods went again: wait for the next
-		a.mu.Unlock()
-		if removed {
-			return nil, errRemoved
-		}
+// leave counts a held request let go.
+func (a *app) leave(h *holder) {
+	a.mu.Lock()
+	a.held--
+	a.mu.Unlock()
+	h.heldChanged(a, -1)
+}
+
+// retry picks a backend after ready closed; when the pods went again, it
+// returns the channel to wait on next.
+func (a *app) retry() (*backend, <-chan struct{}, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if b := a.pick(nil); b != nil {
+		b.inFlight.Add(1)
+		return b, nil, nil
 	}
+	if a.removed {
+		return nil, nil, errRemoved
+	}
+	return nil, a.ready, nil
 }
 
 // setRoute replaces the app's route.

@@ -1,6 +1,9 @@
 package activator
 
 import (
+	"strconv"
+	"sync/atomic"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -45,6 +48,52 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	reg.MustRegister(m.requests, m.duration, m.inFlight, m.held, m.heldRejected, m.streamReaders)
 	return m
+}
+
+// appMetrics are an app's series, looked up once: a label lookup per
+// request costs more than the rest of the counting.
+type appMetrics struct {
+	vecs     *Metrics
+	app      *app
+	inFlight prometheus.Gauge
+	held     prometheus.Gauge
+	duration prometheus.Observer
+	// codes holds the requests counter of each status code from 100 to
+	// 599, made at its first use.
+	codes [500]atomic.Pointer[codeCounter]
+}
+
+type codeCounter struct{ prometheus.Counter }
+
+// of returns a's series, made at the first request.
+func (m *Metrics) of(a *app) *appMetrics {
+	if am := a.metrics.Load(); am != nil {
+		return am
+	}
+	am := &appMetrics{
+		vecs: m, app: a,
+		inFlight: m.inFlight.WithLabelValues(a.key.Namespace, a.key.Name),
+		held:     m.held.WithLabelValues(a.key.Namespace, a.key.Name),
+		duration: m.duration.WithLabelValues(a.key.Namespace, a.key.Name),
+	}
+	if !a.metrics.CompareAndSwap(nil, am) {
+		return a.metrics.Load()
+	}
+	return am
+}
+
+// requests is the app's counter of answers with this status code.
+func (am *appMetrics) requests(code int) prometheus.Counter {
+	i := code - 100
+	if i < 0 || i >= len(am.codes) {
+		return am.vecs.requests.WithLabelValues(am.app.key.Namespace, am.app.key.Name, strconv.Itoa(code))
+	}
+	if c := am.codes[i].Load(); c != nil {
+		return c.Counter
+	}
+	c := &codeCounter{am.vecs.requests.WithLabelValues(am.app.key.Namespace, am.app.key.Name, strconv.Itoa(code))}
+	am.codes[i].Store(c)
+	return c.Counter
 }
 
 // forget deletes the series of an app no longer routed.

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/spinscale/spinscale/internal/httpstats"
 )
@@ -152,10 +153,9 @@ func TestSlowReaderIsDroppedWithoutBlocking(t *testing.T) {
 func TestWakesAreAtMostOnePer500ms(t *testing.T) {
 	var wakes []httpstats.AppStats
 	clk := epoch
-	expired := make(chan time.Time)
 	h := &holder{
 		now:   func() time.Time { return clk },
-		timer: func(time.Duration) (<-chan time.Time, func() bool) { return expired, func() bool { return true } },
+		timer: clocktesting.NewFakeClock(epoch).NewTimer,
 		size:  10, timeout: time.Second,
 		wake:        func(_ *app, s httpstats.AppStats) { wakes = append(wakes, s) },
 		heldChanged: func(*app, float64) {},

@@ -112,6 +112,10 @@ func TestCanonicalHost(t *testing.T) {
 		"shop.example.com.":    "shop.example.com",
 		"[::1]:8080":           "::1",
 		"[::1]":                "::1",
+		"WEB:8080":             "web",
+		"web.example.com":      "web.example.com",
+		"web.example.com.:80":  "web.example.com",
+		"2001:db8::1":          "2001:db8::1", // no brackets: no port
 	} {
 		assert.Equal(t, want, canonicalHost(in), in)
 	}

@@ -126,13 +126,15 @@ func grants(t *testing.T, rules []rbacv1.PolicyRule) []string {
 // controllerGrants is everything the controller does with the API, and the
 // exact list of what its ClusterRole may grant: informers (list, watch) on
 // Deployments, Pods, HPAs, ScaledObjects and SpinApps, one metrics LIST per
-// tick, the scale patch, the Deployment patch that scales to zero and back
+// tick, the custom and external metrics APIs' reads (get and list of any
+// metric, as HPA's), the scale patch, the Deployment patch that scales to zero and back
 // with its record, and Events.
 var controllerGrants = sorted(
 	"get deployments.apps", "list deployments.apps", "watch deployments.apps", "patch deployments.apps",
 	"get deployments/scale.apps", "patch deployments/scale.apps",
 	"list pods.", "watch pods.",
 	"list pods.metrics.k8s.io",
+	"get *.custom.metrics.k8s.io", "list *.custom.metrics.k8s.io", "get *.external.metrics.k8s.io", "list *.external.metrics.k8s.io",
 	"create events.", "patch events.",
 	"list horizontalpodautoscalers.autoscaling", "watch horizontalpodautoscalers.autoscaling",
 	"list scaledobjects.keda.sh", "watch scaledobjects.keda.sh",

@@ -20,7 +20,7 @@ func TestConvertExitCodes(t *testing.T) {
 		return path
 	}
 	hpa := write("hpa.yaml", "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {name: a}\nspec:\n  scaleTargetRef: {kind: Deployment, name: app}\n  minReplicas: 0\n  maxReplicas: 4\n")
-	onlyCustom := write("custom.yaml", "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {name: a}\nspec:\n  scaleTargetRef: {kind: Deployment, name: app}\n  maxReplicas: 4\n  metrics: [{type: External, external: {metric: {name: q}, target: {type: Value, value: '1'}}}]\n")
+	onlyCustom := write("custom.yaml", "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {name: a}\nspec:\n  scaleTargetRef: {kind: Deployment, name: app}\n  maxReplicas: 4\n  metrics: [{type: Pods, pods: {metric: {name: q}, target: {type: Value, value: '1'}}}]\n")
 	configMap := write("cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
 	broken := write("broken.yaml", "spec: [")
 

@@ -119,6 +119,14 @@ func serve(ctx context.Context, cfg config.Config, kubeconfig string, once, json
 	if err != nil {
 		return fmt.Errorf("metrics client: %w", err)
 	}
+	// custom.metrics.k8s.io and external.metrics.k8s.io, as HPA reads them:
+	// the custom metrics API's version is found by discovery, forgotten
+	// every interval so that an adapter installed or changed later is seen.
+	apis, err := metrics.NewMetricsAPIs(restCfg, log.Named("metrics-apis"))
+	if err != nil {
+		return fmt.Errorf("metrics APIs: %w", err)
+	}
+	go apis.RunInvalidation(ctx, max(cfg.Interval, 15*time.Second))
 
 	// The controller records no Event in a global dry run.
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
@@ -142,6 +150,7 @@ func serve(ctx context.Context, cfg config.Config, kubeconfig string, once, json
 		Config: cfg, Logger: log, Client: client, Dynamic: dyn,
 		Resources:   metrics.MetricsServer{Client: mc},
 		Queries:     queries,
+		APIs:        apis,
 		Scaler:      actuator.Scaler{Client: client},
 		Events:      events,
 		Printer:     &actuator.Printer{Out: stdout, JSON: jsonOut},

@@ -1,6 +1,7 @@
 package annotations
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -8,8 +9,11 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
 
@@ -28,10 +32,36 @@ const (
 	fieldServer             = "server"
 	fieldQueryParameters    = "queryParameters"
 	fieldIgnoreNullValues   = "ignoreNullValues"
+	fieldType               = "type"
+	fieldMetric             = "metric"
+	fieldSelector           = "selector"
+	fieldDescribedObject    = "describedObject"
 )
 
 var metricFields = []string{fieldName, fieldQuery, fieldTargetValue, fieldTargetAverageValue, fieldFallbackReplicas, fieldFallbackAfter,
-	fieldServer, fieldQueryParameters, fieldIgnoreNullValues}
+	fieldServer, fieldQueryParameters, fieldIgnoreNullValues, fieldType, fieldMetric, fieldSelector, fieldDescribedObject}
+
+// The types of an entry: where its value comes from.
+const (
+	typePrometheus = "prometheus"
+	typePods       = "pods"
+	typeObject     = "object"
+	typeExternal   = "external"
+)
+
+var metricTypes = map[string]recommender.SourceType{
+	typePrometheus: recommender.SourcePrometheus,
+	typePods:       recommender.SourcePods,
+	typeObject:     recommender.SourceObject,
+	typeExternal:   recommender.SourceExternal,
+}
+
+// prometheusOnly are the fields of a prometheus entry only; apiOnly those of
+// the metrics APIs' entries only.
+var (
+	prometheusOnly = []string{fieldQuery, fieldServer, fieldQueryParameters, fieldIgnoreNullValues}
+	apiOnly        = []string{fieldMetric, fieldSelector, fieldDescribedObject}
+)
 
 // defaultMetricFallbackAfter is KEP-5679's default failure duration.
 const defaultMetricFallbackAfter = 3 * time.Minute
@@ -108,6 +138,26 @@ func (p *parser) metricEntry(i int, raw json.RawMessage, seen map[string]int) (r
 	}
 
 	ms := recommender.MetricSpec{Source: recommender.SourcePrometheus}
+	kind := typePrometheus
+	if raw, has := fields[fieldType]; has {
+		t, isString := jsonString(raw)
+		if source, known := metricTypes[t]; isString && known {
+			kind, ms.Source = t, source
+		} else {
+			p.failAt(KeyMetrics, at(fieldType), rawText(raw, isString, t), "must be prometheus (the default), pods, object or external")
+			return recommender.MetricSpec{}, false
+		}
+	}
+	misplaced, owners := apiOnly, "pods, object and external"
+	if kind != typePrometheus {
+		misplaced, owners = prometheusOnly, typePrometheus
+	}
+	for _, f := range misplaced {
+		if _, has := fields[f]; has {
+			p.failAt(KeyMetrics, at(f), "", "is a field of type %s entries only, not of type %s", owners, kind)
+			ok = false
+		}
+	}
 
 	// name: a DNS-1123 label, unique, not one of the other keys' names.
 	const nameAllowed = "must be a DNS-1123 label (lower-case letters, digits and '-', at most 63), unique, and not cpu, memory or default"
@@ -136,9 +186,13 @@ func (p *parser) metricEntry(i int, raw json.RawMessage, seen map[string]int) (r
 		}
 	}
 
-	// query: non-empty PromQL.
+	// query: non-empty PromQL; or the metric of the metrics APIs.
 	const queryAllowed = "must be a non-empty PromQL query string"
-	if raw, has := fields[fieldQuery]; !has {
+	if kind != typePrometheus {
+		if !p.apiMetric(kind, fields, at, &ms) {
+			ok = false
+		}
+	} else if raw, has := fields[fieldQuery]; !has {
 		p.failAt(KeyMetrics, at(fieldQuery), "", "required: %s", queryAllowed)
 		ok = false
 	} else if q, isString := jsonString(raw); !isString || strings.TrimSpace(q) == "" || !utf8.ValidString(q) {
@@ -167,6 +221,11 @@ func (p *parser) metricEntry(i int, raw json.RawMessage, seen map[string]int) (r
 			p.failAt(KeyMetrics, at(t.name), t.text, "%s", queryTargetAllowed)
 			ok = false
 		}
+	}
+
+	if kind == typePods && hasValue {
+		p.failAt(KeyMetrics, at(fieldTargetValue), quantityText(rawValue), "a pods metric takes targetAverageValue only, as HPA's Pods metrics")
+		ok = false
 	}
 
 	// Where the query goes, and how an empty result reads.
@@ -268,4 +327,102 @@ func (p *parser) queryOptions(fields map[string]json.RawMessage, at func(string)
 		}
 	}
 	return ok
+}
+
+// metricNameAllowed is what the metric of a metrics-API entry may be: a
+// segment of the API's path.
+const metricNameAllowed = "must be the metric's name in the metrics API: non-empty, at most 253 characters, without '/', '%', spaces or control characters"
+
+// apiMetric parses the fields of a pods, object or external entry: the
+// metric's name, its label selector, passed to the API as written, and the
+// object an object metric describes.
+func (p *parser) apiMetric(kind string, fields map[string]json.RawMessage, at func(string) string, ms *recommender.MetricSpec) bool {
+	ok := true
+	switch raw, has := fields[fieldMetric]; {
+	case !has:
+		p.failAt(KeyMetrics, at(fieldMetric), "", "required for type %s: %s", kind, metricNameAllowed)
+		ok = false
+	default:
+		name, isString := jsonString(raw)
+		if !isString || !validAPIName(name) {
+			p.failAt(KeyMetrics, at(fieldMetric), rawText(raw, isString, name), "%s", metricNameAllowed)
+			ok = false
+		} else {
+			ms.Metric = name
+		}
+	}
+	if raw, has := fields[fieldSelector]; has {
+		sel, isString := jsonString(raw)
+		if !isString {
+			p.failAt(KeyMetrics, at(fieldSelector), string(raw), "must be a label selector string, such as \"queue=worker_tasks\" or \"env in (prod), tier!=cache\"")
+			ok = false
+		} else if _, err := labels.Parse(sel); err != nil {
+			p.failAt(KeyMetrics, at(fieldSelector), sel, "not a label selector: %v", err)
+			ok = false
+		} else {
+			ms.Selector = sel
+		}
+	}
+	raw, has := fields[fieldDescribedObject]
+	switch {
+	case kind != typeObject && has:
+		p.failAt(KeyMetrics, at(fieldDescribedObject), "", "is a field of type object entries only")
+		ok = false
+	case kind == typeObject && !has:
+		p.failAt(KeyMetrics, at(fieldDescribedObject), "", "required for type object: {apiVersion, kind, name} of an object in the app's namespace")
+		ok = false
+	case kind == typeObject:
+		var ref struct {
+			APIVersion *string `json:"apiVersion"`
+			Kind       *string `json:"kind"`
+			Name       *string `json:"name"`
+		}
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		if len(raw) == 0 || raw[0] != '{' || dec.Decode(&ref) != nil {
+			p.failAt(KeyMetrics, at(fieldDescribedObject), string(raw), "must be an object {apiVersion, kind, name} with string values")
+			return false
+		}
+		if ref.APIVersion != nil {
+			if _, err := schema.ParseGroupVersion(*ref.APIVersion); err != nil || *ref.APIVersion == "" {
+				p.failAt(KeyMetrics, at(fieldDescribedObject+".apiVersion"), *ref.APIVersion, "must be an API version such as v1 or networking.k8s.io/v1")
+				ok = false
+			} else {
+				ms.Object.APIVersion = *ref.APIVersion
+			}
+		}
+		if ref.Kind == nil || !validAPIName(*ref.Kind) {
+			p.failAt(KeyMetrics, at(fieldDescribedObject+".kind"), ptrText(ref.Kind), "required: a kind such as Service or Ingress")
+			ok = false
+		} else {
+			ms.Object.Kind = *ref.Kind
+		}
+		if ref.Name == nil || len(validation.IsDNS1123Subdomain(*ref.Name)) > 0 {
+			p.failAt(KeyMetrics, at(fieldDescribedObject+".name"), ptrText(ref.Name), "required: the object's name (a DNS-1123 subdomain), in the app's namespace")
+			ok = false
+		} else {
+			ms.Object.Name = *ref.Name
+		}
+	}
+	return ok
+}
+
+// validAPIName reports whether s can be a segment of a metrics API's path.
+func validAPIName(s string) bool {
+	if s == "" || len(s) > 253 || !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r == '/' || r == '%' || unicode.IsSpace(r) || unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
+}
+
+func ptrText(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }

@@ -16,7 +16,7 @@ const maxScaleToZeroAfter = 24 * time.Hour
 func (p *parser) zero(b bounds, spec *recommender.Spec) (*int64, time.Duration) {
 	atZero := b.minOK && b.min == 0
 	if atZero && !spec.UsesPrometheus() {
-		p.fail(KeyMinReplicas, "0 needs a Prometheus metric (%s or %s): an app at zero has no pods to read cpu or memory from, so nothing would wake it", KeyPrometheusQuery, KeyMetrics)
+		p.fail(KeyMinReplicas, "0 needs a Prometheus metric, or an object or external one (%s, or an entry of %s of type prometheus, object or external): an app at zero has no pods to read cpu or memory from, so nothing would wake it", KeyPrometheusQuery, KeyMetrics)
 	}
 	var activation *int64
 	if v, ok := p.get(KeyActivationThreshold); ok {

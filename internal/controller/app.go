@@ -97,12 +97,13 @@ func (c *Controller) tick(ctx context.Context, now time.Time) {
 	active := c.active(deps, now)
 	snap := c.resourceSnapshot(ctx, active)
 	results := c.runQueries(ctx, c.queriesOf(active))
+	apiResults := c.readAPIs(ctx, c.apiReadsOf(active))
 
 	var done atomic.Int64
 	var mu sync.Mutex
 	var writes []*write
 	workqueue.ParallelizeUntil(ctx, max(1, c.cfg.Workers), len(active), func(i int) {
-		if w := c.process(ctx, active[i].d, active[i].a, snap, results, now); w != nil {
+		if w := c.process(ctx, active[i].d, active[i].a, snap, results, apiResults, now); w != nil {
 			mu.Lock()
 			writes = append(writes, w)
 			mu.Unlock()
@@ -233,6 +234,61 @@ func (c *Controller) runQueries(ctx context.Context, queries []metrics.Query) ma
 	return results
 }
 
+// apiReadsOf returns the distinct reads of the metrics APIs of the valid
+// apps, so that each is made once per pass however many apps share it.
+func (c *Controller) apiReadsOf(apps []candidate) []metrics.APIRead {
+	seen := map[metrics.APIRead]bool{}
+	var reads []metrics.APIRead
+	for _, cand := range apps {
+		cand.a.mu.Lock()
+		if cand.a.parseErr == nil {
+			for i := range cand.a.parsed.Spec.Metrics {
+				m := &cand.a.parsed.Spec.Metrics[i]
+				if !metrics.IsAPIMetric(m.Source) {
+					continue
+				}
+				if r := metrics.APIReadOf(cand.d.Namespace, podSelectorOf(cand.d), m); !seen[r] {
+					seen[r] = true
+					reads = append(reads, r)
+				}
+			}
+		}
+		cand.a.mu.Unlock()
+	}
+	return reads
+}
+
+// readAPIs makes the tick's distinct reads of the metrics APIs.
+func (c *Controller) readAPIs(ctx context.Context, reads []metrics.APIRead) map[metrics.APIRead]recommender.Observation {
+	if len(reads) == 0 {
+		return nil
+	}
+	if c.opts.APIs == nil {
+		out := make(map[metrics.APIRead]recommender.Observation, len(reads))
+		for _, r := range reads {
+			out[r] = recommender.Observation{Err: fmt.Errorf("%w: the controller has no client for %s", recommender.ErrNoData, r.API())}
+		}
+		return out
+	}
+	results := c.opts.APIs.Read(ctx, reads)
+	for r, obs := range results {
+		if obs.Err != nil {
+			c.opts.Instruments.SourceErrors.WithLabelValues(sourceName(r.Source)).Inc()
+		}
+	}
+	return results
+}
+
+// podSelectorOf is the Deployment's pod selector as HPA passes it to the
+// custom metrics API; empty when it has none that parses.
+func podSelectorOf(d *appsv1.Deployment) string {
+	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
+	if err != nil || d.Spec.Selector == nil {
+		return ""
+	}
+	return sel.String()
+}
+
 // managed lists the opted-in Deployments from the caches.
 func (c *Controller) managed() []*appsv1.Deployment {
 	var out []*appsv1.Deployment
@@ -299,7 +355,8 @@ func (c *Controller) resourceSnapshot(ctx context.Context, apps []candidate) *me
 // asks for, if any: writes are made after every decision of the pass
 // (writes.go). A failure here is logged with the app's key and never
 // affects other apps.
-func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, a *app, snap *metrics.ResourceSnapshot, results map[metrics.Query]recommender.Observation, now time.Time) (w *write) {
+func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, a *app, snap *metrics.ResourceSnapshot, results map[metrics.Query]recommender.Observation,
+	apiResults map[metrics.APIRead]recommender.Observation, now time.Time) (w *write) {
 	key := types.NamespacedName{Namespace: d.Namespace, Name: d.Name}
 	log := c.log.With(zap.String("namespace", d.Namespace), zap.String("deployment", d.Name))
 	defer func() {
@@ -361,7 +418,7 @@ func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, a *app, 
 	c.opts.Events.Clear(key, actuator.ReasonRefused)
 
 	spec := &a.parsed.Spec
-	in := c.input(d, spec, snap, results)
+	in := c.input(d, spec, snap, results, apiResults)
 	if shadow && in.SpecReplicas == 0 && spec.MinReplicas == 0 && spec.UsesPrometheus() {
 		// Beside a live autoscaler that scales to zero, its zero is the
 		// one Spinscale would have made: decide on waking from it.
@@ -405,7 +462,8 @@ func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, a *app, 
 func specReplicas(d *appsv1.Deployment) int32 { return ptr.Deref(d.Spec.Replicas, 1) }
 
 // input gathers the engine's input from the caches and the snapshot.
-func (c *Controller) input(d *appsv1.Deployment, spec *recommender.Spec, snap *metrics.ResourceSnapshot, results map[metrics.Query]recommender.Observation) recommender.Input {
+func (c *Controller) input(d *appsv1.Deployment, spec *recommender.Spec, snap *metrics.ResourceSnapshot, results map[metrics.Query]recommender.Observation,
+	apiResults map[metrics.APIRead]recommender.Observation) recommender.Input {
 	in := recommender.Input{SpecReplicas: specReplicas(d), StatusReplicas: d.Status.Replicas,
 		ScaledToZero: d.Annotations[annotations.KeyScaledToZero] != ""}
 	for _, p := range c.podsOf(d) {
@@ -423,6 +481,13 @@ func (c *Controller) input(d *appsv1.Deployment, spec *recommender.Spec, snap *m
 			}
 			if m.IgnoreNull {
 				obs = metrics.NullAsZero(obs)
+			}
+			in.Metrics[i] = obs
+		case recommender.SourcePods, recommender.SourceObject, recommender.SourceExternal:
+			read := metrics.APIReadOf(d.Namespace, podSelectorOf(d), &spec.Metrics[i])
+			obs, ok := apiResults[read]
+			if !ok {
+				obs = recommender.Observation{Err: fmt.Errorf("%w: %s was not read this tick", recommender.ErrNoData, read)}
 			}
 			in.Metrics[i] = obs
 		}
@@ -548,6 +613,10 @@ func sourceName(t recommender.SourceType) string {
 		return "metrics-server"
 	case recommender.SourcePrometheus:
 		return "prometheus"
+	case recommender.SourcePods, recommender.SourceObject:
+		return "custom-metrics"
+	case recommender.SourceExternal:
+		return "external-metrics"
 	}
 	return string(t)
 }

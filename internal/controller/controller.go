@@ -26,7 +26,7 @@ import (
 	"github.com/spinscale/spinscale/internal/metrics"
 )
 
-// Options wires a Controller. Every field but Dynamic, Resources and Queries
+// Options wires a Controller. Every field but Dynamic, Resources, Queries and APIs
 // is required.
 type Options struct {
 	Config config.Config
@@ -37,6 +37,9 @@ type Options struct {
 	Resources metrics.ResourceSource
 	// Queries runs Prometheus queries; nil when no Prometheus is configured.
 	Queries metrics.QuerySource
+	// APIs reads custom.metrics.k8s.io and external.metrics.k8s.io; nil
+	// fails every metric of those types.
+	APIs metrics.APISource
 	// Scaler carries out the decisions of apps that are not in dry-run.
 	Scaler actuator.Actuator
 	// Printer carries out the decisions of apps in dry-run, by the global

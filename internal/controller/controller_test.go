@@ -140,6 +140,8 @@ type setup struct {
 	// resources replaces the harness's fakeUsage as the metrics.k8s.io
 	// source.
 	resources metrics.ResourceSource
+	// apis reads the custom and external metrics APIs.
+	apis metrics.APISource
 }
 
 func newHarness(t *testing.T, mutate func(*config.Config), objs ...runtime.Object) *harness {
@@ -195,7 +197,7 @@ func build(t *testing.T, s setup, objs ...runtime.Object) *harness {
 	}
 	ctl, err := New(Options{
 		Config: cfg, Logger: zap.NewNop(), Client: h.client, Dynamic: dyn, Queries: h.queries,
-		Resources: resources, Scaler: actuator.Scaler{Client: h.client, Now: h.clock.Now},
+		APIs: s.apis, Resources: resources, Scaler: actuator.Scaler{Client: h.client, Now: h.clock.Now},
 		Events:      &actuator.Events{Recorder: h.recorder},
 		Printer:     &actuator.Printer{Out: h.out},
 		Instruments: h.inst, Clock: h.clock, Identity: "test",

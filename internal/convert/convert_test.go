@@ -132,6 +132,49 @@ func TestHPAWithBehavior(t *testing.T) {
 	require.Len(t, app.Spec.Metrics, 2)
 }
 
+// The HPA walkthrough's metrics convert one to one, with no warning, and
+// the controller reads back HPA's metrics: cpu, then the list in order.
+func TestHPAWalkthroughMetrics(t *testing.T) {
+	r := convertOne(t, readFile(t, "testdata/hpa-walkthrough.yaml"))
+	assert.Empty(t, r.Warnings)
+	require.NoError(t, r.Invalid)
+	assert.Equal(t, map[string]string{
+		"spinscale.dev/enabled":                "true",
+		"spinscale.dev/min-replicas":           "1",
+		"spinscale.dev/max-replicas":           "10",
+		"spinscale.dev/target-cpu-utilization": "50",
+		"spinscale.dev/metrics": `- metric: packets-per-second
+  name: packets-per-second
+  targetAverageValue: 1k
+  type: pods
+- describedObject:
+    apiVersion: networking.k8s.io/v1
+    kind: Ingress
+    name: main-route
+  metric: requests-per-second
+  name: requests-per-second
+  targetValue: 10k
+  type: object
+- metric: queue_messages_ready
+  name: queue-messages-ready
+  selector: queue=worker_tasks
+  targetAverageValue: "30"
+  type: external`,
+	}, r.Annotations)
+
+	app := parse(t, r.Annotations)
+	require.Len(t, app.Spec.Metrics, 4)
+	m := app.Spec.Metrics
+	assert.Equal(t, recommender.SourceResource, m[0].Source)
+	assert.Equal(t, recommender.MetricSpec{Name: "packets-per-second", Source: recommender.SourcePods, Metric: "packets-per-second",
+		Annotation: "spinscale.dev/metrics[packets-per-second]", Target: recommender.TargetAverageValue, TargetMilli: 1_000_000}, m[1])
+	assert.Equal(t, recommender.MetricSpec{Name: "requests-per-second", Source: recommender.SourceObject, Metric: "requests-per-second",
+		Object:     autoscalingv2.CrossVersionObjectReference{APIVersion: "networking.k8s.io/v1", Kind: "Ingress", Name: "main-route"},
+		Annotation: "spinscale.dev/metrics[requests-per-second]", Target: recommender.TargetValue, TargetMilli: 10_000_000}, m[2])
+	assert.Equal(t, recommender.MetricSpec{Name: "queue-messages-ready", Source: recommender.SourceExternal, Metric: "queue_messages_ready",
+		Selector: "queue=worker_tasks", Annotation: "spinscale.dev/metrics[queue-messages-ready]", Target: recommender.TargetAverageValue, TargetMilli: 30_000}, m[3])
+}
+
 func TestHPAVariants(t *testing.T) {
 	hpa := func(spec string) []byte {
 		return []byte("apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {name: a, namespace: ns}\nspec:\n" +
@@ -160,7 +203,7 @@ func TestHPAVariants(t *testing.T) {
 			notes:    []string{"spec.metrics is empty"},
 		},
 		{
-			name: "custom metrics are reported, the cpu target kept",
+			name: "custom metrics are converted, the first cpu target kept",
 			input: hpa(`  maxReplicas: 5
   metrics:
     - type: Pods
@@ -172,18 +215,25 @@ func TestHPAVariants(t *testing.T) {
     - type: Resource
       resource: {name: cpu, target: {type: Utilization, averageUtilization: 50}}
 `),
-			want:   map[string]string{"spinscale.dev/target-cpu-average-value": "250m"},
+			want: map[string]string{
+				"spinscale.dev/target-cpu-average-value": "250m",
+				"spinscale.dev/metrics": "- metric: rps\n  name: rps\n  targetAverageValue: \"10\"\n  type: pods\n" +
+					"- metric: queue\n  name: queue\n  targetValue: \"30\"\n  type: external",
+			},
 			absent: []string{"spinscale.dev/target-cpu-utilization", "spinscale.dev/prometheus-query"},
 			warnings: []string{
-				`spec.metrics[0]: Pods metric "rps"`,
-				`spec.metrics[1]: External metric "queue"`,
 				`spec.metrics[3].resource: a second cpu target`,
 			},
 		},
 		{
-			name:     "only custom metrics: no target, incomplete",
-			input:    hpa("  maxReplicas: 5\n  metrics:\n    - type: Object\n      object: {metric: {name: hits}, describedObject: {kind: Service, name: s}, target: {type: Value, value: '1'}}\n"),
-			warnings: []string{`spec.metrics[0]: Object metric "hits"`, "incomplete, Spinscale would refuse them"},
+			name:  "only an object metric",
+			input: hpa("  maxReplicas: 5\n  metrics:\n    - type: Object\n      object: {metric: {name: hits}, describedObject: {kind: Service, name: s}, target: {type: Value, value: '1'}}\n"),
+			want:  map[string]string{"spinscale.dev/metrics": "- describedObject:\n    kind: Service\n    name: s\n  metric: hits\n  name: hits\n  targetValue: \"1\"\n  type: object"},
+		},
+		{
+			name:     "a Pods metric with a Value target is refused as by HPA",
+			input:    hpa("  maxReplicas: 5\n  metrics:\n    - type: Pods\n      pods: {metric: {name: rps}, target: {type: Value, value: '1'}}\n"),
+			warnings: []string{`spec.metrics[0].pods.target.type "Value": a Pods metric's target is AverageValue, not converted`, "incomplete, Spinscale would refuse them"},
 			invalid:  true,
 		},
 		{

@@ -8,6 +8,8 @@ import (
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
 
 	"github.com/spinscale/spinscale/internal/annotations"
@@ -31,6 +33,7 @@ func FromHPA(hpa *autoscalingv2.HorizontalPodAutoscaler) Result {
 		r.Annotations[annotations.KeyTargetCPUUtilization] = strconv.Itoa(hpaDefaultCPUUtilization)
 		r.notef("spec.metrics is empty: the HPA default, cpu utilization %d%%, is made explicit", hpaDefaultCPUUtilization)
 	}
+	var list apiMetrics
 	for i, m := range hpa.Spec.Metrics {
 		path := fmt.Sprintf("spec.metrics[%d]", i)
 		switch m.Type {
@@ -49,35 +52,126 @@ func FromHPA(hpa *autoscalingv2.HorizontalPodAutoscaler) Result {
 				path, m.ContainerResource.Container)
 			resourceTarget(&r, path+".containerResource", m.ContainerResource.Name, m.ContainerResource.Target)
 		case autoscalingv2.PodsMetricSourceType:
-			name := ""
-			if m.Pods != nil {
-				name = m.Pods.Metric.Name
+			if m.Pods == nil {
+				r.warnf("%s: type Pods without pods, skipped", path)
+				continue
 			}
-			r.warnf("%s: Pods metric %q comes from the custom metrics API, which Spinscale does not read: write the PromQL behind it in %s (one series per pod, label pod) with %s, not converted",
-				path, name, annotations.KeyPrometheusQuery, annotations.KeyPrometheusTargetAverageValue)
+			if m.Pods.Target.Type != autoscalingv2.AverageValueMetricType {
+				r.warnf("%s.pods.target.type %q: a Pods metric's target is AverageValue, not converted", path, m.Pods.Target.Type)
+				continue
+			}
+			list.add(&r, path+".pods", "pods", m.Pods.Metric, nil, m.Pods.Target)
 		case autoscalingv2.ObjectMetricSourceType:
-			name := ""
-			if m.Object != nil {
-				name = m.Object.Metric.Name
+			if m.Object == nil {
+				r.warnf("%s: type Object without object, skipped", path)
+				continue
 			}
-			r.warnf("%s: Object metric %q comes from the custom metrics API, which Spinscale does not read: write the PromQL behind it in %s with %s, not converted",
-				path, name, annotations.KeyPrometheusQuery, annotations.KeyPrometheusTargetValue)
+			list.add(&r, path+".object", "object", m.Object.Metric, &m.Object.DescribedObject, m.Object.Target)
 		case autoscalingv2.ExternalMetricSourceType:
-			name := ""
-			if m.External != nil {
-				name = m.External.Metric.Name
+			if m.External == nil {
+				r.warnf("%s: type External without external, skipped", path)
+				continue
 			}
-			r.warnf("%s: External metric %q comes from the external metrics API, which Spinscale does not read: write the PromQL behind it in %s with %s or %s, not converted",
-				path, name, annotations.KeyPrometheusQuery, annotations.KeyPrometheusTargetValue, annotations.KeyPrometheusTargetAverageValue)
+			list.add(&r, path+".external", "external", m.External.Metric, nil, m.External.Target)
 		default:
 			r.warnf("%s: metric type %q is unknown, not converted", path, m.Type)
 		}
 	}
+	list.write(&r)
 	if hpa.Spec.Behavior != nil {
 		behavior(&r, "spec.behavior", hpa.Spec.Behavior)
 	}
 	settleZero(&r)
 	return r
+}
+
+// apiEntry is an entry of the metrics annotation for a Pods, Object or
+// External metric, in the annotation's field order.
+type apiEntry struct {
+	Name               string                                     `json:"name"`
+	Type               string                                     `json:"type"`
+	Metric             string                                     `json:"metric"`
+	Selector           string                                     `json:"selector,omitempty"`
+	DescribedObject    *autoscalingv2.CrossVersionObjectReference `json:"describedObject,omitempty"`
+	TargetValue        string                                     `json:"targetValue,omitempty"`
+	TargetAverageValue string                                     `json:"targetAverageValue,omitempty"`
+}
+
+// apiMetrics are an HPA's Pods, Object and External metrics, converted one
+// to one into entries of the metrics annotation.
+type apiMetrics struct {
+	entries []apiEntry
+	used    map[string]bool
+}
+
+// add converts one metric: its name and selector as the HPA has them (the
+// selector as the label selector string HPA sends), the described object,
+// and the target.
+func (l *apiMetrics) add(r *Result, path, kind string, id autoscalingv2.MetricIdentifier, object *autoscalingv2.CrossVersionObjectReference, t autoscalingv2.MetricTarget) {
+	e := apiEntry{Type: kind, Metric: id.Name, DescribedObject: object}
+	if id.Name == "" {
+		r.warnf("%s.metric.name is empty, not converted", path)
+		return
+	}
+	if id.Selector != nil {
+		sel, err := metav1.LabelSelectorAsSelector(id.Selector)
+		if err != nil {
+			r.warnf("%s.metric.selector: %v, not converted", path, err)
+			return
+		}
+		e.Selector = sel.String()
+	}
+	switch {
+	case t.Type == autoscalingv2.ValueMetricType && t.Value != nil:
+		e.TargetValue = t.Value.String()
+	case t.Type == autoscalingv2.AverageValueMetricType && t.AverageValue != nil:
+		e.TargetAverageValue = t.AverageValue.String()
+	default:
+		r.warnf("%s.target: type %q without its value: a %s metric's target is Value or AverageValue, not converted", path, t.Type, kind)
+		return
+	}
+	if l.used == nil {
+		l.used = map[string]bool{"cpu": true, "memory": true, "default": true}
+	}
+	e.Name = entryName(id.Name, len(l.entries)+1, l.used)
+	l.entries = append(l.entries, e)
+}
+
+// entryName makes a metric's name a unique DNS-1123 label: lower case,
+// other characters as '-', or metric-<n> when nothing is left.
+func entryName(metric string, n int, used map[string]bool) string {
+	b := []byte(strings.ToLower(metric))
+	for i, c := range b {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') {
+			b[i] = '-'
+		}
+	}
+	name := strings.Trim(string(b), "-")
+	if len(name) > 50 {
+		name = strings.Trim(name[:50], "-")
+	}
+	if name == "" || len(validation.IsDNS1123Label(name)) > 0 {
+		name = fmt.Sprintf("metric-%d", n)
+	}
+	base := name
+	for i := 2; used[name]; i++ {
+		name = fmt.Sprintf("%s-%d", base, i)
+	}
+	used[name] = true
+	return name
+}
+
+// write sets the metrics annotation.
+func (l *apiMetrics) write(r *Result) {
+	if len(l.entries) == 0 {
+		return
+	}
+	data, err := yaml.Marshal(l.entries)
+	if err != nil {
+		r.warnf("spec.metrics: %v, not converted", err)
+		return
+	}
+	r.Annotations[annotations.KeyMetrics] = strings.TrimSpace(string(data))
 }
 
 // FromHPAv1 converts an autoscaling/v1 HorizontalPodAutoscaler: bounds and

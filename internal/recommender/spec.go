@@ -28,7 +28,21 @@ const (
 	SourceResource SourceType = "resource"
 	// SourcePrometheus is a PromQL query result.
 	SourcePrometheus SourceType = "prometheus"
+	// SourcePods is a per-pod metric from custom.metrics.k8s.io (HPA Pods).
+	SourcePods SourceType = "pods"
+	// SourceObject is one object's metric from custom.metrics.k8s.io (HPA
+	// Object).
+	SourceObject SourceType = "object"
+	// SourceExternal is a metric from external.metrics.k8s.io, summed over
+	// the series its selector matches (HPA External).
+	SourceExternal SourceType = "external"
 )
+
+// Wakes reports whether a source measures outside the app's pods, so that
+// it can wake an app at zero: Prometheus, and HPA's Object and External.
+func (t SourceType) Wakes() bool {
+	return t == SourcePrometheus || t == SourceObject || t == SourceExternal
+}
 
 // TargetType is the kind of target a metric is held to.
 type TargetType string
@@ -74,6 +88,14 @@ type MetricSpec struct {
 	// failed continuously for FallbackAfter (fallback.go).
 	FallbackReplicas int32
 	FallbackAfter    time.Duration
+
+	// Metric, Selector and Object describe a metric of the metrics APIs
+	// (SourcePods, SourceObject, SourceExternal): the metric's name, its
+	// label selector as written (empty selects every series), and for
+	// SourceObject the object it describes, in the app's namespace.
+	Metric   string
+	Selector string
+	Object   autoscalingv2.CrossVersionObjectReference
 }
 
 // Tolerances is the dead band around a usage ratio of 1 inside which nothing

@@ -11,7 +11,7 @@ import (
 // getUsageRatioReplicaCount.
 //
 //   - MinReplicas 0 is allowed only with a metric from outside the pods (HPA:
-//     an Object or External metric; Spinscale: a Prometheus metric), which
+//     an Object or External metric; Spinscale: those, or a Prometheus metric), which
 //     the annotations check.
 //   - A rescale from a positive count to 0 with MinReplicas 0 records that
 //     Spinscale scaled the app to zero (HPA's ScaledToZero condition); any
@@ -41,11 +41,12 @@ const (
 	ZeroClear ZeroRecord = "clear"
 )
 
-// UsesPrometheus reports whether any metric comes from Prometheus, the
-// metrics from outside the pods that can wake an app at zero.
+// UsesPrometheus reports whether any metric comes from outside the pods
+// (Prometheus, or an Object or External metric, as HPA requires), the
+// metrics that can wake an app at zero.
 func (s *Spec) UsesPrometheus() bool {
 	for i := range s.Metrics {
-		if s.Metrics[i].Source == SourcePrometheus {
+		if s.Metrics[i].Source.Wakes() {
 			return true
 		}
 	}
@@ -87,7 +88,7 @@ func active(spec *Spec, d *Decision) (isActive, failed bool) {
 	}
 	for i := range d.Metrics {
 		m := &d.Metrics[i]
-		if m.Source != SourcePrometheus {
+		if !m.Source.Wakes() {
 			continue
 		}
 		if m.Err != nil {

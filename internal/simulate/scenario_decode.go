@@ -63,6 +63,10 @@ type stepIn struct {
 	// Prometheus holds query results by metric name: a number, {pod:
 	// number, …}, {error: "…"}, or null (an empty result).
 	Prometheus map[string]value[any] `json:"prometheus"`
+	// MetricsAPIs holds the answers of the custom and external metrics
+	// APIs by metric name: a number (object, external), {pod: number, …}
+	// (pods), {error: "…"}, or null (no value).
+	MetricsAPIs map[string]value[any] `json:"metricsAPIs"`
 	// Annotations change the app's annotations from this step on: a
 	// string sets a key, null removes it.
 	Annotations map[string]value[string] `json:"annotations"`

@@ -94,7 +94,7 @@ steps:
 		`state.replicas: Invalid value: 1.5: not an integer`,
 		// Neither replicas is usable.
 		`state.replicas: Required value: when steps[0] does not set replicas: the app's spec.replicas before the first step`,
-		`steps[1].extra: Forbidden: unknown field (allowed: at, replicas, statusReplicas, pods, prometheus, annotations)`,
+		`steps[1].extra: Forbidden: unknown field (allowed: at, replicas, statusReplicas, pods, prometheus, metricsAPIs, annotations)`,
 		`steps[0].replicas: Invalid value: -1: out of range: allowed 0 to 2147483647`,
 		`steps[0].pods[0].phase: Unsupported value: "Runing": supported values: "Pending", "Running", "Succeeded", "Failed", "Unknown"`,
 		`steps[0].pods[1].name: Duplicate value: "a": used by another pod of this step: pod names are unique`,

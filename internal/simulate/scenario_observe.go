@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	customapi "k8s.io/metrics/pkg/apis/custom_metrics/v1beta2"
 	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
 
 	"github.com/spinscale/spinscale/internal/annotations"
@@ -33,6 +34,9 @@ type stepObs struct {
 	usage map[types.NamespacedName]metrics.PodUsage
 	prom  map[string]queryResult
 	order []string // prom keys, sorted
+	// api and apiOrder are the same for the metrics APIs' answers.
+	api      map[string]queryResult
+	apiOrder []string
 }
 
 // queryResult is a step's answer to one Prometheus query, before it is
@@ -106,7 +110,8 @@ func (v *validator) steps(in []*stepIn, interval time.Duration) []stepObs {
 		s.Replicas = v.optReplicas(p.Child("replicas"), st.Replicas)
 		s.StatusReplicas = v.optReplicas(p.Child("statusReplicas"), st.StatusReplicas)
 		v.pods(&s, st.Pods)
-		v.prometheus(&s, st.Prometheus)
+		s.prom, s.order = v.results(s.path.Child("prometheus"), st.Prometheus)
+		s.api, s.apiOrder = v.results(s.path.Child("metricsAPIs"), st.MetricsAPIs)
 		steps = append(steps, s)
 	}
 	return steps
@@ -234,29 +239,87 @@ func (v *validator) resources(path *field.Path, in *resourcesIn) map[corev1.Reso
 	return out
 }
 
-// prometheus reads the step's query results by metric name: a number is a
-// single value, {pod: number} per-pod values, {error: "…"} a failed query,
-// null an empty result.
-func (v *validator) prometheus(s *stepObs, in map[string]value[any]) {
-	s.prom = map[string]queryResult{}
-	s.order = sortedKeys(in)
-	for _, name := range s.order {
-		p := s.path.Child("prometheus", name)
+// results reads the step's query results (or metrics APIs' answers) by
+// metric name: a number is a single value, {pod: number} per-pod values,
+// {error: "…"} a failed request, null an empty result.
+func (v *validator) results(path *field.Path, in map[string]value[any]) (map[string]queryResult, []string) {
+	out := map[string]queryResult{}
+	order := sortedKeys(in)
+	for _, name := range order {
+		p := path.Child(name)
 		switch lit := in[name].literal(); val := lit.(type) {
 		case nil:
-			s.prom[name] = queryResult{}
+			out[name] = queryResult{}
 		case map[string]any:
 			if r, ok := v.perPod(p, val); ok {
-				s.prom[name] = r
+				out[name] = r
 			}
 		default:
 			if _, isNum := lit.(json.Number); !isNum && !isNonFinite(lit) {
-				v.add(field.TypeInvalid(p, lit, `not a query result: use a number, {pod: number, …}, {error: "…"} or null`))
+				v.add(field.TypeInvalid(p, lit, `not a result: use a number, {pod: number, …}, {error: "…"} or null`))
 			} else if f, ok := v.resultNumber(p, lit); ok {
-				s.prom[name] = queryResult{value: &f}
+				out[name] = queryResult{value: &f}
 			}
 		}
 	}
+	return out, order
+}
+
+// checkAPINames rejects answers of the metrics APIs for metrics the app
+// does not have.
+func (v *validator) checkAPINames(s *stepObs, spec *recommender.Spec) {
+	var names []string
+	for _, ms := range spec.Metrics {
+		if metrics.IsAPIMetric(ms.Source) {
+			names = append(names, ms.Name)
+		}
+	}
+	for _, name := range s.apiOrder {
+		if !slices.Contains(names, name) {
+			have := "none"
+			if len(names) > 0 {
+				have = strings.Join(names, ", ")
+			}
+			v.add(withDetail(field.NotFound(s.path.Child("metricsAPIs", name), name),
+				fmt.Sprintf("the app has no metric of type pods, object or external of this name (it has: %s)", have)))
+		}
+	}
+}
+
+// apiObservation maps the step's answer for a pods, object or external
+// metric through the source's own mapping: per-pod values for pods, one
+// number for object and external; a number where per-pod values are due,
+// or the reverse, is an error.
+func (v *validator) apiObservation(s *stepObs, ms *recommender.MetricSpec) recommender.Observation {
+	read := metrics.APIReadOf("", "", ms)
+	r, ok := s.api[ms.Name]
+	if !ok {
+		return recommender.Observation{Err: fmt.Errorf("%w: no answer for metric %s in this step", recommender.ErrNoData, ms.Name)}
+	}
+	p := s.path.Child("metricsAPIs", ms.Name)
+	ts := metav1.NewTime(s.Time)
+	switch {
+	case r.err != nil:
+		return metrics.APIFailure(read, r.err)
+	case ms.Source == recommender.SourcePods && r.value != nil:
+		v.add(field.Invalid(p, fmtNum(*r.value), "a pods metric's answer is one value per pod: {pod: number, …}"))
+		return recommender.Observation{}
+	case ms.Source == recommender.SourcePods:
+		items := make([]customapi.MetricValue, 0, len(r.perPod))
+		for _, pv := range r.perPod {
+			m, _ := metrics.Milli(pv.value)
+			items = append(items, customapi.MetricValue{DescribedObject: corev1.ObjectReference{Kind: "Pod", Name: pv.pod},
+				Timestamp: ts, Value: *resource.NewMilliQuantity(m, resource.DecimalSI)})
+		}
+		return metrics.PodsObservation(read, items)
+	case r.perPod != nil:
+		v.add(field.Invalid(p, field.OmitValueType{}, fmt.Sprintf("an %s metric's answer is one number, not per-pod values", ms.Source)))
+		return recommender.Observation{}
+	case r.value == nil:
+		return metrics.ExternalObservation(read, nil, s.Time)
+	}
+	m, _ := metrics.Milli(*r.value)
+	return metrics.ExternalObservation(read, []int64{m}, s.Time)
 }
 
 // perPod reads {pod: number, …} or {error: "…"}.
@@ -355,11 +418,16 @@ func (v *validator) observe(s *stepObs, spec *recommender.Spec, podLabel model.L
 				fmt.Sprintf("the app has no Prometheus metric of this name (its Prometheus metrics: %s)", have)))
 		}
 	}
+	v.checkAPINames(s, spec)
 	snap := metrics.NewResourceSnapshot(s.usage, nil)
 	s.Metrics = make([]recommender.Observation, len(spec.Metrics))
 	for j, ms := range spec.Metrics {
 		if ms.Source == recommender.SourceResource {
 			s.Metrics[j] = snap.Observation("", s.Pods, ms.Resource)
+			continue
+		}
+		if metrics.IsAPIMetric(ms.Source) {
+			s.Metrics[j] = v.apiObservation(s, &spec.Metrics[j])
 			continue
 		}
 		r, ok := s.prom[ms.Name]

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/spinscale/spinscale/internal/annotations"
+	"github.com/spinscale/spinscale/internal/metrics"
 	"github.com/spinscale/spinscale/internal/recommender"
 )
 
@@ -298,6 +299,11 @@ func (v *validator) checkWorkload(spec *recommender.Spec, w *Workload, given giv
 	path := field.NewPath("workload")
 	hasCPU := false
 	for _, ms := range spec.Metrics {
+		if metrics.IsAPIMetric(ms.Source) {
+			v.add(field.Forbidden(field.NewPath("annotations").Key(annotations.KeyMetrics).Key(ms.Name),
+				fmt.Sprintf("a metric of type %s is not modelled by load-trace scenarios: give its answers step by step (steps[].metricsAPIs)", ms.Source)))
+			continue
+		}
 		if ms.Source != recommender.SourceResource {
 			continue
 		}

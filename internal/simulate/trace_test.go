@@ -49,6 +49,13 @@ annotations:
   spinscale.dev/target-memory-utilization: "60"
 workload: {capacityPerPod: 10, targetLoadPerPod: 5}
 trace: [{at: 0, load: 1}, {at: 10, load: 1}]`, []string{"annotations[spinscale.dev/target-memory-utilization]: Forbidden: memory is not modelled"}},
+		{"metrics APIs are not modelled", `
+annotations:
+  spinscale.dev/enabled: "true"
+  spinscale.dev/max-replicas: "10"
+  spinscale.dev/metrics: "- {name: queue, type: external, metric: q, targetValue: 5}"
+workload: {capacityPerPod: 10, targetLoadPerPod: 5}
+trace: [{at: 0, load: 1}, {at: 10, load: 1}]`, []string{"annotations[spinscale.dev/metrics][queue]: Forbidden: a metric of type external is not modelled by load-trace scenarios"}},
 		{"cpu needs cpuPerUnit and a request", cpuApp + `
 workload: {capacityPerPod: 10, targetLoadPerPod: 5}
 trace: [{at: 0, load: 1}, {at: 10, load: 1}]`, []string{"workload.requests.cpu: Required value", "workload.cpuPerUnit: Required value"}},

@@ -80,7 +80,9 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{/*
 The controller's permissions, and nothing more (a test in deploy/ checks the
 list): it reads Deployments, Pods and other autoscalers from informer caches
-(list/watch), reads pod usage from metrics.k8s.io, patches
+(list/watch), reads pod usage from metrics.k8s.io and the custom and
+external metrics APIs (custom.metrics.k8s.io, external.metrics.k8s.io,
+whose resources are the metrics' names, hence "*"), patches
 deployments/<name>/scale and records Events. It patches a Deployment itself
 only to scale an app to zero or wake it, writing the replica count and its
 scaled-to-zero annotation in one request. HorizontalPodAutoscalers, KEDA
@@ -99,6 +101,9 @@ ScaledObjects and SpinApps are read only to refuse apps they own.
 - apiGroups: ["metrics.k8s.io"]
   resources: ["pods"]
   verbs: ["list"]
+- apiGroups: ["custom.metrics.k8s.io", "external.metrics.k8s.io"]
+  resources: ["*"]
+  verbs: ["get", "list"]
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create", "patch"]

@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -23,6 +24,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
+	cmv1beta2 "k8s.io/metrics/pkg/apis/custom_metrics/v1beta2"
 	"k8s.io/utils/ptr"
 )
 
@@ -149,18 +151,9 @@ func startFeed(t *testing.T, milli int64, write func(ctx context.Context, milli 
 func feedPodMetric(t *testing.T, ns, app, metric string, totalMilli int64) *feed {
 	t.Helper()
 	return startFeed(t, totalMilli, func(ctx context.Context, total int64) error {
-		pods, err := cluster.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "core.spinkube.dev/app-name=" + app})
+		running, err := runningPods(ctx, ns, app)
 		if err != nil {
 			return err
-		}
-		var running []string
-		for _, p := range pods.Items {
-			if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
-				running = append(running, p.Name)
-			}
-		}
-		if len(running) == 0 {
-			return fmt.Errorf("no running pods of %s/%s", ns, app)
 		}
 		per := fmt.Sprintf("%dm", total/int64(len(running)))
 		for _, pod := range running {
@@ -170,6 +163,24 @@ func feedPodMetric(t *testing.T, ns, app, metric string, totalMilli int64) *feed
 		}
 		return nil
 	})
+}
+
+// runningPods names the app's running pods; none is an error.
+func runningPods(ctx context.Context, ns, app string) ([]string, error) {
+	pods, err := cluster.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "core.spinkube.dev/app-name=" + app})
+	if err != nil {
+		return nil, err
+	}
+	var running []string
+	for _, p := range pods.Items {
+		if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
+			running = append(running, p.Name)
+		}
+	}
+	if len(running) == 0 {
+		return nil, fmt.Errorf("no running pods of %s/%s", ns, app)
+	}
+	return running, nil
 }
 
 // feedObjectMetric writes one object's metric.
@@ -275,4 +286,225 @@ func TestCustomMetricsReachTheRealHPA(t *testing.T) {
 			got[autoscalingv2.ExternalMetricSourceType] == "7500m", nil
 	})
 	require.NoError(t, err, "HPA status: %+v", last)
+}
+
+// The scale-down window of the side-by-side tests, for both autoscalers:
+// HPA's default 5 minutes would make the tests wait for nothing.
+const parityDownWindow = 10
+
+func parityBehavior() *autoscalingv2.HorizontalPodAutoscalerBehavior {
+	return &autoscalingv2.HorizontalPodAutoscalerBehavior{
+		ScaleDown: &autoscalingv2.HPAScalingRules{StabilizationWindowSeconds: ptr.To[int32](parityDownWindow)},
+	}
+}
+
+// metricAnnotations enables Spinscale on an app with one entry of the
+// metrics list and the side-by-side tests' behavior.
+func metricAnnotations(minR, maxR int, entry string) map[string]string {
+	return map[string]string{
+		"spinscale.dev/enabled":      "true",
+		"spinscale.dev/min-replicas": strconv.Itoa(minR),
+		"spinscale.dev/max-replicas": strconv.Itoa(maxR),
+		"spinscale.dev/behavior":     fmt.Sprintf("scaleDown: {stabilizationWindowSeconds: %d}", parityDownWindow),
+		"spinscale.dev/metrics":      entry,
+	}
+}
+
+// parityStep sets the metric values, then both apps must settle on want.
+type parityStep struct {
+	what string
+	set  func()
+	want int32
+}
+
+// sideBySide runs Spinscale (hpa profile) on the app by-spinscale while the
+// real HPA scales its twin by-hpa on the same metric values, and checks
+// after each step that both settle on the step's count and agree.
+func sideBySide(t *testing.T, ns string, steps ...parityStep) {
+	t.Helper()
+	startAutoscaler(t, ns)
+	apps := []string{"by-spinscale", "by-hpa"}
+	for _, s := range steps {
+		s.set()
+		start := time.Now()
+		took := map[string]time.Duration{}
+		last := map[string]int32{}
+		// The HPA syncs every 15s and each step may need two of its syncs
+		// (new pods, then their values); the bound leaves room for a loaded
+		// machine.
+		err := wait.PollUntilContextTimeout(context.Background(), 500*time.Millisecond, 2*time.Minute, true, func(context.Context) (bool, error) {
+			for _, app := range apps {
+				r := replicas(t, ns, app)
+				last[app] = r
+				if _, ok := took[app]; !ok && r == s.want {
+					took[app] = time.Since(start)
+				}
+				if r != s.want {
+					delete(took, app)
+				}
+			}
+			return len(took) == len(apps), nil
+		})
+		require.NoError(t, err, "%s: both should settle on %d (replicas %v)", s.what, s.want, last)
+		// Both agree a little later too: neither is still on its way elsewhere.
+		time.Sleep(3 * time.Second)
+		require.Equal(t, s.want, replicas(t, ns, "by-spinscale"), "%s: Spinscale holds", s.what)
+		require.Equal(t, s.want, replicas(t, ns, "by-hpa"), "%s: the HPA holds", s.what)
+		t.Logf("%s: both at %d (spinscale after %s, HPA after %s)", s.what, s.want,
+			took["by-spinscale"].Round(time.Second), took["by-hpa"].Round(time.Second))
+	}
+}
+
+// The three load steps of every side-by-side test, as totals against a
+// target of 500m per pod: 2000m → 4 (1 → 4 in one step, within the
+// default max(4 pods, 100 %) per 15s), 3500m → 7, 1000m → 2.
+var parityTotals = []struct {
+	milli int64
+	want  int32
+}{{2000, 4}, {3500, 7}, {1000, 2}}
+
+// A Pods metric, requests per second of each pod, against an average of
+// 500m per pod: each app's pods share the same total.
+func TestCustomPodsMetricScalesLikeTheRealHPA(t *testing.T) {
+	t.Parallel()
+	ns := namespace(t)
+	createDeployment(t, spinDeployment(ns, "by-spinscale", 1, metricAnnotations(1, 10,
+		"- name: rps\n  type: pods\n  metric: requests_per_second\n  targetAverageValue: 500m\n")))
+	createDeployment(t, spinDeployment(ns, "by-hpa", 1, nil))
+	createMetricsHPA(t, ns, "by-hpa", 1, 10, parityBehavior(), podsMetric("requests_per_second", "500m"))
+	feeds := []*feed{
+		feedPodMetric(t, ns, "by-spinscale", "requests_per_second", 0),
+		feedPodMetric(t, ns, "by-hpa", "requests_per_second", 0),
+	}
+	var steps []parityStep
+	for _, p := range parityTotals {
+		steps = append(steps, parityStep{what: fmt.Sprintf("%dm in total", p.milli), want: p.want, set: func() {
+			for _, f := range feeds {
+				f.set(p.milli)
+			}
+		}})
+	}
+	sideBySide(t, ns, steps...)
+}
+
+// An Object metric against a Value target: each app's Deployment carries a
+// gauge that is the total over the app's running pods (as an ingress
+// reports requests per replica), so the HPA's rule, current × value /
+// target, gives total / 500m as with the Pods metric.
+func TestObjectMetricScalesLikeTheRealHPA(t *testing.T) {
+	t.Parallel()
+	ns := namespace(t)
+	createDeployment(t, spinDeployment(ns, "by-spinscale", 1, metricAnnotations(1, 10,
+		"- name: per-replica\n  type: object\n  metric: requests_per_replica\n"+
+			"  describedObject: {apiVersion: apps/v1, kind: Deployment, name: by-spinscale}\n  targetValue: 500m\n")))
+	createDeployment(t, spinDeployment(ns, "by-hpa", 1, nil))
+	createMetricsHPA(t, ns, "by-hpa", 1, 10, parityBehavior(),
+		objectMetric("apps/v1", "Deployment", "by-hpa", "requests_per_replica", value("500m")))
+	var feeds []*feed
+	for _, app := range []string{"by-spinscale", "by-hpa"} {
+		feeds = append(feeds, startFeed(t, 0, func(ctx context.Context, total int64) error {
+			running, err := runningPods(ctx, ns, app)
+			if err != nil {
+				return err
+			}
+			per := fmt.Sprintf("%dm", total/int64(len(running)))
+			return writeMetric(ctx, t, objectMetricPath(ns, "deployments.apps", app, "requests_per_replica"), per)
+		}))
+	}
+	var steps []parityStep
+	for _, p := range parityTotals {
+		steps = append(steps, parityStep{what: fmt.Sprintf("%dm in total", p.milli), want: p.want, set: func() {
+			for _, f := range feeds {
+				f.set(p.milli)
+			}
+		}})
+	}
+	sideBySide(t, ns, steps...)
+}
+
+// An External metric against an AverageValue target: both apps read the
+// very same series, messages in one queue, at 10 per pod: 40 → 4, 70 → 7,
+// 20 → 2. A second series of the same metric (another queue) is left out
+// by the selector.
+func TestExternalMetricScalesLikeTheRealHPA(t *testing.T) {
+	t.Parallel()
+	ns := namespace(t)
+	createDeployment(t, spinDeployment(ns, "by-spinscale", 1, metricAnnotations(1, 10,
+		"- name: backlog\n  type: external\n  metric: queue_messages\n"+
+			"  selector: queue=orders\n  targetAverageValue: \"10\"\n")))
+	createDeployment(t, spinDeployment(ns, "by-hpa", 1, nil))
+	createMetricsHPA(t, ns, "by-hpa", 1, 10, parityBehavior(),
+		externalMetric("queue_messages", map[string]string{"queue": "orders"}, averageValue("10")))
+	orders := feedExternalMetric(t, ns, "queue_messages", "queue=orders", 0)
+	feedExternalMetric(t, ns, "queue_messages", "queue=returns", 90_000)
+	var steps []parityStep
+	for _, p := range parityTotals {
+		milli := p.milli * 20 // 2000m → 40
+		steps = append(steps, parityStep{what: fmt.Sprintf("%d messages", milli/1000), want: p.want, set: func() { orders.set(milli) }})
+	}
+	sideBySide(t, ns, steps...)
+}
+
+// With the adapter down, an app on a custom metric holds however its load
+// drops and says so with one Warning; when the adapter is back (and is
+// written to again) the app follows its metric. The test stops a cluster
+// component, so it does not run in parallel.
+func TestCustomMetricsAdapterDownHoldsThenRecovers(t *testing.T) {
+	ns := namespace(t)
+	createDeployment(t, spinDeployment(ns, "shop", 2, metricAnnotations(1, 10,
+		"- name: rps\n  type: pods\n  metric: requests_per_second\n  targetAverageValue: 500m\n")))
+	f := feedPodMetric(t, ns, "shop", "requests_per_second", 2000)
+	waitPodsMetricServed(t, ns, "shop", "requests_per_second", 2)
+	startAutoscaler(t, ns)
+	waitReplicas(t, ns, "shop", time.Minute, "scale up to 2000m / 500m = 4 while the adapter serves", func(r int32) bool { return r == 4 })
+	require.Empty(t, warningMessages(t, ns, "shop"), "no Warning while the adapter serves")
+
+	stopComponent(t, "custom-metrics-adapter")
+	t.Cleanup(func() { startComponents(t) })
+	f.set(500) // 1 pod's worth, unseen while the adapter is down
+	ev := waitEvent(t, ns, "shop", "SpinscaleMetricsDegraded", "spinscale.dev/metrics[rps]: custom.metrics.k8s.io unavailable", time.Minute)
+	require.Equal(t, corev1.EventTypeWarning, ev.Type)
+	t.Logf("Warning: %s", ev.Message)
+	holdReplicas(t, ns, "shop", 4, 25*time.Second, fmt.Sprintf("no scale-down while the adapter is down (window %ds)", parityDownWindow))
+	require.Equal(t, []string{ev.Message}, warningMessages(t, ns, "shop"), "one Warning for the outage, once")
+
+	startComponents(t)
+	took := waitReplicas(t, ns, "shop", 2*time.Minute, "scale down to 1 once the adapter serves again", func(r int32) bool { return r == 1 })
+	t.Logf("adapter back: 4 → 1 after %s", took.Round(time.Second))
+	require.Equal(t, []string{ev.Message}, warningMessages(t, ns, "shop"), "still the one Warning: none on the way back")
+}
+
+// waitPodsMetricServed waits until kube-apiserver serves a Pods metric of
+// the app for n pods.
+func waitPodsMetricServed(t *testing.T, ns, app, metric string, n int) {
+	t.Helper()
+	path := "/apis/custom.metrics.k8s.io/v1beta2/namespaces/" + ns + "/pods/*/" + metric
+	var got int
+	err := wait.PollUntilContextTimeout(context.Background(), 500*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		var list cmv1beta2.MetricValueList
+		raw, err := cluster.client.CoreV1().RESTClient().Get().AbsPath(path).
+			Param("labelSelector", "core.spinkube.dev/app-name="+app).DoRaw(ctx)
+		if err != nil || json.Unmarshal(raw, &list) != nil {
+			return false, nil
+		}
+		got = len(list.Items)
+		return got == n, nil
+	})
+	require.NoError(t, err, "%s of %s/%s served for %d pods (last %d)", metric, ns, app, n, got)
+}
+
+// warningMessages lists the messages of Spinscale's Warning Events on a
+// Deployment, each as many times as it was counted.
+func warningMessages(t *testing.T, ns, name string) []string {
+	t.Helper()
+	var out []string
+	for _, e := range spinscaleEvents(t, ns, name) {
+		if e.Type != corev1.EventTypeWarning {
+			continue
+		}
+		for range max(e.Count, 1) {
+			out = append(out, e.Message)
+		}
+	}
+	return out
 }

@@ -112,13 +112,14 @@ func externalMetricPath(ns, metric, labels string) string {
 // exporter would; writes that fail (the adapter is down) are retried on the
 // next round. The value is in milli-units.
 type feed struct {
-	milli  atomic.Int64
-	writes atomic.Int64 // rounds in which every write succeeded
+	milli   atomic.Int64
+	lastErr atomic.Pointer[string] // the last failed round, logged if the test fails
 }
 
 func (f *feed) set(milli int64) { f.milli.Store(milli) }
 
-// feedFor bounds every feed in time; no test runs this long.
+// feedFor bounds every feed in time (at most 600 rounds); no test runs
+// this long.
 const feedFor = 10 * time.Minute
 
 // startFeed runs write every second until the test ends (or feedFor).
@@ -128,12 +129,19 @@ func startFeed(t *testing.T, milli int64, write func(ctx context.Context, milli 
 	f.set(milli)
 	ctx, cancel := context.WithTimeout(context.Background(), feedFor)
 	done := make(chan struct{})
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		if e := f.lastErr.Load(); e != nil && t.Failed() {
+			t.Logf("last failed write to the metrics adapter: %s", *e)
+		}
+	})
 	go func() {
 		defer close(done)
 		for {
-			if write(ctx, f.milli.Load()) == nil {
-				f.writes.Add(1)
+			if err := write(ctx, f.milli.Load()); err != nil && ctx.Err() == nil {
+				msg := time.Now().Format(time.TimeOnly) + " " + err.Error()
+				f.lastErr.Store(&msg)
 			}
 			select {
 			case <-ctx.Done():

@@ -112,7 +112,7 @@ trap 'exit 143' TERM
 demo_build_cluster etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok
 
 step "Starting the cluster in $STATE (PORT_BASE=$PORT_BASE, real HPA controller off, no metrics-server)"
-PORT_BASE=$PORT_BASE KCM_CONTROLLERS='*,-horizontalpodautoscaling' METRICS_SERVER=0 \
+PORT_BASE=$PORT_BASE KCM_CONTROLLERS='*,-horizontalpodautoscaling' METRICS_SERVER=0 CUSTOM_METRICS_ADAPTER=0 \
 	"$ROOT/hack/cluster/up.sh" "$STATE" "$BIN_DIR" 2>&1 | grep -E 'starting|cluster up|ERROR' || true
 if [ ! -s "$KUBECONFIG_FILE" ] || ! kc get nodes >/dev/null; then
 	die "the cluster did not come up (logs: $STATE/logs)"

@@ -108,7 +108,7 @@ trap 'exit 143' TERM
 demo_build_cluster etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok metrics-server
 
 step "Starting the cluster in $STATE (PORT_BASE=$PORT_BASE, real HPA controller off)"
-PORT_BASE=$PORT_BASE KCM_CONTROLLERS='*,-horizontalpodautoscaling' METRIC_RESOLUTION=10s \
+PORT_BASE=$PORT_BASE KCM_CONTROLLERS='*,-horizontalpodautoscaling' METRIC_RESOLUTION=10s CUSTOM_METRICS_ADAPTER=0 \
 	"$ROOT/hack/cluster/up.sh" "$STATE" "$BIN_DIR" 2>&1 | grep -E 'starting|cluster up|ERROR' || true
 if [ ! -s "$KUBECONFIG_FILE" ] || ! kc get apiservice v1beta1.metrics.k8s.io >/dev/null; then
 	die "the cluster did not come up (logs: $STATE/logs)"

@@ -45,7 +45,7 @@ func startCluster(ctx context.Context, root, dir string, o clusterOptions) (*clu
 		"PORT_BASE="+strconv.Itoa(o.portBase),
 		"NODES="+strconv.Itoa(o.nodes), "NODE_PODS="+strconv.Itoa(o.nodePods),
 		"NODE_CPU="+o.nodeCPU, "NODE_MEMORY=4Ti",
-		"METRIC_RESOLUTION="+o.metricResolution)
+		"METRIC_RESOLUTION="+o.metricResolution, "CUSTOM_METRICS_ADAPTER=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return c, fmt.Errorf("hack/cluster/up.sh: %w\n%s", err, out)
 	}

@@ -14,6 +14,9 @@
 #   etcd            go.etcd.io/etcd/server/v3      (ETCD_VERSION)
 #   kwok            sigs.k8s.io/kwok/cmd/kwok      (KWOK_VERSION)
 #   metrics-server  sigs.k8s.io/metrics-server     (METRICS_SERVER_VERSION)
+#   custom-metrics-adapter  hack/cluster/metrics-adapter, a module of this
+#                   repository on sigs.k8s.io/custom-metrics-apiserver (the
+#                   version its go.mod pins, v1.37.0)
 #   kwok-config.yaml  kwok Stage/Metric/ClusterResourceUsage objects taken from the kwok module
 #
 # Environment (defaults in brackets):
@@ -188,6 +191,22 @@ go_install kwok sigs.k8s.io/kwok "$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok \
 go_install metrics-server sigs.k8s.io/metrics-server "$METRICS_SERVER_VERSION" \
 	sigs.k8s.io/metrics-server/cmd/metrics-server \
 	"-s -w -X k8s.io/client-go/pkg/version.gitVersion=$METRICS_SERVER_VERSION"
+
+# ------------------------------------------------------------ custom-metrics-adapter
+# Built from this repository's own module, so the module version says nothing:
+# the binary is rebuilt whenever the hash of its sources differs from the one
+# recorded at the last build.
+adapter_src=$HERE/metrics-adapter
+adapter_sum=$(cd "$adapter_src" && cat go.mod go.sum ./*.go | sha256sum | cut -d' ' -f1)
+if [ ! -x "$BIN_DIR/custom-metrics-adapter" ] ||
+	[ "$(cat "$BIN_DIR/custom-metrics-adapter.sha256" 2>/dev/null)" != "$adapter_sum" ]; then
+	log "building custom-metrics-adapter"
+	# shellcheck disable=SC2016 # expanded by the inner shell
+	timed custom-metrics-adapter bash -c 'cd "$1" && "$2" build -ldflags "-s -w" -o "$3.tmp" .' \
+		_ "$adapter_src" "$GO" "$BIN_DIR/custom-metrics-adapter"
+	mv -f "$BIN_DIR/custom-metrics-adapter.tmp" "$BIN_DIR/custom-metrics-adapter"
+	echo "$adapter_sum" >"$BIN_DIR/custom-metrics-adapter.sha256"
+fi
 
 # ------------------------------------------------------------ kwok configuration
 # kwok only does what its Stage/Metric objects tell it. Assemble one config

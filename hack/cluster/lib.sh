@@ -7,7 +7,7 @@
 # a fixed offset from PORT_BASE.
 
 # Start order; down.sh stops in the reverse order.
-CLUSTER_COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok metrics-server)
+CLUSTER_COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok metrics-server custom-metrics-adapter)
 
 # shellcheck disable=SC2034 # used by the scripts that source this file
 CLUSTER_HOST=127.0.0.1
@@ -26,6 +26,7 @@ port_of() {
 	kube-scheduler) echo $(($2 + 4)) ;;
 	kwok) echo $(($2 + 5)) ;;
 	metrics-server) echo $(($2 + 6)) ;;
+	custom-metrics-adapter) echo $(($2 + 7)) ;;
 	*) return 1 ;;
 	esac
 }

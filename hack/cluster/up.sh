@@ -7,8 +7,11 @@
 # A real control plane without containers, every process on 127.0.0.1:
 #   etcd, kube-apiserver, kube-controller-manager (with the real HPA controller
 #   unless KCM_CONTROLLERS turns it off), kube-scheduler, kwok (fake nodes, pod
-#   lifecycle, emulated kubelet resource metrics) and metrics-server, registered
-#   as the v1beta1.metrics.k8s.io APIService.
+#   lifecycle, emulated kubelet resource metrics), metrics-server, registered
+#   as the v1beta1.metrics.k8s.io APIService, and custom-metrics-adapter
+#   (hack/cluster/metrics-adapter), registered as v1beta2 and v1beta1 of
+#   custom.metrics.k8s.io and v1beta1 of external.metrics.k8s.io, whose values
+#   tests write over its HTTPS port (see README.md).
 #
 # Idempotent: a component that is already running is left alone and only
 # health-checked; one that was stopped (down.sh --only ...) is started again.
@@ -24,17 +27,20 @@
 # Environment (defaults in brackets):
 #   PORT_BASE [17443, or the one STATE_DIR was started with]
 #       kube-apiserver +0, etcd +1 (peer +2), kube-controller-manager +3,
-#       kube-scheduler +4, kwok +5, metrics-server +6; give each parallel cluster its own base
-#   COMPONENTS [etcd kube-apiserver kube-controller-manager kube-scheduler kwok metrics-server]
+#       kube-scheduler +4, kwok +5, metrics-server +6, custom-metrics-adapter +7;
+#       give each parallel cluster its own base
+#   COMPONENTS [etcd kube-apiserver kube-controller-manager kube-scheduler kwok metrics-server custom-metrics-adapter]
 #       which components to ensure; e.g. "etcd kube-apiserver" for an API server alone
 #   NODES [2]  NODE_CPU [32]  NODE_MEMORY [256Gi]  NODE_PODS [110]   fake nodes kwok-node-N
 #   METRICS_SERVER [1]         0 drops metrics-server from COMPONENTS
+#   CUSTOM_METRICS_ADAPTER [1] 0 drops custom-metrics-adapter from COMPONENTS
 #   METRIC_RESOLUTION [15s]    metrics-server scrape interval (10s minimum)
 #   KCM_CONTROLLERS [*]        "*,-horizontalpodautoscaling" runs without the real HPA
 #   HPA_SYNC_PERIOD [15s]      the real HPA's sync period
 #   TIMEOUT [120]              seconds allowed for each readiness check
 #   ETCD_EXTRA_ARGS APISERVER_EXTRA_ARGS KCM_EXTRA_ARGS SCHEDULER_EXTRA_ARGS
-#   KWOK_EXTRA_ARGS METRICS_SERVER_EXTRA_ARGS   extra flags, split on whitespace
+#   KWOK_EXTRA_ARGS METRICS_SERVER_EXTRA_ARGS CUSTOM_METRICS_ADAPTER_EXTRA_ARGS
+#       extra flags, split on whitespace
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -48,6 +54,7 @@ NODE_CPU=${NODE_CPU:-32}
 NODE_MEMORY=${NODE_MEMORY:-256Gi}
 NODE_PODS=${NODE_PODS:-110}
 METRICS_SERVER=${METRICS_SERVER:-1}
+CUSTOM_METRICS_ADAPTER=${CUSTOM_METRICS_ADAPTER:-1}
 METRIC_RESOLUTION=${METRIC_RESOLUTION:-15s}
 KCM_CONTROLLERS=${KCM_CONTROLLERS:-*}
 HPA_SYNC_PERIOD=${HPA_SYNC_PERIOD:-15s}
@@ -94,11 +101,13 @@ KCM_PORT=$(port_of kube-controller-manager "$PORT_BASE")
 SCHEDULER_PORT=$(port_of kube-scheduler "$PORT_BASE")
 KWOK_PORT=$(port_of kwok "$PORT_BASE")
 METRICS_SERVER_PORT=$(port_of metrics-server "$PORT_BASE")
+ADAPTER_PORT=$(port_of custom-metrics-adapter "$PORT_BASE")
 
 wanted=()
 for c in $COMPONENTS; do
 	is_component "$c" || die "unknown component '$c' (known: ${CLUSTER_COMPONENTS[*]})"
 	[ "$c" = metrics-server ] && [ "$METRICS_SERVER" = 0 ] && continue
+	[ "$c" = custom-metrics-adapter ] && [ "$CUSTOM_METRICS_ADAPTER" = 0 ] && continue
 	wanted+=("$c")
 done
 want() {
@@ -151,6 +160,10 @@ make_pki() {
 	# checks kwok's (the emulated kubelets) against 127.0.0.1.
 	new_cert serving /CN=spinscale-test-serving serverAuth ca \
 		"IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,DNS:metrics-server.kube-system.svc"
+	# The aggregator checks the adapter's against its own service name; tests
+	# that write metric values check it against 127.0.0.1.
+	new_cert adapter-serving /CN=spinscale-test-custom-metrics-adapter serverAuth ca \
+		"IP:127.0.0.1,DNS:localhost,DNS:custom-metrics-adapter.kube-system.svc"
 	new_cert admin /O=system:masters/CN=spinscale-test-admin clientAuth ca
 	new_cert front-proxy-client /CN=front-proxy-client clientAuth front-proxy-ca
 	if [ ! -s "$PKI/sa.pub" ]; then
@@ -196,6 +209,7 @@ write_env() {
 		printf 'export SPINSCALE_CLUSTER_SCHEDULER=https://%s:%s\n' "$HOST" "$SCHEDULER_PORT"
 		printf 'export SPINSCALE_CLUSTER_KWOK=https://%s:%s\n' "$HOST" "$KWOK_PORT"
 		printf 'export SPINSCALE_CLUSTER_METRICS_SERVER=https://%s:%s\n' "$HOST" "$METRICS_SERVER_PORT"
+		printf 'export SPINSCALE_CLUSTER_CUSTOM_METRICS_ADAPTER=https://%s:%s\n' "$HOST" "$ADAPTER_PORT"
 	} >"$STATE_DIR/env.tmp"
 	mv -f "$STATE_DIR/env.tmp" "$STATE_DIR/env"
 }
@@ -263,6 +277,7 @@ read -r -a kcm_extra <<<"${KCM_EXTRA_ARGS:-}"
 read -r -a scheduler_extra <<<"${SCHEDULER_EXTRA_ARGS:-}"
 read -r -a kwok_extra <<<"${KWOK_EXTRA_ARGS:-}"
 read -r -a metrics_server_extra <<<"${METRICS_SERVER_EXTRA_ARGS:-}"
+read -r -a adapter_extra <<<"${CUSTOM_METRICS_ADAPTER_EXTRA_ARGS:-}"
 
 # Flags shared by the components that talk to the apiserver and serve HTTPS.
 client_server_flags=(
@@ -457,6 +472,64 @@ if want metrics-server; then
 	# Not /readyz: it stays false until some pod reports non-zero usage.
 	wait_for "metrics-server /livez" metrics-server get_ok "https://$HOST:$METRICS_SERVER_PORT/livez"
 	wait_for "APIService v1beta1.metrics.k8s.io Available" metrics-server apiservice_available
+fi
+
+# ------------------------------------------------------------------ custom-metrics-adapter
+adapter_apiservices=(v1beta2.custom.metrics.k8s.io v1beta1.custom.metrics.k8s.io v1beta1.external.metrics.k8s.io)
+adapter_available() {
+	local a
+	for a in "${adapter_apiservices[@]}"; do
+		kc get apiservice "$a" -o jsonpath='{.status.conditions[?(@.type=="Available")].status}' | grep -qx True || return 1
+	done
+}
+# APISERVICE GROUP VERSION VERSION_PRIORITY: one APIService served by the adapter.
+adapter_apiservice() {
+	cat <<-EOF
+		---
+		apiVersion: apiregistration.k8s.io/v1
+		kind: APIService
+		metadata:
+		  name: $1
+		spec:
+		  group: $2
+		  version: $3
+		  groupPriorityMinimum: 100
+		  versionPriority: $4
+		  caBundle: $(base64 -w0 <"$PKI/ca.crt")
+		  service:
+		    name: custom-metrics-adapter
+		    namespace: kube-system
+		    port: $ADAPTER_PORT
+	EOF
+}
+if want custom-metrics-adapter; then
+	# The same delegated authentication and authorization as metrics-server;
+	# the adapter reads objects (pods of a selector) with the admin kubeconfig.
+	start custom-metrics-adapter "$ADAPTER_PORT" -- "$BIN_DIR/custom-metrics-adapter" \
+		--lister-kubeconfig="$KUBECONFIG_FILE" \
+		--authentication-kubeconfig="$KUBECONFIG_FILE" --authorization-kubeconfig="$KUBECONFIG_FILE" \
+		--bind-address="$HOST" --secure-port="$ADAPTER_PORT" \
+		--tls-cert-file="$PKI/adapter-serving.crt" --tls-private-key-file="$PKI/adapter-serving.key" \
+		--profiling=false \
+		"${adapter_extra[@]}"
+	{
+		cat <<-EOF
+			apiVersion: v1
+			kind: Service
+			metadata:
+			  name: custom-metrics-adapter
+			  namespace: kube-system
+			spec:
+			  type: ExternalName
+			  externalName: $HOST
+		EOF
+		adapter_apiservice v1beta2.custom.metrics.k8s.io custom.metrics.k8s.io v1beta2 200
+		adapter_apiservice v1beta1.custom.metrics.k8s.io custom.metrics.k8s.io v1beta1 100
+		adapter_apiservice v1beta1.external.metrics.k8s.io external.metrics.k8s.io v1beta1 100
+	} | kc apply -f - >/dev/null
+	wait_for "custom-metrics-adapter /readyz" custom-metrics-adapter get_ok "https://$HOST:$ADAPTER_PORT/readyz"
+	wait_for "APIServices of custom.metrics.k8s.io and external.metrics.k8s.io Available" \
+		custom-metrics-adapter adapter_available
 fi
 
 log "cluster up (${wanted[*]}); use: source $STATE_DIR/env"

@@ -409,6 +409,9 @@ func (e *APIError) Summary() string {
 
 func (e *APIError) Unwrap() error { return e.err }
 
+// adapterDown is the reason of a registered API that is not served.
+const adapterDown = "the APIService answers 503 or discovery lists no version of it: is its adapter running?"
+
 // classifyAPI maps a client error onto an APIError: a missing or
 // unregistered API (discovery finds no group or no version HPA knows, the
 // aggregator answers 404 or 503), a refused request, a timeout.
@@ -426,15 +429,17 @@ func classifyAPI(r APIRead, err error) *APIError {
 		e.Kind, e.Reason = KindUnavailable, fmt.Sprintf("%s is not served: is an APIService registered for it?", r.API())
 	case apierrors.IsNotFound(err):
 		e.Kind, e.Reason = KindNotFound, "is the metric served by the adapter, and its name and selector right?"
-	case apierrors.IsServiceUnavailable(err):
-		e.Kind, e.Reason = KindUnavailable, "the APIService answers 503: is its adapter running?"
+	case apierrors.IsServiceUnavailable(err), strings.Contains(msg, "no known available metric versions"):
+		// One cause for one outage: the aggregator answers 503 while the
+		// adapter is down, then drops the group's versions from discovery
+		// once the APIService turns unavailable.
+		e.Kind, e.Reason = KindUnavailable, adapterDown
 	case apierrors.IsForbidden(err), apierrors.IsUnauthorized(err):
 		e.Kind, e.Reason = KindRejected, fmt.Sprintf("%s: Spinscale's ClusterRole needs get and list on %s", apierrors.ReasonForError(err), r.API())
 	case meta.IsNoMatchError(err) || strings.Contains(msg, "unable to map kind"):
 		e.Kind, e.Reason = KindInvalid, fmt.Sprintf("no resource for kind %s (apiVersion %q) in the cluster", r.Kind, r.APIVersion)
-	case strings.Contains(msg, "no custom metrics API"), strings.Contains(msg, "no known available metric versions"):
-		// Discovery: the group is not registered, or serves no version
-		// the client knows.
+	case strings.Contains(msg, "no custom metrics API"):
+		// Discovery: the group is not registered.
 		e.Kind, e.Reason = KindUnavailable, msg
 	case errors.As(err, &status):
 		e.Kind = KindUnavailable

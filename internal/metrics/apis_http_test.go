@@ -131,7 +131,7 @@ func TestMetricsAPIsThroughHTTP(t *testing.T) {
 	backend.set(func() { backend.externalStatus = http.StatusServiceUnavailable })
 	got = m.Read(context.Background(), []APIRead{externalRead})
 	require.ErrorAs(t, got[externalRead].Err, &ae)
-	assert.Equal(t, "external.metrics.k8s.io unavailable: the APIService answers 503: is its adapter running?", recommender.Cause(ae))
+	assert.Equal(t, "external.metrics.k8s.io unavailable: the APIService answers 503 or discovery lists no version of it: is its adapter running?", recommender.Cause(ae))
 	backend.mu.Lock()
 	assert.Equal(t, []string{"/apis/external.metrics.k8s.io/v1beta1/namespaces/apps/queue_messages_ready?labelSelector=queue%3Dworker_tasks&timeout=5s"}, backend.requests)
 	backend.mu.Unlock()

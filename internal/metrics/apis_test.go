@@ -248,7 +248,8 @@ func TestAPIFailures(t *testing.T) {
 		noData  bool
 	}{
 		{"not served", nil, apierrors.NewNotFound(gr, "qps"), "custom.metrics.k8s.io has no such metric or object: is the metric served by the adapter, and its name and selector right?", false},
-		{"adapter down", nil, apierrors.NewServiceUnavailable("service unavailable"), "custom.metrics.k8s.io unavailable: the APIService answers 503: is its adapter running?", false},
+		{"adapter down", nil, apierrors.NewServiceUnavailable("service unavailable"), "custom.metrics.k8s.io unavailable: the APIService answers 503 or discovery lists no version of it: is its adapter running?", false},
+		{"adapter down, seen by discovery", nil, errors.New("no known available metric versions found"), "custom.metrics.k8s.io unavailable: the APIService answers 503 or discovery lists no version of it: is its adapter running?", false},
 		{"no API registered", nil, errors.New("no custom metrics API (custom.metrics.k8s.io) registered"), "custom.metrics.k8s.io unavailable: no custom metrics API (custom.metrics.k8s.io) registered", false},
 		{"forbidden", nil, apierrors.NewForbidden(gr, "qps", errors.New("no")), "custom.metrics.k8s.io refused the request: Forbidden: Spinscale's ClusterRole needs get and list on custom.metrics.k8s.io", false},
 		{"timeout", nil, apierrors.NewTimeoutError("slow", 1), "custom.metrics.k8s.io timed out", false},

@@ -357,6 +357,10 @@ func (x *Activator) resend(w *recorder, t *target, log *zap.Logger, err error) {
 		refusedAt = now
 	}
 	log.Info("backend refused the connection; holding the request to send it again", zap.Int("resend", t.resends+1), zap.Error(err))
+	// The refused pod does not count it while it waits and is re-sent;
+	// its caller's deferred decrement is balanced on return.
+	t.backend.inFlight.Add(-1)
+	defer t.backend.inFlight.Add(1)
 	next, herr := t.app.hold(t.in.Context(), x.holder, now.Sub(refusedAt))
 	if herr != nil {
 		x.refuse(w, t.in, t.app, herr)

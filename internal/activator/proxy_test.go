@@ -437,14 +437,20 @@ func TestRefusedGETIsHeldUntilTheSliceListsAServingPod(t *testing.T) {
 	// Refused by the only pod: held as at zero, not answered 502.
 	h.awaitHold("ns", "web")
 	notYet(t, done, "while its only pod is quarantined")
+	a := h.appOf("ns", "web")
+	a.mu.Lock()
+	require.Len(t, a.backends, 1)
+	assert.True(t, a.backends[0].quarantined)
+	assert.Zero(t, a.backends[0].inFlight.Load(), "a held request is not counted on the pod that refused it")
+	a.mu.Unlock()
 
 	// The slice replaces the pod with one that serves.
 	_, err := h.client.DiscoveryV1().EndpointSlices("ns").Update(context.Background(),
 		backendSlice("ns", "web-x", "web", named(t, "new-pod")), metav1.UpdateOptions{})
 	require.NoError(t, err)
-	a := <-done
-	assert.Equal(t, http.StatusOK, a.code)
-	assert.Equal(t, "new-pod", a.body)
+	got := <-done
+	assert.Equal(t, http.StatusOK, got.code)
+	assert.Equal(t, "new-pod", got.body)
 }
 
 func TestRefusedGETIsSentAgainWhenThePodListensAfterItsQuarantine(t *testing.T) {

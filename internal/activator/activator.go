@@ -37,7 +37,7 @@ type Options struct {
 	// Name identifies this replica in its reports (its pod name).
 	Name   string
 	Logger *zap.Logger
-	Clock  clock.WithTicker
+	Clock  clock.WithTickerAndDelayedExecution
 	// QueueSize and QueueTimeout apply to apps that do not set
 	// http-queue-size and http-queue-timeout.
 	QueueSize    int
@@ -60,7 +60,7 @@ type Options struct {
 type Activator struct {
 	name    string
 	log     *zap.Logger
-	clock   clock.WithTicker
+	clock   clock.WithTickerAndDelayedExecution
 	table   *Table
 	hub     *hub
 	reg     *prometheus.Registry
@@ -115,10 +115,11 @@ func New(o Options) (*Activator, error) {
 		x.table.changed = o.onTableChange
 	}
 	x.holder = &holder{
-		now:     o.Clock.Now,
-		timer:   o.Clock.NewTimer,
-		size:    o.QueueSize,
-		timeout: o.QueueTimeout,
+		now:       o.Clock.Now,
+		timer:     o.Clock.NewTimer,
+		afterFunc: o.Clock.AfterFunc,
+		size:      o.QueueSize,
+		timeout:   o.QueueTimeout,
 		wake: func(a *app, s httpstats.AppStats) {
 			x.hub.publish(httpstats.Report{Kind: httpstats.KindWake, Activator: x.name, Time: o.Clock.Now(), Apps: []httpstats.AppStats{s}})
 			x.log.Debug("wake sent", zap.String("namespace", a.key.Namespace), zap.String("deployment", a.key.Name))
@@ -158,9 +159,16 @@ func (x *Activator) Registry() *prometheus.Registry { return x.reg }
 type target struct {
 	app     *app
 	backend *backend
-	in      *http.Request // the request as received, for a retry
-	retried bool
+	in      *http.Request // the request as received, for a re-send
+	// resends counts the times it was sent again after a refused dial;
+	// refusedAt is the first refusal, from which it is held.
+	resends   int
+	refusedAt time.Time
 }
+
+// maxResends bounds the times a request whose dial was refused is sent
+// again.
+const maxResends = 5
 
 type targetKey struct{}
 
@@ -308,9 +316,11 @@ func retryLater(w http.ResponseWriter, msg string) {
 	http.Error(w, msg, http.StatusServiceUnavailable)
 }
 
-// proxyError answers a request the backend failed: 502, after one retry on
-// another ready pod for a GET or HEAD without a body whose connection was
-// refused.
+// proxyError answers a request the backend failed: 502 naming the pod. A
+// pod whose dial failed is quarantined; a GET or HEAD without a body, which
+// was never sent, is held again as at zero (for another ready pod, or the
+// quarantined one once its quarantine ends) and re-sent, up to maxResends
+// times and within its queue timeout.
 func (x *Activator) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	t, _ := r.Context().Value(targetKey{}).(*target)
 	rec, _ := w.(*recorder)
@@ -327,23 +337,38 @@ func (x *Activator) proxyError(w http.ResponseWriter, r *http.Request, err error
 	log := x.log.With(zap.String("namespace", t.app.key.Namespace), zap.String("deployment", t.app.key.Name),
 		zap.String("backend", t.backend.addr))
 	var op *net.OpError
-	if !t.retried && errors.As(err, &op) && op.Op == "dial" && retriable(t.in) {
-		t.app.mu.Lock()
-		next := t.app.pick(t.backend)
-		if next != nil {
-			next.inFlight.Add(1)
-		}
-		t.app.mu.Unlock()
-		if next != nil {
-			defer next.inFlight.Add(-1)
-			log.Info("backend refused the connection; retrying on another pod", zap.String("retryBackend", next.addr), zap.Error(err))
-			ctx := &targetContext{Context: t.in.Context(), t: target{app: t.app, backend: next, in: t.in, retried: true}}
-			x.proxy.ServeHTTP(w, t.in.WithContext(ctx))
+	if errors.As(err, &op) && op.Op == "dial" {
+		t.app.quarantine(t.backend, x.holder)
+		if t.resends < maxResends && retriable(t.in) && rec != nil {
+			x.resend(rec, t, log, err)
 			return
 		}
 	}
 	log.Warn("backend failed", zap.Error(err))
 	http.Error(w, fmt.Sprintf("bad gateway: app %s: its pod %s failed: %v", t.app.key, t.backend.addr, err), http.StatusBadGateway)
+}
+
+// resend holds a request whose dial failed until a backend can be picked,
+// and sends it again.
+func (x *Activator) resend(w *recorder, t *target, log *zap.Logger, err error) {
+	now := x.clock.Now()
+	refusedAt := t.refusedAt
+	if refusedAt.IsZero() {
+		refusedAt = now
+	}
+	log.Info("backend refused the connection; holding the request to send it again", zap.Int("resend", t.resends+1), zap.Error(err))
+	// The refused pod does not count it while it waits and is re-sent;
+	// its caller's deferred decrement is balanced on return.
+	t.backend.inFlight.Add(-1)
+	defer t.backend.inFlight.Add(1)
+	next, herr := t.app.hold(t.in.Context(), x.holder, now.Sub(refusedAt))
+	if herr != nil {
+		x.refuse(w, t.in, t.app, herr)
+		return
+	}
+	defer next.inFlight.Add(-1)
+	ctx := &targetContext{Context: t.in.Context(), t: target{app: t.app, backend: next, in: t.in, resends: t.resends + 1, refusedAt: refusedAt}}
+	x.proxy.ServeHTTP(w, t.in.WithContext(ctx))
 }
 
 // retriable reports whether r may be sent again: an idempotent request

@@ -19,7 +19,15 @@ import (
 type backend struct {
 	addr     string // host:port, dialed as is
 	inFlight atomic.Int64
+	// quarantined is set for quarantineFor after the pod refused a
+	// connection: pick skips it. Guarded by its app's mu.
+	quarantined bool
 }
+
+// quarantineFor is how long a pod that refused a connection is not picked:
+// the EndpointSlice may still list a pod just scaled away, or one not
+// listening yet.
+const quarantineFor = time.Second
 
 // app is one routed Deployment: its route, its ready backends, its held
 // requests and its counts for the current second.
@@ -32,12 +40,13 @@ type app struct {
 	mu       sync.Mutex
 	route    annotations.Route
 	backends []*backend // ready, in no particular order
-	// ready is closed when backends turns non-empty (or the app is
-	// removed); held requests wait on it. A new one is made each time the
-	// app falls to no ready backend.
-	ready   chan struct{}
-	removed bool
-	held    int64
+	// ready is closed while a backend can be picked (one not quarantined)
+	// or the app is removed; held requests wait on it. A new one is made
+	// each time the app falls to no backend to pick.
+	ready       chan struct{}
+	readyClosed bool
+	removed     bool
+	held        int64
 
 	// The counts of the current second.
 	inFlight   int64
@@ -116,7 +125,7 @@ func (a *app) pick(exclude *backend) *backend {
 	var bestLoad int64
 	for i := range n {
 		b := a.backends[(start+i)%n]
-		if b == exclude {
+		if b == exclude || b.quarantined {
 			continue
 		}
 		if load := b.inFlight.Load(); best == nil || load < bestLoad {
@@ -129,12 +138,13 @@ func (a *app) pick(exclude *backend) *backend {
 // holder is what acquire needs around it: the clock, the limits, and the
 // wake to send when a request is held for an app at zero.
 type holder struct {
-	now     func() time.Time
-	timer   func(time.Duration) clock.Timer
-	size    int
-	timeout time.Duration
-	wake    func(*app, httpstats.AppStats)
-	onHold  func(httpstats.App) // test hook; nil in production
+	now       func() time.Time
+	timer     func(time.Duration) clock.Timer
+	afterFunc func(time.Duration, func()) clock.Timer
+	size      int
+	timeout   time.Duration
+	wake      func(*app, httpstats.AppStats)
+	onHold    func(httpstats.App) // test hook; nil in production
 	// heldChanged is told of each request held (+1) and let go (-1).
 	heldChanged func(a *app, delta float64)
 }
@@ -153,20 +163,21 @@ func (a *app) acquire(ctx context.Context, h *holder) (*backend, error) {
 		return b, nil
 	}
 	a.mu.Unlock()
-	return a.hold(ctx, h)
+	return a.hold(ctx, h, 0)
 }
 
-// hold is acquire for an app that had no ready backend. A held request
-// waits here, in small frames, with one timer and nothing else of its own
+// hold is acquire for an app that had no ready backend; spent is the time
+// the request was already held, deducted from its queue timeout. A held
+// request waits here, in small frames, with one timer and nothing else of its own
 // beyond the select's wait records: the rest of its cost is its
 // connection's in net/http (buffers, two goroutines).
-func (a *app) hold(ctx context.Context, h *holder) (*backend, error) {
+func (a *app) hold(ctx context.Context, h *holder, spent time.Duration) (*backend, error) {
 	ready, timeout, b, err := a.enter(h)
 	if b != nil || err != nil {
 		return b, err
 	}
 	defer a.leave(h)
-	t := h.timer(timeout)
+	t := h.timer(max(timeout-spent, 0))
 	defer t.Stop()
 	for {
 		select {
@@ -287,13 +298,57 @@ func (a *app) setBackends(addrs []string) (before, after int) {
 	}
 	before, after = len(a.backends), len(next)
 	a.backends = next
-	switch {
-	case before == 0 && after > 0:
-		close(a.ready)
-	case before > 0 && after == 0:
-		a.ready = make(chan struct{})
-	}
+	a.syncReady()
 	return before, after
+}
+
+// syncReady closes ready when a backend can be picked and makes a new one
+// when none can. a.mu is held.
+func (a *app) syncReady() {
+	if a.removed {
+		return
+	}
+	usable := false
+	for _, b := range a.backends {
+		if !b.quarantined {
+			usable = true
+			break
+		}
+	}
+	switch {
+	case usable && !a.readyClosed:
+		close(a.ready)
+		a.readyClosed = true
+	case !usable && a.readyClosed:
+		a.ready = make(chan struct{})
+		a.readyClosed = false
+	}
+}
+
+// quarantine stops picking b, which refused a connection, for
+// quarantineFor; the requests held meanwhile are released when it ends and
+// b is still listed, or as soon as another backend turns ready.
+func (a *app) quarantine(b *backend, h *holder) {
+	a.mu.Lock()
+	if b.quarantined {
+		a.mu.Unlock()
+		return
+	}
+	b.quarantined = true
+	a.syncReady()
+	a.mu.Unlock()
+	// The callback runs on its own goroutine, as the clock's contract says
+	// (a fake clock calls it with its own lock held, and a.mu is taken
+	// before the clock's elsewhere).
+	h.afterFunc(quarantineFor, func() { go a.release(b) })
+}
+
+// release ends b's quarantine.
+func (a *app) release(b *backend) {
+	a.mu.Lock()
+	b.quarantined = false
+	a.syncReady()
+	a.mu.Unlock()
 }
 
 // remove releases the held requests of an app no longer routed.
@@ -304,8 +359,9 @@ func (a *app) remove() {
 		return
 	}
 	a.removed = true
-	if len(a.backends) == 0 {
+	if !a.readyClosed {
 		close(a.ready)
+		a.readyClosed = true
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
 
@@ -391,16 +392,160 @@ func TestXForwardedHeaders(t *testing.T) {
 	assert.Equal(t, "shop.example.org", got.Get("X-Forwarded-Host"))
 }
 
-func TestRefusedConnectionIs502(t *testing.T) {
+// appOf returns the routed app ns/name.
+func (h *harness) appOf(ns, name string) *app {
+	h.t.Helper()
+	h.x.table.mu.Lock()
+	defer h.x.table.mu.Unlock()
+	a := h.x.table.apps[httpstats.App{Namespace: ns, Name: name}]
+	require.NotNil(h.t, a)
+	return a
+}
+
+type answer struct {
+	code int
+	body string
+}
+
+// getAsync sends a GET and returns where its answer comes.
+func (h *harness) getAsync(host, path string) <-chan answer {
+	done := make(chan answer, 1)
+	go func() {
+		res, body := h.get(host, path)
+		done <- answer{res.StatusCode, body}
+	}()
+	return done
+}
+
+// notYet fails if done already has an answer.
+func notYet(t *testing.T, done <-chan answer, why string) {
+	t.Helper()
+	select {
+	case a := <-done:
+		t.Fatalf("answered %d %q %s", a.code, a.body, why)
+	default:
+	}
+}
+
+func TestRefusedGETIsHeldUntilTheSliceListsAServingPod(t *testing.T) {
+	h := newHarness(t)
+	h.create(slice("ns", "web-x", "web", "http", deadPort(t), ep{addr: "127.0.0.1", ready: ptr.To(true)}))
+	h.create(deployment("ns", "web", epoch, "http-hosts", "web"))
+	h.ready("ns", "web", 1)
+
+	done := h.getAsync("web", "/")
+	// Refused by the only pod: held as at zero, not answered 502.
+	h.awaitHold("ns", "web")
+	notYet(t, done, "while its only pod is quarantined")
+	a := h.appOf("ns", "web")
+	a.mu.Lock()
+	require.Len(t, a.backends, 1)
+	assert.True(t, a.backends[0].quarantined)
+	assert.Zero(t, a.backends[0].inFlight.Load(), "a held request is not counted on the pod that refused it")
+	a.mu.Unlock()
+
+	// The slice replaces the pod with one that serves.
+	_, err := h.client.DiscoveryV1().EndpointSlices("ns").Update(context.Background(),
+		backendSlice("ns", "web-x", "web", named(t, "new-pod")), metav1.UpdateOptions{})
+	require.NoError(t, err)
+	got := <-done
+	assert.Equal(t, http.StatusOK, got.code)
+	assert.Equal(t, "new-pod", got.body)
+}
+
+func TestRefusedGETIsSentAgainWhenThePodListensAfterItsQuarantine(t *testing.T) {
+	h := newHarness(t)
+	port := deadPort(t)
+	h.create(slice("ns", "web-x", "web", "http", port, ep{addr: "127.0.0.1", ready: ptr.To(true)}))
+	h.create(deployment("ns", "web", epoch, "http-hosts", "web"))
+	h.ready("ns", "web", 1)
+
+	done := h.getAsync("web", "/")
+	h.awaitHold("ns", "web")
+	// The pod starts listening; it is dialed again when its quarantine
+	// ends, not before.
+	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	require.NoError(t, err)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "late-pod") })}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	h.clock.Step(quarantineFor - time.Millisecond)
+	notYet(t, done, "before the quarantine ended")
+	h.clock.Step(time.Millisecond)
+	a := <-done
+	assert.Equal(t, http.StatusOK, a.code)
+	assert.Equal(t, "late-pod", a.body)
+}
+
+func TestPodThatKeepsRefusingIs502AfterTheBound(t *testing.T) {
 	h := newHarness(t)
 	dead := deadPort(t)
 	h.create(slice("ns", "web", "web", "http", dead, ep{addr: "127.0.0.1", ready: ptr.To(true)}))
 	h.create(deployment("ns", "web", epoch, "http-hosts", "web"))
 	h.ready("ns", "web", 1)
-	res, body := h.get("web", "/")
+
+	done := h.getAsync("web", "/")
+	for i := range maxResends {
+		h.awaitHold("ns", "web")
+		notYet(t, done, fmt.Sprintf("after %d refusals", i+1))
+		h.clock.Step(quarantineFor)
+	}
+	a := <-done
+	assert.Equal(t, http.StatusBadGateway, a.code)
+	assert.Contains(t, a.body, "app ns/web")
+	assert.Contains(t, a.body, fmt.Sprintf("its pod 127.0.0.1:%d failed", dead))
+	select {
+	case <-h.holds:
+		t.Fatal("held again after the last re-send")
+	default:
+	}
+	assert.Contains(t, h.metrics(), `spinscale_activator_requests_total{app="web",code="502",namespace="ns"} 1`)
+}
+
+func TestPodThatKeepsRefusingIs503AtTheQueueTimeout(t *testing.T) {
+	h := newHarness(t)
+	dead := deadPort(t)
+	h.create(slice("ns", "web", "web", "http", dead, ep{addr: "127.0.0.1", ready: ptr.To(true)}))
+	h.create(deployment("ns", "web", epoch, "http-hosts", "web", "http-queue-timeout", "1s"))
+	h.ready("ns", "web", 1)
+	// Refused, held; then the slice drops the refusing pod: the request
+	// waits for a pod that never comes, and gets a held request's 503.
+	done := h.getAsync("web", "/")
+	h.awaitHold("ns", "web")
+	_, err := h.client.DiscoveryV1().EndpointSlices("ns").Update(context.Background(),
+		slice("ns", "web", "web", "http", dead), metav1.UpdateOptions{})
+	require.NoError(t, err)
+	h.ready("ns", "web", 0)
+	h.clock.Step(time.Second)
+	a := <-done
+	assert.Equal(t, http.StatusServiceUnavailable, a.code)
+	assert.Contains(t, a.body, "app ns/web had no ready pod in time")
+}
+
+func TestRefusedPOSTIs502AtOnce(t *testing.T) {
+	h := newHarness(t)
+	dead := deadPort(t)
+	h.create(slice("ns", "web", "web", "http", dead, ep{addr: "127.0.0.1", ready: ptr.To(true)}))
+	h.create(deployment("ns", "web", epoch, "http-hosts", "web"))
+	h.ready("ns", "web", 1)
+	// A POST's body is consumed by the failed attempt: it is not sent
+	// twice, nor held.
+	req, err := http.NewRequest(http.MethodPost, h.proxy+"/", strings.NewReader("order"))
+	require.NoError(t, err)
+	req.Host = "web"
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	body, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	require.NoError(t, err)
 	assert.Equal(t, http.StatusBadGateway, res.StatusCode)
-	assert.Contains(t, body, "app ns/web")
-	assert.Contains(t, body, fmt.Sprintf("127.0.0.1:%d", dead))
+	assert.Contains(t, string(body), "app ns/web")
+	assert.Contains(t, string(body), fmt.Sprintf("127.0.0.1:%d", dead))
+	select {
+	case <-h.holds:
+		t.Fatal("a POST was held")
+	default:
+	}
 }
 
 func TestRefusedConnectionIsRetriedOnAnotherPodForGET(t *testing.T) {
@@ -411,9 +556,7 @@ func TestRefusedConnectionIsRetriedOnAnotherPodForGET(t *testing.T) {
 	h.create(deployment("ns", "web", epoch, "http-hosts", "web"))
 	h.ready("ns", "web", 2)
 	// Load the live pod by one so that the dead one is picked first.
-	h.x.table.mu.Lock()
-	a := h.x.table.apps[httpstats.App{Namespace: "ns", Name: "web"}]
-	h.x.table.mu.Unlock()
+	a := h.appOf("ns", "web")
 	a.mu.Lock()
 	var live *backend
 	for _, b := range a.backends {
@@ -430,13 +573,16 @@ func TestRefusedConnectionIsRetriedOnAnotherPodForGET(t *testing.T) {
 	assert.Equal(t, http.StatusOK, res.StatusCode)
 	assert.Equal(t, "live", body)
 
-	// A POST is not sent twice: 502.
+	// The dead pod is quarantined: though less loaded, it is not picked,
+	// and a POST (never re-sent) reaches the live one.
 	req, _ := http.NewRequest(http.MethodPost, h.proxy+"/", strings.NewReader("order"))
 	req.Host = "web"
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
+	got, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	assert.Equal(t, http.StatusBadGateway, resp.StatusCode)
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "live", string(got))
 }
 
 // deadPort is a loopback port nothing listens on.

@@ -34,7 +34,7 @@
 #      by the activator, the app woken 0 → 1, answered once the new pod is
 #      Ready; then one request for a host no app claims: a 404 naming it.
 #   Everything is stopped and deleted on exit, Ctrl-C included.
-# Once the binaries are cached it takes about a minute.
+# Once the binaries are cached it takes under a minute (measured 42 s).
 #
 # Environment (defaults in brackets):
 #   DEMO_ZERO_PORT_BASE [19700]  cluster ports +0..+6, activator proxy +7, admin +8

@@ -100,9 +100,10 @@ fuzz: ## Fuzz the annotation parser and the engine for FUZZTIME each
 	$(GO) test -run '^$$' -fuzz '^FuzzDecide$$' -fuzztime $(FUZZTIME) ./internal/recommender/
 
 .PHONY: demo
-demo: build ## Autoscale SpinApps on a local control plane, on cpu then on RPS from Prometheus (first run builds it: ~20 min)
+demo: build ## Autoscale SpinApps on a local control plane: on cpu, on RPS from Prometheus, then to zero and back through the activator (first run builds it: ~20 min)
 	AUTOSCALER=$(BIN)/autoscaler hack/demo.sh
 	AUTOSCALER=$(BIN)/autoscaler hack/demo-rps.sh
+	AUTOSCALER=$(BIN)/autoscaler hack/demo-zero.sh
 
 .PHONY: demo-simulate
 demo-simulate: build ## Run the example scenarios through the decision engine (no cluster)

@@ -16,7 +16,7 @@
 
 # shellcheck disable=SC2034 # WALL0 is read by the demo scripts
 WALL0=$(date +%s)
-AUTOSCALER_PID='' FOLLOW_PID=''
+AUTOSCALER_PID='' FOLLOW_PID='' T0=''
 
 step() { printf '\n==> %s\n' "$*"; }
 die() {
@@ -74,12 +74,13 @@ demo_install_crd() {
 # demo_start_autoscaler DESCRIPTION [--set key=value]...: run bin/autoscaler
 # outside the cluster with the admin kubeconfig, as it would run inside
 # (minus leader election and the HTTP endpoints), print its log as it is
-# written and wait for its caches. Times printed from then on count from here.
+# written and wait for its caches. Times printed from then on count from here,
+# unless the script set T0 (date +%s) before.
 demo_start_autoscaler() {
 	local desc=$1 i
 	shift
 	step "Starting bin/autoscaler ($desc); its log as it happens:"
-	T0=$(date +%s)
+	T0=${T0:-$(date +%s)}
 	"$AUTOSCALER" run --kubeconfig "$KUBECONFIG_FILE" \
 		--set interval=5s --set leaderElection.enabled=false --set namespaces="$NS" \
 		--set server.metricsAddress=0 --set server.healthAddress=0 \
@@ -124,13 +125,15 @@ follow_log() {
 	done
 }
 
-# demo_create_app CONTAINER: apply $WORK/spinapp.yaml (printed first), then
-# the Deployment spin-operator creates for it: same name, owned by it, the
-# deploymentAnnotations copied on, selecting the app's "ready" pods, with one
-# container given as YAML lines under "- name: $APP" (image, ports,
-# resources). The image is never pulled: kwok only pretends to run the pods.
+# demo_create_app CONTAINER [POD_ANNOTATIONS]: apply $WORK/spinapp.yaml
+# (printed first), then the Deployment spin-operator creates for it: same
+# name, owned by it, the deploymentAnnotations copied on, selecting the app's
+# "ready" pods, with one container given as YAML lines under "- name: $APP"
+# (image, ports, resources) and the pod template's annotations as YAML lines
+# under "annotations:" (the SpinApp's podAnnotations; default none). The
+# image is never pulled: kwok only pretends to run the pods.
 demo_create_app() {
-	local container=$1 uid annotations
+	local container=$1 pod_annotations=${2:-'        {}'} uid annotations
 	sed 's/^/    /' "$WORK/spinapp.yaml"
 	kc apply -f "$WORK/spinapp.yaml" >/dev/null
 	uid=$(kc get spinapp "$APP" -o jsonpath='{.metadata.uid}')
@@ -163,6 +166,8 @@ spec:
       labels:
         core.spinkube.dev/app-name: $APP
         core.spinkube.dev/app.$APP.status: ready
+      annotations:
+$pod_annotations
     spec:
       containers:
       - name: $APP

@@ -2,7 +2,7 @@
 # demo-rps.sh - watch Spinscale autoscale a SpinKube app on requests per second
 # from a real Prometheus, on a real, local control plane.
 #
-# Usage: make demo        (builds bin/autoscaler, then runs hack/demo.sh and this script)
+# Usage: make demo        (builds bin/autoscaler, then runs hack/demo.sh, this script and hack/demo-zero.sh)
 #        hack/demo-rps.sh (expects bin/autoscaler, or AUTOSCALER=path)
 #
 # Spinscale reads a PromQL query from the app's annotations, runs it against

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # demo.sh - watch Spinscale autoscale a SpinKube app on a real, local control plane.
 #
-# Usage: make demo        (builds bin/autoscaler, then runs this script)
+# Usage: make demo        (builds bin/autoscaler, then runs this script, hack/demo-rps.sh and hack/demo-zero.sh)
 #        hack/demo.sh     (expects bin/autoscaler, or AUTOSCALER=path)
 #
 # Spinscale replaces the HorizontalPodAutoscaler for SpinKube apps: every tick

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	emfake "k8s.io/metrics/pkg/client/external_metrics/fake"
 
 	"github.com/spinscale/spinscale/internal/metrics"
+	"github.com/spinscale/spinscale/internal/recommender"
 )
 
 func externalApp(extra ...string) map[string]string {
@@ -122,4 +124,47 @@ func TestPodsMetricFailureHoldsAndWarnsPerCause(t *testing.T) {
 
 func corevObjectRef(pod string) corev1.ObjectReference {
 	return corev1.ObjectReference{Kind: "Pod", Namespace: "apps", Name: pod}
+}
+
+// rendezvousUsage is a metrics.k8s.io source whose LIST waits for the
+// metrics APIs' read to begin: it returns only if the two are read at once.
+type rendezvousUsage struct {
+	apiStarted <-chan struct{}
+	met        bool
+}
+
+func (r *rendezvousUsage) Snapshot(_ context.Context, _ []string) *metrics.ResourceSnapshot {
+	select {
+	case <-r.apiStarted:
+		r.met = true
+	case <-time.After(5 * time.Second):
+	}
+	return metrics.NewResourceSnapshot(nil, nil)
+}
+
+type signallingAPIs struct {
+	metrics.APISource
+	started chan struct{}
+	once    sync.Once
+}
+
+func (s *signallingAPIs) Read(ctx context.Context, reads []metrics.APIRead) map[metrics.APIRead]recommender.Observation {
+	s.once.Do(func() { close(s.started) })
+	return s.APISource.Read(ctx, reads)
+}
+
+// The sources are read at once in a tick: a slow metrics.k8s.io (or
+// Prometheus, or adapter) does not hold the others' reads back.
+func TestSourcesAreReadConcurrently(t *testing.T) {
+	pods, _ := podsFor("a", 2)
+	em := &emfake.FakeExternalMetricsClient{}
+	em.AddReactor("list", "*", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, &externalapi.ExternalMetricValueList{}, nil
+	})
+	apis := &signallingAPIs{APISource: &metrics.MetricsAPIs{External: em, Custom: &cmfake.FakeCustomMetricsClient{}}, started: make(chan struct{})}
+	usage := &rendezvousUsage{apiStarted: apis.started}
+	ann := externalApp("spinscale.dev/target-cpu-utilization", "50")
+	h := build(t, setup{apis: apis, resources: usage}, append(pods, deployment("a", 2, ann))...)
+	h.ctl.Once(context.Background())
+	assert.True(t, usage.met, "the metrics APIs were read while metrics.k8s.io was being listed")
 }

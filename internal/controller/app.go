@@ -95,9 +95,19 @@ func (c *Controller) tick(ctx context.Context, now time.Time) {
 	deps := c.managed()
 	c.parseAll(deps)
 	active := c.active(deps, now)
-	snap := c.resourceSnapshot(ctx, active)
-	results := c.runQueries(ctx, c.queriesOf(active))
-	apiResults := c.readAPIs(ctx, c.apiReadsOf(active))
+	// The three sources are read at once: a slow one (an adapter, a
+	// Prometheus under load) does not delay the others' reads.
+	var (
+		snap       *metrics.ResourceSnapshot
+		results    map[metrics.Query]recommender.Observation
+		apiResults map[metrics.APIRead]recommender.Observation
+		reads      sync.WaitGroup
+	)
+	queries, apiReads := c.queriesOf(active), c.apiReadsOf(active)
+	reads.Go(func() { snap = c.resourceSnapshot(ctx, active) })
+	reads.Go(func() { results = c.runQueries(ctx, queries) })
+	reads.Go(func() { apiResults = c.readAPIs(ctx, apiReads) })
+	reads.Wait()
 
 	var done atomic.Int64
 	var mu sync.Mutex

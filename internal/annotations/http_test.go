@@ -42,11 +42,13 @@ func TestParseHTTPTargets(t *testing.T) {
 		app.Spec.Metrics[0].HTTP)
 	assert.Equal(t, int64(1_000_000), app.Spec.Metrics[0].TargetMilli)
 
-	// A stable window shorter than the default panic window takes it as
-	// its panic window.
-	app, err = Parse(httpApp("http-target-rps", "5", "http-stable-window", "6s"), defaults)
-	require.NoError(t, err)
-	assert.Equal(t, 6*time.Second, app.Spec.Metrics[0].HTTP.PanicWindow)
+	// Unset, the panic window is 10 % of the stable window (Knative's
+	// panic-window-percentage), in whole seconds, at least 1s.
+	for stable, panic := range map[string]time.Duration{"6s": time.Second, "15s": time.Second, "25s": 2 * time.Second, "10m": time.Minute} {
+		app, err = Parse(httpApp("http-target-rps", "5", "http-stable-window", stable), defaults)
+		require.NoError(t, err)
+		assert.Equal(t, panic, app.Spec.Metrics[0].HTTP.PanicWindow, stable)
+	}
 
 	// Beside a cpu target: both decide, the larger proposal wins.
 	app, err = Parse(valid("http-target-concurrency", "100"), defaults)

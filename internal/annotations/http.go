@@ -56,7 +56,7 @@ func (p *parser) httpMetrics() (out []recommender.MetricSpec, present bool) {
 	} else {
 		// Knative's panic-window-percentage, 10 % of the stable window:
 		// 6s for the default 60s, whole seconds, at least 1s.
-		h.PanicWindow = max(minHTTPPanicWindow, (h.StableWindow/10).Truncate(time.Second))
+		h.PanicWindow = max(minHTTPPanicWindow, (h.StableWindow / 10).Truncate(time.Second))
 	}
 	if v, ok := p.get(KeyHTTPPanicThreshold); ok {
 		f, err := strconv.ParseFloat(v, 64)

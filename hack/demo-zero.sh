@@ -23,7 +23,7 @@
 #      10.244.0.0/16, which nothing routes; kube-apiserver refuses loopback
 #      addresses in EndpointSlices, so the 10.244 addresses are published and
 #      both sides map them, the activator with --endpoint-address-map);
-#   4. it runs the activator (proxy on 127.0.0.1:PORT_BASE+7, admin on +8)
+#   4. it runs the activator (proxy on 127.0.0.1:PORT_BASE+10, admin on +11)
 #      and bin/autoscaler with activator.addresses pointing at the admin port;
 #   5. it creates a SpinApp 'hello' (0-5 replicas, 5 requests in flight per
 #      pod, routed for the host hello.demo.local, pods Ready 2 s after they
@@ -37,7 +37,7 @@
 # Once the binaries are cached it takes under a minute (measured 42 s).
 #
 # Environment (defaults in brackets):
-#   DEMO_ZERO_PORT_BASE [19700]  cluster ports +0..+6, activator proxy +7, admin +8
+#   DEMO_ZERO_PORT_BASE [19700]  cluster ports +0..+7, activator proxy +10, admin +11
 #   DEMO_ZERO_ADDRESS_MAP [10.244.0.0/16=127.250.0.0/16]  pod addresses → loopback
 #       (the integration tests use 127.100-249.0.0/16, one per test process)
 #   AUTOSCALER [bin/autoscaler]
@@ -50,8 +50,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$ROOT/hack/cluster/lib.sh"
 
 PORT_BASE=${DEMO_ZERO_PORT_BASE:-19700}
-PROXY_PORT=$((PORT_BASE + 7))
-ADMIN_PORT=$((PORT_BASE + 8))
+PROXY_PORT=$((PORT_BASE + 10))
+ADMIN_PORT=$((PORT_BASE + 11))
 ADDRESS_MAP=${DEMO_ZERO_ADDRESS_MAP:-10.244.0.0/16=127.250.0.0/16}
 AUTOSCALER=${AUTOSCALER:-$ROOT/bin/autoscaler}
 KEEP=${KEEP:-0}
@@ -143,7 +143,7 @@ wait_for() {
 demo_build_cluster etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok
 
 step "Starting the cluster in $STATE (PORT_BASE=$PORT_BASE, real HPA controller off, no metrics-server)"
-PORT_BASE=$PORT_BASE KCM_CONTROLLERS='*,-horizontalpodautoscaling' METRICS_SERVER=0 \
+PORT_BASE=$PORT_BASE KCM_CONTROLLERS='*,-horizontalpodautoscaling' METRICS_SERVER=0 CUSTOM_METRICS_ADAPTER=0 \
 	"$ROOT/hack/cluster/up.sh" "$STATE" "$BIN_DIR" 2>&1 | grep -E 'starting|cluster up|ERROR' || true
 if [ ! -s "$KUBECONFIG_FILE" ] || ! kc get nodes >/dev/null; then
 	die "the cluster did not come up (logs: $STATE/logs)"

@@ -90,6 +90,10 @@ bench-latency: ## Reaction latency on a local control plane, Spinscale and the r
 bench-scale: ## Thousands of apps on a local control plane, Spinscale and the real HPA side by side (docs/scale.md; SIZES=100,250,500)
 	bench/scale.sh -sizes $(SIZES)
 
+.PHONY: bench-podcache
+bench-podcache: ## The controller's memory with 20,000 unrelated pods in its namespaces, with and without podSelector (docs/scale.md)
+	bench/podcache.sh
+
 .PHONY: bench-activator
 bench-activator: ## The HTTP activator on a local control plane: added latency, requests per CPU-second, held-request memory, first request at zero, load step → /scale
 	bench/activator.sh

@@ -179,6 +179,11 @@ func (a *app) hold(ctx context.Context, h *holder, spent time.Duration) (*backen
 	defer a.leave(h)
 	t := h.timer(max(timeout-spent, 0))
 	defer t.Stop()
+	if h.onHold != nil {
+		// Told once the timeout runs, so that a test that then moves the
+		// clock moves it for this request.
+		h.onHold(a.key)
+	}
 	for {
 		select {
 		case <-ready:
@@ -231,9 +236,6 @@ func (a *app) enter(h *holder) (ready <-chan struct{}, timeout time.Duration, b 
 	h.heldChanged(a, 1)
 	if wake {
 		h.wake(a, s)
-	}
-	if h.onHold != nil {
-		h.onHold(a.key)
 	}
 	return ready, timeout, nil, nil
 }

@@ -103,7 +103,7 @@ func (c *Controller) tick(ctx context.Context, now time.Time) {
 		apiResults map[metrics.APIRead]recommender.Observation
 		reads      sync.WaitGroup
 	)
-	queries, apiReads := c.queriesOf(active), c.apiReadsOf(active)
+	queries, apiReads := c.readsOf(active)
 	reads.Go(func() { snap = c.resourceSnapshot(ctx, active) })
 	reads.Go(func() { results = c.runQueries(ctx, queries) })
 	reads.Go(func() { apiResults = c.readAPIs(ctx, apiReads) })
@@ -201,25 +201,34 @@ func (c *Controller) parseAll(deps []*appsv1.Deployment) {
 	}
 }
 
-// queriesOf returns the distinct queries of the valid apps, so that each
-// runs once per pass however many apps share it.
-func (c *Controller) queriesOf(apps []candidate) []metrics.Query {
-	seen := map[metrics.Query]bool{}
-	var queries []metrics.Query
+// readsOf returns the distinct Prometheus queries and metrics-API reads of
+// the valid apps, so that each is made once per pass however many apps
+// share it.
+func (c *Controller) readsOf(apps []candidate) (queries []metrics.Query, reads []metrics.APIRead) {
+	seenQ := map[metrics.Query]bool{}
+	seenR := map[metrics.APIRead]bool{}
 	for _, cand := range apps {
 		cand.a.mu.Lock()
 		if cand.a.parseErr == nil {
 			for i := range cand.a.parsed.Spec.Metrics {
 				m := &cand.a.parsed.Spec.Metrics[i]
-				if q := metrics.QueryOf(m); m.Source == recommender.SourcePrometheus && !seen[q] {
-					seen[q] = true
-					queries = append(queries, q)
+				switch {
+				case m.Source == recommender.SourcePrometheus:
+					if q := metrics.QueryOf(m); !seenQ[q] {
+						seenQ[q] = true
+						queries = append(queries, q)
+					}
+				case metrics.IsAPIMetric(m.Source):
+					if r := metrics.APIReadOf(cand.d.Namespace, podSelectorOf(cand.d), m); !seenR[r] {
+						seenR[r] = true
+						reads = append(reads, r)
+					}
 				}
 			}
 		}
 		cand.a.mu.Unlock()
 	}
-	return queries
+	return queries, reads
 }
 
 // runQueries runs the tick's distinct queries, or reports for each that no
@@ -242,30 +251,6 @@ func (c *Controller) runQueries(ctx context.Context, queries []metrics.Query) ma
 		}
 	}
 	return results
-}
-
-// apiReadsOf returns the distinct reads of the metrics APIs of the valid
-// apps, so that each is made once per pass however many apps share it.
-func (c *Controller) apiReadsOf(apps []candidate) []metrics.APIRead {
-	seen := map[metrics.APIRead]bool{}
-	var reads []metrics.APIRead
-	for _, cand := range apps {
-		cand.a.mu.Lock()
-		if cand.a.parseErr == nil {
-			for i := range cand.a.parsed.Spec.Metrics {
-				m := &cand.a.parsed.Spec.Metrics[i]
-				if !metrics.IsAPIMetric(m.Source) {
-					continue
-				}
-				if r := metrics.APIReadOf(cand.d.Namespace, podSelectorOf(cand.d), m); !seen[r] {
-					seen[r] = true
-					reads = append(reads, r)
-				}
-			}
-		}
-		cand.a.mu.Unlock()
-	}
-	return reads
 }
 
 // readAPIs makes the tick's distinct reads of the metrics APIs.

@@ -30,7 +30,7 @@ func (p *parser) zero(b bounds, spec *recommender.Spec) (*int64, time.Duration) 
 			p.fail(KeyActivationThreshold, "must be a quantity >= 0 in the unit of the Prometheus, object and external metrics (e.g. 0, 5, 0.5, 100m)")
 		case b.minOK && !atZero:
 			p.fail(KeyActivationThreshold, "requires %s: \"0\" (it decides when an app at zero wakes)", KeyMinReplicas)
-		case atZero && !spec.UsesPrometheus():
+		case atZero && !spec.UsesThresholded():
 			p.fail(KeyActivationThreshold, "applies to Prometheus, object and external metrics, and this app has none: HTTP targets wake the app on any request")
 		default:
 			activation = &milli

@@ -99,17 +99,8 @@ type HTTPPanic struct {
 
 // UsesHTTP reports whether any metric comes from the activators.
 func (s *Spec) UsesHTTP() bool {
-	for i := range s.Metrics {
-		if s.Metrics[i].Source == SourceHTTP {
-			return true
-		}
-	}
-	return false
+	return s.usesSource(func(t SourceType) bool { return t == SourceHTTP })
 }
-
-// WakesFromZero reports whether a metric from outside the pods exists, one
-// that can wake an app at zero: a Prometheus or an HTTP metric.
-func (s *Spec) WakesFromZero() bool { return s.UsesPrometheus() || s.UsesHTTP() }
 
 // computeHTTP is KPA's Scale for one HTTP metric; prev is the app's panics
 // of the last decision, and the metric's panic, if it goes on, is appended

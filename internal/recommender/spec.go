@@ -40,11 +40,17 @@ const (
 	SourceHTTP SourceType = "http"
 )
 
-// Wakes reports whether a source measures outside the app's pods, so that
-// it can wake an app at zero: Prometheus, and HPA's Object and External.
-func (t SourceType) Wakes() bool {
+// Thresholded reports whether a source's values are held to
+// activation-threshold (KEDA's activationThreshold): Prometheus, and HPA's
+// Object and External metrics.
+func (t SourceType) Thresholded() bool {
 	return t == SourcePrometheus || t == SourceObject || t == SourceExternal
 }
+
+// Wakes reports whether a source measures outside the app's pods, so that
+// it can wake an app at zero: the thresholded sources and the activators'
+// HTTP counts.
+func (t SourceType) Wakes() bool { return t.Thresholded() || t == SourceHTTP }
 
 // TargetType is the kind of target a metric is held to.
 type TargetType string

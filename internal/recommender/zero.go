@@ -41,17 +41,24 @@ const (
 	ZeroClear ZeroRecord = "clear"
 )
 
-// UsesPrometheus reports whether any metric comes from outside the pods
-// (Prometheus, or an Object or External metric, as HPA requires), the
-// metrics that can wake an app at zero.
-func (s *Spec) UsesPrometheus() bool {
+// usesSource reports whether any metric's source satisfies is.
+func (s *Spec) usesSource(is func(SourceType) bool) bool {
 	for i := range s.Metrics {
-		if s.Metrics[i].Source.Wakes() {
+		if is(s.Metrics[i].Source) {
 			return true
 		}
 	}
 	return false
 }
+
+// UsesThresholded reports whether any metric is held to
+// activation-threshold (Prometheus, Object, External).
+func (s *Spec) UsesThresholded() bool { return s.usesSource(SourceType.Thresholded) }
+
+// WakesFromZero reports whether any metric comes from outside the pods, one
+// that can wake an app at zero (HPA requires an Object or External metric;
+// Spinscale also takes Prometheus and HTTP metrics).
+func (s *Spec) WakesFromZero() bool { return s.usesSource(SourceType.Wakes) }
 
 // keda reports whether KEDA's activation options are in use.
 func (s *Spec) keda() bool {
@@ -89,7 +96,7 @@ func active(spec *Spec, d *Decision) (isActive, failed bool) {
 	}
 	for i := range d.Metrics {
 		m := &d.Metrics[i]
-		if !m.Source.Wakes() && m.Source != SourceHTTP {
+		if !m.Source.Wakes() {
 			continue
 		}
 		if m.Err != nil {
@@ -120,7 +127,7 @@ func activate(spec *Spec, st *State, d *Decision, now time.Time) {
 	activeText, idleText := "a Prometheus, object or external metric is above activation-threshold", "every Prometheus, object and external metric at or below activation-threshold"
 	if spec.UsesHTTP() {
 		activeText, idleText = "a metric is active (a Prometheus, object or external metric above activation-threshold, or HTTP requests)", "every metric idle (Prometheus, object and external metrics at or below activation-threshold, no HTTP request)"
-		if !spec.UsesPrometheus() {
+		if !spec.UsesThresholded() {
 			activeText, idleText = "HTTP requests arrived, are in flight or held", "no HTTP request"
 		}
 	}

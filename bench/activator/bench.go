@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 
+	"github.com/spinscale/spinscale/bench/internal/localcluster"
 	"github.com/spinscale/spinscale/internal/httpstats"
 	"github.com/spinscale/spinscale/internal/podserve"
 )
@@ -27,7 +28,7 @@ const (
 // bench holds what the parts share: the cluster, the activator, the apps.
 type bench struct {
 	o         options
-	c         *cluster
+	c         *localcluster.Cluster
 	ctx       context.Context
 	cancel    context.CancelFunc
 	activator *process
@@ -41,25 +42,25 @@ type bench struct {
 
 // newBench creates the proxy parts' apps, serves their pods and starts the
 // activator for both namespaces.
-func newBench(ctx context.Context, o options, c *cluster) (*bench, error) {
+func newBench(ctx context.Context, o options, c *localcluster.Cluster) (*bench, error) {
 	b := &bench{o: o, c: c}
 	b.ctx, b.cancel = context.WithCancel(ctx)
 	for _, ns := range []string{proxyNS, scaleNS} {
-		if err := createNamespace(ctx, c.client, ns); err != nil {
+		if err := createNamespace(ctx, c.Client, ns); err != nil {
 			return b, err
 		}
 	}
 	var err error
 	// web: one pod that answers at once. idle: no pod, and room for every
 	// held request for the longest queue timeout.
-	if b.web, err = createApp(ctx, c.client, proxyNS, "web", 1, 0, nil); err != nil {
+	if b.web, err = createApp(ctx, c.Client, proxyNS, "web", 1, 0, nil); err != nil {
 		return b, err
 	}
-	if b.idle, err = createApp(ctx, c.client, proxyNS, "idle", 0, 0, map[string]string{
+	if b.idle, err = createApp(ctx, c.Client, proxyNS, "idle", 0, 0, map[string]string{
 		"spinscale.dev/http-queue-size": "100000", "spinscale.dev/http-queue-timeout": "10m"}); err != nil {
 		return b, err
 	}
-	if b.webPods, err = servePods(b.ctx, c.client, b.web, o.addressMap, 0); err != nil {
+	if b.webPods, err = servePods(b.ctx, c.Client, b.web, o.addressMap, 0); err != nil {
 		return b, err
 	}
 	if err := waitServed(ctx, b.webPods, 30*time.Second, func(p []podserve.Pod) bool { return len(p) == 1 }); err != nil {
@@ -76,7 +77,7 @@ func newBench(ctx context.Context, o options, c *cluster) (*bench, error) {
 	b.url, b.admin = fmt.Sprintf("http://127.0.0.1:%d", listen), fmt.Sprintf("http://127.0.0.1:%d", admin)
 	logf("starting the activator on %s (admin %s)", b.url, b.admin)
 	b.activator, err = startProcess("activator", filepath.Join(o.dir, "activator.log"), o.autoscaler, "activator",
-		"--kubeconfig", c.kubeconfig, "--namespaces", proxyNS+","+scaleNS, "--name", "bench-activator",
+		"--kubeconfig", c.Kubeconfig(), "--namespaces", proxyNS+","+scaleNS, "--name", "bench-activator",
 		"--listen", fmt.Sprintf("127.0.0.1:%d", listen), "--admin-listen", fmt.Sprintf("127.0.0.1:%d", admin),
 		"--endpoint-address-map", o.addressMap.String(), "--log-level", "warn")
 	if err != nil {
@@ -300,7 +301,7 @@ func (b *bench) startController(ctx context.Context) error {
 	logf("starting the controller for namespace %s", scaleNS)
 	var err error
 	b.controller, err = startProcess("controller", filepath.Join(b.o.dir, "controller.log"), b.o.autoscaler, "run",
-		"--kubeconfig", b.c.kubeconfig, "--set", "namespaces="+scaleNS, "--set", "interval=2s",
+		"--kubeconfig", b.c.Kubeconfig(), "--set", "namespaces="+scaleNS, "--set", "interval=2s",
 		"--set", "leaderElection.enabled=false", "--set", "server.metricsAddress=0", "--set", "server.healthAddress=0",
 		"--set", "activator.addresses="+b.admin)
 	if err != nil {
@@ -332,12 +333,12 @@ func httpScaling(minR, maxR int, target string, extra ...string) map[string]stri
 
 // firstAtZero is part d.
 func (b *bench) firstAtZero(ctx context.Context, rep *report) error {
-	zero, err := createApp(ctx, b.c.client, scaleNS, "zero", 1, b.o.startup,
+	zero, err := createApp(ctx, b.c.Client, scaleNS, "zero", 1, b.o.startup,
 		httpScaling(0, 3, "10", "spinscale.dev/scale-to-zero-after", "2s"))
 	if err != nil {
 		return err
 	}
-	pods, err := servePods(b.ctx, b.c.client, zero, b.o.addressMap, 0)
+	pods, err := servePods(b.ctx, b.c.Client, zero, b.o.addressMap, 0)
 	if err != nil {
 		return err
 	}
@@ -384,11 +385,11 @@ func (b *bench) firstAtZero(ctx context.Context, rep *report) error {
 
 // loadStep is part e.
 func (b *bench) loadStep(ctx context.Context, rep *report) error {
-	step, err := createApp(ctx, b.c.client, scaleNS, "step", 1, 0, httpScaling(1, 10, "2"))
+	step, err := createApp(ctx, b.c.Client, scaleNS, "step", 1, 0, httpScaling(1, 10, "2"))
 	if err != nil {
 		return err
 	}
-	pods, err := servePods(b.ctx, b.c.client, step, b.o.addressMap, b.o.stepLatency)
+	pods, err := servePods(b.ctx, b.c.Client, step, b.o.addressMap, b.o.stepLatency)
 	if err != nil {
 		return err
 	}
@@ -449,7 +450,7 @@ func (b *bench) waitReplicas(ctx context.Context, a app, timeout time.Duration, 
 	deadline := time.Now().Add(timeout)
 	var last int32 = -1
 	for time.Now().Before(deadline) {
-		d, err := b.c.client.AppsV1().Deployments(a.ns).Get(ctx, a.name, metav1.GetOptions{})
+		d, err := b.c.Client.AppsV1().Deployments(a.ns).Get(ctx, a.name, metav1.GetOptions{})
 		if err == nil && d.Spec.Replicas != nil {
 			last = *d.Spec.Replicas
 			if cond(last) {
@@ -472,11 +473,11 @@ type replicaWatch struct {
 }
 
 func (b *bench) watchFrom(ctx context.Context, a app) (*replicaWatch, error) {
-	d, err := b.c.client.AppsV1().Deployments(a.ns).Get(ctx, a.name, metav1.GetOptions{})
+	d, err := b.c.Client.AppsV1().Deployments(a.ns).Get(ctx, a.name, metav1.GetOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("get %s/%s: %w", a.ns, a.name, err)
 	}
-	w, err := b.c.client.AppsV1().Deployments(a.ns).Watch(ctx, metav1.ListOptions{
+	w, err := b.c.Client.AppsV1().Deployments(a.ns).Watch(ctx, metav1.ListOptions{
 		FieldSelector: "metadata.name=" + a.name, ResourceVersion: d.ResourceVersion})
 	if err != nil {
 		return nil, fmt.Errorf("watch %s/%s: %w", a.ns, a.name, err)

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,53 +22,19 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 
+	"github.com/spinscale/spinscale/bench/internal/localcluster"
 	"github.com/spinscale/spinscale/internal/podserve"
 )
 
-// cluster is a local control plane started by hack/cluster/up.sh.
-type cluster struct {
-	root, state, kubeconfig string
-	client                  kubernetes.Interface
-}
-
 // startCluster runs up.sh without metrics-server (the activator and the
-// HTTP metrics need none) in state. The caller calls stop, also on error.
-func startCluster(ctx context.Context, root, state string, portBase int) (*cluster, error) {
-	c := &cluster{root: root, state: state, kubeconfig: filepath.Join(state, "kubeconfig")}
-	cmd := exec.CommandContext(ctx, filepath.Join(root, "hack/cluster/up.sh"), state)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "PORT_BASE="+strconv.Itoa(portBase), "METRICS_SERVER=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return c, fmt.Errorf("hack/cluster/up.sh: %w\n%s", err, out)
-	}
-	cfg, err := clientcmd.BuildConfigFromFlags("", c.kubeconfig)
-	if err != nil {
-		return c, fmt.Errorf("kubeconfig: %w", err)
-	}
-	cfg.QPS, cfg.Burst = 50, 100
-	cfg.UserAgent = "spinscale-bench-activator"
-	if c.client, err = kubernetes.NewForConfig(cfg); err != nil {
-		return c, fmt.Errorf("client: %w", err)
-	}
-	return c, nil
-}
-
-// stop runs down.sh --purge.
-func (c *cluster) stop() error {
-	if _, err := os.Stat(c.state); err != nil {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(c.root, "hack/cluster/down.sh"), c.state, "--purge")
-	cmd.Dir = c.root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("hack/cluster/down.sh: %w\n%s", err, out)
-	}
-	return nil
+// HTTP metrics need none) in state. The caller calls Stop, also on error.
+func startCluster(ctx context.Context, root, state string, portBase int) (*localcluster.Cluster, error) {
+	return localcluster.Start(ctx, root, state, localcluster.Options{
+		PortBase: portBase, Env: []string{"METRICS_SERVER=0"},
+		QPS: 50, Burst: 100, UserAgent: "spinscale-bench-activator",
+	})
 }
 
 // backendPort is the port podserve answers on for every pod.

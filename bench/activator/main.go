@@ -141,10 +141,10 @@ func run(ctx context.Context, o options, rep *report, keep bool) (err error) {
 	c, err := startCluster(ctx, o.root, filepath.Join(o.dir, "cluster"), o.portBase)
 	defer func() {
 		if keep {
-			logf("control plane kept: hack/cluster/down.sh %s --purge", c.state)
+			logf("control plane kept: hack/cluster/down.sh %s --purge", c.State)
 			return
 		}
-		if stopErr := c.stop(); stopErr != nil && err == nil {
+		if stopErr := c.Stop(); stopErr != nil && err == nil {
 			err = stopErr
 		}
 	}()

@@ -3,11 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -16,94 +13,28 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
-)
 
-// cluster is one local control plane started by hack/cluster/up.sh.
-type cluster struct {
-	root, state string
-	env         map[string]string
-	client      kubernetes.Interface
-}
+	"github.com/spinscale/spinscale/bench/internal/localcluster"
+)
 
 // startCluster runs up.sh in a fresh state directory under dir: no
 // metrics-server and no custom metrics adapter (the controller caches pods
 // without metrics), kube-controller-manager with a client fast enough to
-// create thousands of pods a minute. The caller must call stop, also when
+// create thousands of pods a minute. The caller must call Stop, also when
 // startCluster fails.
-func startCluster(ctx context.Context, root, dir string, portBase, nodes, perNode int) (*cluster, error) {
-	c := &cluster{root: root, state: filepath.Join(dir, "cluster")}
-	cmd := exec.CommandContext(ctx, filepath.Join(root, "hack/cluster/up.sh"), c.state)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(),
-		"PORT_BASE="+strconv.Itoa(portBase),
-		"COMPONENTS=etcd kube-apiserver kube-controller-manager kube-scheduler kwok",
-		"METRICS_SERVER=0", "CUSTOM_METRICS_ADAPTER=0",
-		"KCM_CONTROLLERS=*,-horizontalpodautoscaling",
-		"KCM_EXTRA_ARGS=--kube-api-qps=400 --kube-api-burst=800 --concurrent-replicaset-syncs=10",
-		"NODES="+strconv.Itoa(nodes), "NODE_PODS="+strconv.Itoa(perNode),
-		"NODE_CPU=1000", "NODE_MEMORY=4Ti")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return c, fmt.Errorf("hack/cluster/up.sh: %w\n%s", err, out)
-	}
-	env, err := readEnv(filepath.Join(c.state, "env"))
-	if err != nil {
-		return c, err
-	}
-	c.env = env
-	cfg, err := clientcmd.BuildConfigFromFlags("", env["KUBECONFIG"])
-	if err != nil {
-		return c, fmt.Errorf("kubeconfig: %w", err)
-	}
-	cfg.QPS, cfg.Burst = 100, 200
-	cfg.UserAgent = "spinscale-bench-podcache"
-	if c.client, err = kubernetes.NewForConfig(cfg); err != nil {
-		return c, fmt.Errorf("kubernetes client: %w", err)
-	}
-	return c, nil
-}
-
-// stop runs down.sh --purge: every component is stopped and the state
-// directory removed.
-func (c *cluster) stop() error {
-	if c == nil || c.state == "" {
-		return nil
-	}
-	if _, err := os.Stat(c.state); err != nil {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(c.root, "hack/cluster/down.sh"), c.state, "--purge")
-	cmd.Dir = c.root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("hack/cluster/down.sh: %w\n%s", err, out)
-	}
-	return nil
-}
-
-// readEnv reads the `export KEY=VALUE` lines up.sh writes.
-func readEnv(path string) (map[string]string, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("cluster env: %w", err)
-	}
-	env := map[string]string{}
-	for _, line := range strings.Split(string(data), "\n") {
-		k, v, ok := strings.Cut(strings.TrimPrefix(strings.TrimSpace(line), "export "), "=")
-		if !ok {
-			continue
-		}
-		if len(v) >= 2 && v[0] == '\'' && v[len(v)-1] == '\'' {
-			v = v[1 : len(v)-1]
-		}
-		env[k] = strings.ReplaceAll(v, `\`, "")
-	}
-	if env["KUBECONFIG"] == "" {
-		return nil, fmt.Errorf("cluster env %s: no KUBECONFIG", path)
-	}
-	return env, nil
+func startCluster(ctx context.Context, root, dir string, portBase, nodes, perNode int) (*localcluster.Cluster, error) {
+	return localcluster.Start(ctx, root, filepath.Join(dir, "cluster"), localcluster.Options{
+		PortBase: portBase,
+		Env: []string{
+			"COMPONENTS=etcd kube-apiserver kube-controller-manager kube-scheduler kwok",
+			"METRICS_SERVER=0", "CUSTOM_METRICS_ADAPTER=0",
+			"KCM_CONTROLLERS=*,-horizontalpodautoscaling",
+			"KCM_EXTRA_ARGS=--kube-api-qps=400 --kube-api-burst=800 --concurrent-replicaset-syncs=10",
+			"NODES=" + strconv.Itoa(nodes), "NODE_PODS=" + strconv.Itoa(perNode),
+			"NODE_CPU=1000", "NODE_MEMORY=4Ti"},
+		QPS: 100, Burst: 200, UserAgent: "spinscale-bench-podcache",
+	})
 }
 
 // createObjects creates the namespaces, the apps (as spin-operator would,

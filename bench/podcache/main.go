@@ -157,7 +157,7 @@ func run(ctx context.Context, o options) (res result, err error) {
 	c, err := startCluster(ctx, o.root, dir, o.portBase, l.nodes, l.perNode)
 	defer func() {
 		logf("tearing the control plane down")
-		if derr := c.stop(); derr != nil {
+		if derr := c.Stop(); derr != nil {
 			err = errors.Join(err, derr)
 		}
 	}()
@@ -168,17 +168,17 @@ func run(ctx context.Context, o options) (res result, err error) {
 	t0 := time.Now()
 	logf("creating %d apps (%d pods each) and %d unrelated Deployments (%d pods) in %d namespaces",
 		o.apps, o.appPods, len(l.fillers), o.unrelated, o.namespaces)
-	if err := createObjects(ctx, c.client, l); err != nil {
+	if err := createObjects(ctx, c.Client, l); err != nil {
 		return res, err
 	}
 	want := o.apps*o.appPods + o.unrelated
-	n, err := waitRunning(ctx, c.client, l.namespaces, want, o.runningTimeout, logf)
+	n, err := waitRunning(ctx, c.Client, l.namespaces, want, o.runningTimeout, logf)
 	if err != nil {
 		return res, err
 	}
 	res.podsInNS, res.setup = n, time.Since(t0)
 	logf("%d pods Running after %s", n, res.setup.Round(time.Second))
-	if res.appPods, err = countPods(ctx, c.client, l.namespaces, appLabel); err != nil {
+	if res.appPods, err = countPods(ctx, c.Client, l.namespaces, appLabel); err != nil {
 		return res, err
 	}
 
@@ -188,7 +188,7 @@ func run(ctx context.Context, o options) (res result, err error) {
 			matched = res.appPods
 		}
 		logf("autoscaler run with podSelector=%q: %s after its caches sync", sel, o.hold)
-		r, err := measureRun(ctx, o, dir, c.env["KUBECONFIG"], l.namespaces, sel)
+		r, err := measureRun(ctx, o, dir, c.Env["KUBECONFIG"], l.namespaces, sel)
 		if err != nil {
 			return res, err
 		}

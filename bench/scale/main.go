@@ -134,13 +134,13 @@ func takeSnapshot(ctx context.Context, c *cluster, a *autoscaler) (snapshot, err
 	if s.spinscale, err = scrape(ctx, http.DefaultClient, a.metricsURL); err != nil {
 		return s, err
 	}
-	if s.kcm, err = scrape(ctx, c.http, c.env["SPINSCALE_CLUSTER_KCM"]+"/metrics"); err != nil {
+	if s.kcm, err = scrape(ctx, c.http, c.Env["SPINSCALE_CLUSTER_KCM"]+"/metrics"); err != nil {
 		return s, err
 	}
-	if s.apiserver, err = scrape(ctx, c.http, c.env["SPINSCALE_CLUSTER_APISERVER"]+"/metrics"); err != nil {
+	if s.apiserver, err = scrape(ctx, c.http, c.Env["SPINSCALE_CLUSTER_APISERVER"]+"/metrics"); err != nil {
 		return s, err
 	}
-	if s.ms, err = scrape(ctx, c.http, c.env["SPINSCALE_CLUSTER_METRICS_SERVER"]+"/metrics"); err != nil {
+	if s.ms, err = scrape(ctx, c.http, c.Env["SPINSCALE_CLUSTER_METRICS_SERVER"]+"/metrics"); err != nil {
 		return s, err
 	}
 	return s, nil
@@ -173,7 +173,7 @@ func measure(ctx context.Context, n int, o options) (res result, err error) {
 		nodeCPU: strconv.Itoa(perNode), metricResolution: o.resolution})
 	defer func() {
 		logf("tearing the control plane down")
-		if derr := c.stop(); derr != nil {
+		if derr := c.Stop(); derr != nil {
 			err = errors.Join(err, derr)
 		}
 	}()
@@ -186,14 +186,14 @@ func measure(ctx context.Context, n int, o options) (res result, err error) {
 	}
 	wctx, cancelWatch := context.WithCancel(ctx)
 	defer cancelWatch()
-	watch, err := watchReplicas(wctx, c.client, o.spec.expectReplicas)
+	watch, err := watchReplicas(wctx, c.Client, o.spec.expectReplicas)
 	if err != nil {
 		return res, err
 	}
 
 	before := o.spec.requestMilli * o.spec.beforePercent / 100 * int64(o.spec.pods)
 	after := o.spec.requestMilli * o.spec.afterPercent / 100 * int64(o.spec.pods)
-	spread, err := startSpreader(wctx, c.client, len(apps), 32)
+	spread, err := startSpreader(wctx, c.Client, len(apps), 32)
 	if err != nil {
 		return res, err
 	}
@@ -201,18 +201,18 @@ func measure(ctx context.Context, n int, o options) (res result, err error) {
 
 	t0 := time.Now()
 	logf("creating %d apps and %d HPAs in %d namespaces", len(apps), n, len(namespaces))
-	if err := createApps(ctx, c.client, namespaces, apps, o.spec); err != nil {
+	if err := createApps(ctx, c.Client, namespaces, apps, o.spec); err != nil {
 		return res, err
 	}
 	want := len(apps) * int(o.spec.pods)
-	pods, err := waitPods(ctx, c.client, namespaces, want, 5*time.Minute+time.Duration(want)*50*time.Millisecond)
+	pods, err := waitPods(ctx, c.Client, namespaces, want, 5*time.Minute+time.Duration(want)*50*time.Millisecond)
 	if err != nil {
 		return res, err
 	}
 	res.setup = time.Since(t0)
 	logf("%d pods Running and Ready after %s; usage %dm per app", len(pods), res.setup.Round(time.Second), before)
 
-	a, err := startAutoscaler(bin, dir, c.env["KUBECONFIG"], namespaces, o.interval)
+	a, err := startAutoscaler(bin, dir, c.Env["KUBECONFIG"], namespaces, o.interval)
 	if err != nil {
 		return res, err
 	}
@@ -222,7 +222,7 @@ func measure(ctx context.Context, n int, o options) (res result, err error) {
 			err = fmt.Errorf("%w\nautoscaler log (end):\n%s", err, a.tail(30))
 		}
 	}()
-	mc, err := metricsclient.NewForConfig(c.rest)
+	mc, err := metricsclient.NewForConfig(c.Rest)
 	if err != nil {
 		return res, err
 	}
@@ -289,7 +289,7 @@ wait:
 	}
 	res.rssPeak, _ = a.rss()
 	res.rssPeak = max(res.rssPeak, res.rssSteady)
-	cached, err := runningPods(ctx, c.client, namespaces)
+	cached, err := runningPods(ctx, c.Client, namespaces)
 	if err == nil {
 		res.podsAtEnd = len(cached)
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"math"
-	"os"
 	"testing"
 	"time"
 
@@ -157,15 +156,6 @@ func TestParseSizes(t *testing.T) {
 		_, err := parseSizes(bad)
 		assert.Error(t, err, bad)
 	}
-}
-
-func TestReadEnv(t *testing.T) {
-	path := t.TempDir() + "/env"
-	require.NoError(t, os.WriteFile(path, []byte("export KUBECONFIG=/tmp/a\\ b/kubeconfig\nexport SPINSCALE_CLUSTER_KCM=https://127.0.0.1:17446\n"), 0o600))
-	env, err := readEnv(path)
-	require.NoError(t, err)
-	assert.Equal(t, "/tmp/a b/kubeconfig", env["KUBECONFIG"], "bash's %q escapes are undone")
-	assert.Equal(t, "https://127.0.0.1:17446", env["SPINSCALE_CLUSTER_KCM"])
 }
 
 func TestMilliOf(t *testing.T) {

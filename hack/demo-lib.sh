@@ -56,6 +56,47 @@ demo_build_cluster() {
 	"$ROOT/hack/cluster/build.sh" "$BIN_DIR"
 }
 
+# demo_start_cluster NOTE READY ENV...: start the cluster in $STATE on
+# $PORT_BASE, with the real HPA controller and the custom metrics adapter
+# off and the further up.sh settings ENV (NAME=VALUE); die unless
+# `kc get READY` answers.
+demo_start_cluster() {
+	local note=$1 ready=$2
+	shift 2
+	step "Starting the cluster in $STATE (PORT_BASE=$PORT_BASE, real HPA controller off$note)"
+	env PORT_BASE="$PORT_BASE" KCM_CONTROLLERS='*,-horizontalpodautoscaling' CUSTOM_METRICS_ADAPTER=0 "$@" \
+		"$ROOT/hack/cluster/up.sh" "$STATE" "$BIN_DIR" 2>&1 | grep -E 'starting|cluster up|ERROR' || true
+	# shellcheck disable=SC2086 # READY is a kind and, maybe, a name
+	if [ ! -s "$KUBECONFIG_FILE" ] || ! kc get $ready >/dev/null; then
+		die "the cluster did not come up (logs: $STATE/logs)"
+	fi
+	kc get nodes
+}
+
+# demo_finish RC OTHERS: the end of every demo's cleanup, once its own
+# processes are stopped: keep the log, keep the cluster with KEEP=1 after a
+# success, else stop it and delete $WORK; exit RC. OTHERS names what the
+# demo stopped besides the autoscaler ("" for nothing).
+demo_finish() {
+	local rc=$1 others=$2
+	[ -z "$DEMO_LOG" ] || cp -f "$LOG" "$DEMO_LOG" 2>/dev/null || true
+	if [ "$KEEP" = 1 ] && [ "$rc" = 0 ]; then
+		printf '\nKEEP=1: the cluster is still running%s:\n  source %s/env; kubectl -n %s get deploy,pods\n' \
+			"${others:+ ($others are stopped)}" "$STATE" "$NS"
+		printf 'stop it with: hack/cluster/down.sh %s --purge; rm -rf %s\n' "$STATE" "$WORK"
+		exit "$rc"
+	fi
+	if [ -n "$others" ]; then
+		step "Cleaning up: stopping the cluster, $others; deleting $WORK"
+	else
+		step "Cleaning up: stopping the cluster and deleting $WORK"
+	fi
+	"$ROOT/hack/cluster/down.sh" "$STATE" --purge 2>&1 | grep -v '^\[down\] stopped' || true
+	rm -rf "$WORK"
+	printf 'done (exit %s, %ss in all)\n' "$rc" "$(($(date +%s) - WALL0))"
+	exit "$rc"
+}
+
 # demo_install_crd: the SpinApp CRD and the demo's namespace.
 demo_install_crd() {
 	step "Installing the SpinApp CRD (spin-operator v0.6.1) and namespace $NS"

@@ -92,17 +92,7 @@ cleanup() {
 	stop_pid "$PROM_PID"
 	[ -z "$FOLLOW_PID" ] || kill "$FOLLOW_PID" 2>/dev/null || true
 	wait 2>/dev/null || true
-	if [ "$KEEP" = 1 ] && [ "$rc" = 0 ]; then
-		printf '\nKEEP=1: the cluster is still running (Prometheus and the exporter are stopped):\n  source %s/env; kubectl -n %s get deploy,pods\n' "$STATE" "$NS"
-		printf 'stop it with: hack/cluster/down.sh %s --purge; rm -rf %s\n' "$STATE" "$WORK"
-		exit "$rc"
-	fi
-	[ -z "$DEMO_LOG" ] || cp -f "$LOG" "$DEMO_LOG" 2>/dev/null || true
-	step "Cleaning up: stopping the cluster, Prometheus and the exporter; deleting $WORK"
-	"$ROOT/hack/cluster/down.sh" "$STATE" --purge 2>&1 | grep -v '^\[down\] stopped' || true
-	rm -rf "$WORK"
-	printf 'done (exit %s, %ss in all)\n' "$rc" "$(($(date +%s) - WALL0))"
-	exit "$rc"
+	demo_finish "$rc" "Prometheus and the exporter"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -111,13 +101,7 @@ trap 'exit 143' TERM
 # ---------------------------------------------------------------- cluster
 demo_build_cluster etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok
 
-step "Starting the cluster in $STATE (PORT_BASE=$PORT_BASE, real HPA controller off, no metrics-server)"
-PORT_BASE=$PORT_BASE KCM_CONTROLLERS='*,-horizontalpodautoscaling' METRICS_SERVER=0 CUSTOM_METRICS_ADAPTER=0 \
-	"$ROOT/hack/cluster/up.sh" "$STATE" "$BIN_DIR" 2>&1 | grep -E 'starting|cluster up|ERROR' || true
-if [ ! -s "$KUBECONFIG_FILE" ] || ! kc get nodes >/dev/null; then
-	die "the cluster did not come up (logs: $STATE/logs)"
-fi
-kc get nodes
+demo_start_cluster ", no metrics-server" "nodes" METRICS_SERVER=0
 
 demo_install_crd
 

@@ -88,17 +88,7 @@ cleanup() {
 	stop_pid "$AUTOSCALER_PID"
 	[ -z "$FOLLOW_PID" ] || kill "$FOLLOW_PID" 2>/dev/null || true
 	wait 2>/dev/null || true
-	[ -z "$DEMO_LOG" ] || cp -f "$LOG" "$DEMO_LOG" 2>/dev/null || true
-	if [ "$KEEP" = 1 ] && [ "$rc" = 0 ]; then
-		printf '\nKEEP=1: the cluster is still running:\n  source %s/env; kubectl -n %s get deploy,pods\n' "$STATE" "$NS"
-		printf 'stop it with: hack/cluster/down.sh %s --purge; rm -rf %s\n' "$STATE" "$WORK"
-		exit "$rc"
-	fi
-	step "Cleaning up: stopping the cluster and deleting $WORK"
-	"$ROOT/hack/cluster/down.sh" "$STATE" --purge 2>&1 | grep -v '^\[down\] stopped' || true
-	rm -rf "$WORK"
-	printf 'done (exit %s, %ss in all)\n' "$rc" "$(($(date +%s) - WALL0))"
-	exit "$rc"
+	demo_finish "$rc" ""
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -107,13 +97,7 @@ trap 'exit 143' TERM
 # ---------------------------------------------------------------- cluster
 demo_build_cluster etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok metrics-server
 
-step "Starting the cluster in $STATE (PORT_BASE=$PORT_BASE, real HPA controller off)"
-PORT_BASE=$PORT_BASE KCM_CONTROLLERS='*,-horizontalpodautoscaling' METRIC_RESOLUTION=10s CUSTOM_METRICS_ADAPTER=0 \
-	"$ROOT/hack/cluster/up.sh" "$STATE" "$BIN_DIR" 2>&1 | grep -E 'starting|cluster up|ERROR' || true
-if [ ! -s "$KUBECONFIG_FILE" ] || ! kc get apiservice v1beta1.metrics.k8s.io >/dev/null; then
-	die "the cluster did not come up (logs: $STATE/logs)"
-fi
-kc get nodes
+demo_start_cluster "" "apiservice v1beta1.metrics.k8s.io" METRIC_RESOLUTION=10s
 
 demo_install_crd
 

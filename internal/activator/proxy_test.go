@@ -429,9 +429,7 @@ func notYet(t *testing.T, done <-chan answer, why string) {
 
 func TestRefusedGETIsHeldUntilTheSliceListsAServingPod(t *testing.T) {
 	h := newHarness(t)
-	h.create(slice("ns", "web-x", "web", "http", deadPort(t), ep{addr: "127.0.0.1", ready: ptr.To(true)}))
-	h.create(deployment("ns", "web", epoch, "http-hosts", "web"))
-	h.ready("ns", "web", 1)
+	h.refusingApp(t, "web-x")
 
 	done := h.getAsync("web", "/")
 	// Refused by the only pod: held as at zero, not answered 502.
@@ -455,10 +453,7 @@ func TestRefusedGETIsHeldUntilTheSliceListsAServingPod(t *testing.T) {
 
 func TestRefusedGETIsSentAgainWhenThePodListensAfterItsQuarantine(t *testing.T) {
 	h := newHarness(t)
-	port := deadPort(t)
-	h.create(slice("ns", "web-x", "web", "http", port, ep{addr: "127.0.0.1", ready: ptr.To(true)}))
-	h.create(deployment("ns", "web", epoch, "http-hosts", "web"))
-	h.ready("ns", "web", 1)
+	port := h.refusingApp(t, "web-x")
 
 	done := h.getAsync("web", "/")
 	h.awaitHold("ns", "web")
@@ -479,10 +474,7 @@ func TestRefusedGETIsSentAgainWhenThePodListensAfterItsQuarantine(t *testing.T) 
 
 func TestPodThatKeepsRefusingIs502AfterTheBound(t *testing.T) {
 	h := newHarness(t)
-	dead := deadPort(t)
-	h.create(slice("ns", "web", "web", "http", dead, ep{addr: "127.0.0.1", ready: ptr.To(true)}))
-	h.create(deployment("ns", "web", epoch, "http-hosts", "web"))
-	h.ready("ns", "web", 1)
+	dead := h.refusingApp(t, "web")
 
 	done := h.getAsync("web", "/")
 	for i := range maxResends {
@@ -504,10 +496,7 @@ func TestPodThatKeepsRefusingIs502AfterTheBound(t *testing.T) {
 
 func TestPodThatKeepsRefusingIs503AtTheQueueTimeout(t *testing.T) {
 	h := newHarness(t)
-	dead := deadPort(t)
-	h.create(slice("ns", "web", "web", "http", dead, ep{addr: "127.0.0.1", ready: ptr.To(true)}))
-	h.create(deployment("ns", "web", epoch, "http-hosts", "web", "http-queue-timeout", "1s"))
-	h.ready("ns", "web", 1)
+	dead := h.refusingApp(t, "web", "http-queue-timeout", "1s")
 	// Refused, held; then the slice drops the refusing pod: the request
 	// waits for a pod that never comes, and gets a held request's 503.
 	done := h.getAsync("web", "/")
@@ -524,10 +513,7 @@ func TestPodThatKeepsRefusingIs503AtTheQueueTimeout(t *testing.T) {
 
 func TestRefusedPOSTIs502AtOnce(t *testing.T) {
 	h := newHarness(t)
-	dead := deadPort(t)
-	h.create(slice("ns", "web", "web", "http", dead, ep{addr: "127.0.0.1", ready: ptr.To(true)}))
-	h.create(deployment("ns", "web", epoch, "http-hosts", "web"))
-	h.ready("ns", "web", 1)
+	dead := h.refusingApp(t, "web")
 	// A POST's body is consumed by the failed attempt: it is not sent
 	// twice, nor held.
 	req, err := http.NewRequest(http.MethodPost, h.proxy+"/", strings.NewReader("order"))
@@ -680,4 +666,16 @@ func TestDrainWaitsForHeldRequests(t *testing.T) {
 	assert.Equal(t, "woken", <-done)
 	require.NoError(t, <-h.served)
 	h.served <- nil // for the cleanup
+}
+
+// refusingApp routes host "web" to the app ns/web whose only ready pod, in
+// the EndpointSlice named sliceName, refuses connections; it returns that
+// pod's port. ann are further annotations of the app.
+func (h *harness) refusingApp(t *testing.T, sliceName string, ann ...string) int {
+	t.Helper()
+	port := deadPort(t)
+	h.create(slice("ns", sliceName, "web", "http", port, ep{addr: "127.0.0.1", ready: ptr.To(true)}))
+	h.create(deployment("ns", "web", epoch, append([]string{"http-hosts", "web"}, ann...)...))
+	h.ready("ns", "web", 1)
+	return port
 }

@@ -371,6 +371,20 @@ var parityTotals = []struct {
 	want  int32
 }{{2000, 4}, {3500, 7}, {1000, 2}}
 
+// totalSteps are the parity steps of parityTotals, each setting the total
+// of every feed.
+func totalSteps(feeds ...*feed) []parityStep {
+	var steps []parityStep
+	for _, p := range parityTotals {
+		steps = append(steps, parityStep{what: fmt.Sprintf("%dm in total", p.milli), want: p.want, set: func() {
+			for _, f := range feeds {
+				f.set(p.milli)
+			}
+		}})
+	}
+	return steps
+}
+
 // A Pods metric, requests per second of each pod, against an average of
 // 500m per pod: each app's pods share the same total.
 func TestCustomPodsMetricScalesLikeTheRealHPA(t *testing.T) {
@@ -384,15 +398,7 @@ func TestCustomPodsMetricScalesLikeTheRealHPA(t *testing.T) {
 		feedPodMetric(t, ns, "by-spinscale", "requests_per_second", 0),
 		feedPodMetric(t, ns, "by-hpa", "requests_per_second", 0),
 	}
-	var steps []parityStep
-	for _, p := range parityTotals {
-		steps = append(steps, parityStep{what: fmt.Sprintf("%dm in total", p.milli), want: p.want, set: func() {
-			for _, f := range feeds {
-				f.set(p.milli)
-			}
-		}})
-	}
-	sideBySide(t, ns, steps...)
+	sideBySide(t, ns, totalSteps(feeds...)...)
 }
 
 // An Object metric against a Value target: each app's Deployment carries a
@@ -419,15 +425,7 @@ func TestObjectMetricScalesLikeTheRealHPA(t *testing.T) {
 			return writeMetric(ctx, t, objectMetricPath(ns, "deployments.apps", app, "requests_per_replica"), per)
 		}))
 	}
-	var steps []parityStep
-	for _, p := range parityTotals {
-		steps = append(steps, parityStep{what: fmt.Sprintf("%dm in total", p.milli), want: p.want, set: func() {
-			for _, f := range feeds {
-				f.set(p.milli)
-			}
-		}})
-	}
-	sideBySide(t, ns, steps...)
+	sideBySide(t, ns, totalSteps(feeds...)...)
 }
 
 // An External metric against an AverageValue target: both apps read the

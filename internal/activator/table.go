@@ -3,9 +3,7 @@ package activator
 import (
 	"cmp"
 	"fmt"
-	"net"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,6 +14,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 
 	"github.com/spinscale/spinscale/internal/annotations"
+	"github.com/spinscale/spinscale/internal/endpoints"
 	"github.com/spinscale/spinscale/internal/httpstats"
 )
 
@@ -259,53 +258,10 @@ func roughHosts(v string) []string {
 	return out
 }
 
-// readyAddresses lists the host:port of the ready endpoints: ready (an
-// absent condition counts as ready) and not terminating. port is the
-// route's http-port: a number is dialed as is, a name picks the slice port
-// of that name; empty picks the slice's only port, else the one named
-// "http". A slice without such a port is skipped.
+// readyAddresses lists the host:port of the ready endpoints (package
+// endpoints), mapped by m. port is the route's http-port: a number is
+// dialed as is, a name picks the slice port of that name; empty picks the
+// slice's only port, else the one named "http".
 func readyAddresses(eps []*discoveryv1.EndpointSlice, port string, m AddressMap) []string {
-	var out []string
-	seen := map[string]bool{}
-	for _, s := range eps {
-		if s.AddressType == discoveryv1.AddressTypeFQDN {
-			continue
-		}
-		p, ok := slicePort(s, port)
-		if !ok {
-			continue
-		}
-		for _, e := range s.Endpoints {
-			c := e.Conditions
-			if (c.Ready != nil && !*c.Ready) || (c.Terminating != nil && *c.Terminating) || len(e.Addresses) == 0 {
-				continue
-			}
-			// An endpoint's addresses are fungible: the first will do.
-			addr := net.JoinHostPort(m.Map(e.Addresses[0]), strconv.Itoa(int(p)))
-			if !seen[addr] {
-				seen[addr] = true
-				out = append(out, addr)
-			}
-		}
-	}
-	return out
-}
-
-func slicePort(s *discoveryv1.EndpointSlice, port string) (int32, bool) {
-	if n, err := strconv.Atoi(port); err == nil {
-		return int32(n), true
-	}
-	name := port
-	if name == "" {
-		if len(s.Ports) == 1 && s.Ports[0].Port != nil {
-			return *s.Ports[0].Port, true
-		}
-		name = "http"
-	}
-	for _, p := range s.Ports {
-		if p.Name != nil && *p.Name == name && p.Port != nil {
-			return *p.Port, true
-		}
-	}
-	return 0, false
+	return endpoints.Ready(eps, port, "http", m.Map)
 }

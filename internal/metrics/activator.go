@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -21,6 +19,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
 
+	"github.com/spinscale/spinscale/internal/endpoints"
 	"github.com/spinscale/spinscale/internal/httpstats"
 	"github.com/spinscale/spinscale/internal/recommender"
 )
@@ -228,28 +227,16 @@ func (a *Activators) discover(ctx context.Context) ([]string, error) {
 	return endpointURLs(list.Items), nil
 }
 
-// endpointURLs are the base URLs of the slices' ready endpoints.
+// endpointURLs are the base URLs of the slices' ready endpoints on their
+// only port, else the one named "admin".
 func endpointURLs(slices []discoveryv1.EndpointSlice) []string {
-	var out []string
+	ptrs := make([]*discoveryv1.EndpointSlice, len(slices))
 	for i := range slices {
-		s := &slices[i]
-		var port *int32
-		for j := range s.Ports {
-			if p := s.Ports[j]; p.Port != nil && (len(s.Ports) == 1 || p.Name != nil && *p.Name == "admin") {
-				port = p.Port
-			}
-		}
-		if port == nil {
-			continue
-		}
-		for _, ep := range s.Endpoints {
-			if ep.Conditions.Ready != nil && !*ep.Conditions.Ready {
-				continue
-			}
-			for _, ip := range ep.Addresses {
-				out = append(out, "http://"+net.JoinHostPort(ip, strconv.Itoa(int(*port))))
-			}
-		}
+		ptrs[i] = &slices[i]
+	}
+	out := endpoints.Ready(ptrs, "", "admin", nil)
+	for i, addr := range out {
+		out[i] = "http://" + addr
 	}
 	sort.Strings(out)
 	return out

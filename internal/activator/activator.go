@@ -72,6 +72,9 @@ type Activator struct {
 
 	synced   atomic.Bool
 	draining atomic.Bool
+	// baseCtx is the proxy server's base context, set by Serve: it ends
+	// when the drain runs out.
+	baseCtx atomic.Pointer[context.Context]
 	// streamsDone ends the stats streams once the proxy has drained.
 	streamsDone chan struct{}
 	closeOnce   sync.Once
@@ -249,6 +252,14 @@ func (x *Activator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	m := x.metrics.of(a)
 	a.begin(start)
 	m.inFlight.Inc()
+	if parkable(r) {
+		if b := a.pickNow(); b != nil {
+			x.forward(w, r, a, m, start, b, nil)
+		} else {
+			x.park(w, r, a, m, start)
+		}
+		return
+	}
 	// A held request waits in acquire: ServeHTTP's frame, below it, is kept
 	// small, and forward's is not on the stack yet.
 	b, err := a.acquire(r.Context(), x.holder)
@@ -259,13 +270,7 @@ func (x *Activator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // and counts its end.
 func (x *Activator) forward(w http.ResponseWriter, r *http.Request, a *app, m *appMetrics, start time.Time, b *backend, err error) {
 	ex := &exchange{rec: recorder{ResponseWriter: w}}
-	defer func() {
-		end := x.clock.Now()
-		a.end(end)
-		m.inFlight.Dec()
-		m.requests(ex.rec.status()).Inc()
-		m.duration.Observe(end.Sub(start).Seconds())
-	}()
+	defer x.counted(a, m, start, &ex.rec)
 	if err != nil {
 		x.refuse(&ex.rec, r, a, err)
 		return
@@ -299,6 +304,10 @@ func (x *Activator) refuse(w *recorder, r *http.Request, a *app, err error) {
 		x.metrics.heldRejected.WithLabelValues(ns, name, "timeout").Inc()
 		log.Warn("request refused: no ready pod in time")
 		retryLater(w, fmt.Sprintf("app %s had no ready pod in time; retry later", a.key))
+	case errors.Is(err, errCut):
+		x.metrics.heldRejected.WithLabelValues(ns, name, "shutdown").Inc()
+		log.Warn("request refused: the activator is shutting down")
+		retryLater(w, fmt.Sprintf("app %s had no ready pod before this activator shut down; retry later", a.key))
 	case errors.Is(err, errRemoved):
 		http.Error(w, fmt.Sprintf("app %s is no longer routed", a.key), http.StatusNotFound)
 	default: // the client went while held

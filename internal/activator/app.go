@@ -47,6 +47,9 @@ type app struct {
 	readyClosed bool
 	removed     bool
 	held        int64
+	// parked are the held requests waiting without a handler (park.go),
+	// woken when ready closes.
+	parked map[*parked]struct{}
 
 	// The counts of the current second.
 	inFlight   int64
@@ -59,7 +62,7 @@ type app struct {
 }
 
 func newApp(key httpstats.App, now time.Time) *app {
-	return &app{key: key, ready: make(chan struct{}), lastChange: now, periodFrom: now}
+	return &app{key: key, ready: make(chan struct{}), parked: map[*parked]struct{}{}, lastChange: now, periodFrom: now}
 }
 
 // Errors of acquire.
@@ -156,28 +159,41 @@ const wakeEvery = 500 * time.Millisecond
 // the request while the app has none: until one turns ready, the request's
 // context ends, or the queue timeout. A full queue fails at once.
 func (a *app) acquire(ctx context.Context, h *holder) (*backend, error) {
-	a.mu.Lock()
-	if b := a.pick(nil); b != nil {
-		b.inFlight.Add(1)
-		a.mu.Unlock()
+	if b := a.pickNow(); b != nil {
 		return b, nil
 	}
-	a.mu.Unlock()
 	return a.hold(ctx, h, 0)
 }
 
+// pickNow returns a ready backend with one more request in flight, or nil.
+func (a *app) pickNow() *backend {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	b := a.pick(nil)
+	if b != nil {
+		b.inFlight.Add(1)
+	}
+	return b
+}
+
 // hold is acquire for an app that had no ready backend; spent is the time
-// the request was already held, deducted from its queue timeout. A held
-// request waits here, in small frames, with one timer and nothing else of its own
-// beyond the select's wait records: the rest of its cost is its
-// connection's in net/http (buffers, two goroutines).
+// the request was already held, deducted from its queue timeout.
 func (a *app) hold(ctx context.Context, h *holder, spent time.Duration) (*backend, error) {
 	ready, timeout, b, err := a.enter(h)
 	if b != nil || err != nil {
 		return b, err
 	}
 	defer a.leave(h)
-	t := h.timer(max(timeout-spent, 0))
+	return a.wait(ctx, h, ready, max(timeout-spent, 0))
+}
+
+// wait holds a request that entered the queue until a backend can be
+// picked, ctx ends, or timeout. A request held in its handler waits here,
+// in small frames, with one timer and nothing else of its own beyond the
+// select's wait records: the rest of its cost is its connection's in
+// net/http (buffers, two goroutines). Parked requests (park.go) cost less.
+func (a *app) wait(ctx context.Context, h *holder, ready <-chan struct{}, timeout time.Duration) (*backend, error) {
+	t := h.timer(timeout)
 	defer t.Stop()
 	if h.onHold != nil {
 		// Told once the timeout runs, so that a test that then moves the
@@ -192,9 +208,11 @@ func (a *app) hold(ctx context.Context, h *holder, spent time.Duration) (*backen
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
-		if b, ready, err = a.retry(); b != nil || err != nil {
+		b, next, err := a.retry()
+		if b != nil || err != nil {
 			return b, err
 		}
+		ready = next
 	}
 }
 
@@ -321,6 +339,7 @@ func (a *app) syncReady() {
 	case usable && !a.readyClosed:
 		close(a.ready)
 		a.readyClosed = true
+		a.wakeParked()
 	case !usable && a.readyClosed:
 		a.ready = make(chan struct{})
 		a.readyClosed = false
@@ -364,6 +383,15 @@ func (a *app) remove() {
 	if !a.readyClosed {
 		close(a.ready)
 		a.readyClosed = true
+	}
+	a.wakeParked()
+}
+
+// wakeParked wakes the parked requests to look for a backend. a.mu is
+// held.
+func (a *app) wakeParked() {
+	for p := range a.parked {
+		p.wake()
 	}
 }
 

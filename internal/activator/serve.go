@@ -20,6 +20,7 @@ import (
 func (x *Activator) Serve(ctx context.Context, proxyLn, adminLn net.Listener, drainTimeout time.Duration) error {
 	baseCtx, cut := context.WithCancel(context.WithoutCancel(ctx))
 	defer cut()
+	x.baseCtx.Store(&baseCtx)
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	protocols.SetUnencryptedHTTP2(true)

@@ -1,0 +1,230 @@
+package activator
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+
+	"github.com/spinscale/spinscale/internal/httpstats"
+)
+
+// rawGet writes a GET for host on a new connection to the proxy and
+// returns the connection and its reader.
+func (h *harness) rawGet(method, host, path string) (net.Conn, *bufio.Reader) {
+	h.t.Helper()
+	c, err := net.Dial("tcp", strings.TrimPrefix(h.proxy, "http://"))
+	require.NoError(h.t, err)
+	h.t.Cleanup(func() { c.Close() })
+	_, err = fmt.Fprintf(c, "%s %s HTTP/1.1\r\nHost: %s\r\n\r\n", method, path, host)
+	require.NoError(h.t, err)
+	return c, bufio.NewReader(c)
+}
+
+// A held GET leaves its handler; its answer comes with Connection: close,
+// the backend's headers and body intact, and the connection is closed
+// after it.
+func TestParkedRequestIsAnsweredOnItsConnectionAndClosed(t *testing.T) {
+	h := newHarness(t)
+	h.create(deployment("ns", "idle", epoch, "http-hosts", "idle"))
+	h.routed("idle", "/", "ns", "idle")
+	c, br := h.rawGet(http.MethodGet, "idle", "/path?q=1")
+	h.awaitHold("ns", "idle")
+	a, _ := h.x.table.lookup("idle", "/")
+	a.mu.Lock()
+	parkedNow := len(a.parked)
+	a.mu.Unlock()
+	assert.Equal(t, 1, parkedNow, "the held GET waits without its handler")
+
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Seen", r.URL.String()+" "+r.Host+" "+r.Header.Get("X-Forwarded-Host"))
+		fmt.Fprint(w, "woken")
+	}))
+	t.Cleanup(backend.Close)
+	h.create(backendSlice("ns", "idle", "idle", backend))
+
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(waitLimit)))
+	res, err := http.ReadResponse(br, nil)
+	require.NoError(t, err)
+	body, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, res.StatusCode)
+	assert.Equal(t, "woken", string(body))
+	assert.Equal(t, "/path?q=1 idle idle", res.Header.Get("X-Seen"))
+	assert.True(t, res.Close, "Connection: close")
+	assert.NotEmpty(t, res.Header.Get("Date"))
+	_, err = br.ReadByte()
+	assert.ErrorIs(t, err, io.EOF, "the connection is closed after the answer")
+	assert.Zero(t, a.heldCount())
+	assert.Contains(t, h.metrics(), `spinscale_activator_requests_total{app="idle",code="200",namespace="ns"} 1`)
+}
+
+// A request with a body is held in its handler, and its connection kept.
+func TestRequestWithABodyIsHeldWithItsConnection(t *testing.T) {
+	h := newHarness(t)
+	h.create(deployment("ns", "idle", epoch, "http-hosts", "idle"))
+	h.routed("idle", "/", "ns", "idle")
+	type answer struct {
+		res  *http.Response
+		body string
+		err  error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodPost, h.proxy+"/", strings.NewReader("payload"))
+		req.Host = "idle"
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			done <- answer{err: err}
+			return
+		}
+		defer res.Body.Close()
+		b, err := io.ReadAll(res.Body)
+		done <- answer{res, string(b), err}
+	}()
+	h.awaitHold("ns", "idle")
+	a, _ := h.x.table.lookup("idle", "/")
+	a.mu.Lock()
+	parkedNow := len(a.parked)
+	a.mu.Unlock()
+	assert.Zero(t, parkedNow)
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "got %s", b)
+	}))
+	t.Cleanup(backend.Close)
+	h.create(backendSlice("ns", "idle", "idle", backend))
+	got := <-done
+	require.NoError(t, got.err)
+	assert.Equal(t, http.StatusOK, got.res.StatusCode)
+	assert.Equal(t, "got payload", got.body)
+	assert.False(t, got.res.Close, "kept alive")
+}
+
+// A parked request whose queue timeout passes is answered 503 on its
+// connection.
+func TestParkedRequestTimesOutWith503(t *testing.T) {
+	h := newHarness(t)
+	h.create(deployment("ns", "idle", epoch, "http-hosts", "idle", "http-queue-timeout", "5s"))
+	h.routed("idle", "/", "ns", "idle")
+	c, br := h.rawGet(http.MethodHead, "idle", "/")
+	h.awaitHold("ns", "idle")
+	h.clock.Step(5 * time.Second)
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(waitLimit)))
+	res, err := http.ReadResponse(br, &http.Request{Method: http.MethodHead})
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusServiceUnavailable, res.StatusCode)
+	assert.Equal(t, "1", res.Header.Get("Retry-After"))
+	_, err = br.ReadByte()
+	assert.ErrorIs(t, err, io.EOF, "a HEAD answer has no body, and the connection closes")
+}
+
+// A request still parked when the drain runs out is answered 503.
+func TestParkedRequestIsAnswered503WhenTheDrainRunsOut(t *testing.T) {
+	h := newHarness(t)
+	h.create(deployment("ns", "idle", epoch, "http-hosts", "idle"))
+	h.routed("idle", "/", "ns", "idle")
+	c, br := h.rawGet(http.MethodGet, "idle", "/")
+	h.awaitHold("ns", "idle")
+	h.cancel() // SIGTERM; the harness drains for 5 s
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(waitLimit)))
+	res, err := http.ReadResponse(br, nil)
+	require.NoError(t, err)
+	body, _ := io.ReadAll(res.Body)
+	assert.Equal(t, http.StatusServiceUnavailable, res.StatusCode)
+	assert.Contains(t, string(body), "shut down")
+	require.NoError(t, <-h.served)
+	h.served <- nil // for the cleanup
+}
+
+// connResponse writes what net/http would for the cases the proxy meets.
+func TestConnResponseWritesHTTP1(t *testing.T) {
+	cases := []struct {
+		name   string
+		method string
+		write  func(w http.ResponseWriter)
+		want   []string
+		absent []string
+	}{
+		{"body", http.MethodGet, func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "text/plain")
+			fmt.Fprint(w, "hello")
+		}, []string{"HTTP/1.1 200 OK\r\n", "Connection: close\r\n", "Content-Type: text/plain\r\n", "\r\n\r\nhello"}, nil},
+		{"informational first", http.MethodGet, func(w http.ResponseWriter) {
+			w.Header().Set("Link", "</a.css>; rel=preload")
+			w.WriteHeader(http.StatusEarlyHints)
+			w.Header().Del("Link")
+			w.WriteHeader(http.StatusCreated)
+		}, []string{"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 201 Created\r\n"}, nil},
+		{"no body for HEAD", http.MethodHead, func(w http.ResponseWriter) {
+			w.Header().Set("Content-Length", "5")
+			_, err := w.Write([]byte("hello"))
+			if err == nil {
+				panic("a body was accepted for HEAD")
+			}
+		}, []string{"Content-Length: 5\r\n"}, []string{"hello"}},
+		{"trailers dropped", http.MethodGet, func(w http.ResponseWriter) {
+			w.Header().Set("Trailer", "X-Sum")
+			w.Header().Set(http.TrailerPrefix+"X-Sum", "1")
+			w.Header().Set("Transfer-Encoding", "chunked")
+			fmt.Fprint(w, "x")
+		}, []string{"\r\n\r\nx"}, []string{"Trailer", "X-Sum", "chunked"}},
+		{"bad code", http.MethodGet, func(w http.ResponseWriter) { w.WriteHeader(42) },
+			[]string{"HTTP/1.1 500 Internal Server Error\r\n"}, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			server, client := net.Pipe()
+			read := make(chan string, 1)
+			go func() {
+				b, _ := io.ReadAll(client)
+				read <- string(b)
+			}()
+			r := httptest.NewRequest(tc.method, "/", nil)
+			w := newConnResponse(server, r)
+			tc.write(w)
+			w.finish(zap.NewNop())
+			got := <-read
+			for _, s := range tc.want {
+				assert.Contains(t, got, s)
+			}
+			for _, s := range tc.absent {
+				assert.NotContains(t, got, s)
+			}
+		})
+	}
+}
+
+// A backend turning ready between a request's entry in the queue and its
+// parking still wakes it.
+func TestParkedAfterTheBackendTurnedReadyIsWoken(t *testing.T) {
+	a := newApp(httpstats.App{Namespace: "ns", Name: "web"}, epoch)
+	server, client := net.Pipe()
+	defer client.Close()
+	a.setBackends([]string{"127.0.0.1:1"})
+	p := &parked{conn: server}
+	a.addParked(p)
+	x, err := New(Options{})
+	require.NoError(t, err)
+	got := make(chan *backend, 1)
+	go func() {
+		b, _ := x.parkedOutcome(p, a)
+		got <- b
+	}()
+	select {
+	case b := <-got:
+		require.NotNil(t, b)
+		assert.Equal(t, "127.0.0.1:1", b.addr)
+	case <-time.After(waitLimit):
+		t.Fatal("not woken")
+	}
+}

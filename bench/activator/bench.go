@@ -138,24 +138,26 @@ func (b *bench) latency(ctx context.Context, rep *report) error {
 	return nil
 }
 
-// throughput is part b.
+// throughput is part b: runs closed loops one after the other.
 func (b *bench) throughput(ctx context.Context, rep *report) error {
-	logf("b: %d clients in a closed loop for %s", b.o.workers, b.o.throughputFor)
-	pid := b.activator.pid()
-	cpu0, err := cpuTime(pid)
-	if err != nil {
-		return err
+	for run := range b.o.runs {
+		logf("b: run %d of %d: %d clients in a closed loop for %s", run+1, b.o.runs, b.o.workers, b.o.throughputFor)
+		pid := b.activator.pid()
+		cpu0, err := cpuTime(pid)
+		if err != nil {
+			return err
+		}
+		self0, _ := cpuTime(selfPid())
+		start := time.Now()
+		ok, failed := closedLoop(ctx, newClient(b.o.workers), target{base: b.url, host: b.web.host}, b.o.workers, b.o.throughputFor, b.o.maxThroughputRequests)
+		wall := time.Since(start)
+		cpu1, err := cpuTime(pid)
+		if err != nil {
+			return err
+		}
+		self1, _ := cpuTime(selfPid())
+		rep.throughput = append(rep.throughput, throughputResult{ok: ok, failed: failed, wall: wall, cpu: cpu1 - cpu0, benchCPU: self1 - self0, workers: b.o.workers})
 	}
-	self0, _ := cpuTime(selfPid())
-	start := time.Now()
-	ok, failed := closedLoop(ctx, newClient(b.o.workers), target{base: b.url, host: b.web.host}, b.o.workers, b.o.throughputFor, b.o.maxThroughputRequests)
-	wall := time.Since(start)
-	cpu1, err := cpuTime(pid)
-	if err != nil {
-		return err
-	}
-	self1, _ := cpuTime(selfPid())
-	rep.throughput = &throughputResult{ok: ok, failed: failed, wall: wall, cpu: cpu1 - cpu0, benchCPU: self1 - self0, workers: b.o.workers}
 	return nil
 }
 

@@ -5,7 +5,8 @@
 //	a. added latency p50/p99 at a fixed rate (1,000 req/s): requests straight
 //	   to a pod and through the activator, interleaved on one schedule;
 //	b. throughput: proxied requests per CPU-second of the activator process
-//	   (utime + stime from /proc/PID/stat) under closed-loop load;
+//	   (utime + stime from /proc/PID/stat) under closed-loop load, the
+//	   median of -runs loops;
 //	c. memory per 1,000 held requests: the activator's RSS with N requests
 //	   held for an app with no pod, minus its RSS before;
 //	d. first request at zero → response, and its time after the pod turned
@@ -61,7 +62,7 @@ func main() {
 	throughputFor := flag.Duration("throughput-duration", 10*time.Second, "b: how long the closed loop runs")
 	held := flag.Int("held", 2000, "c: requests held at once")
 	startup := flag.Duration("startup", 2*time.Second, "d: the pod's start-up time (kwok's pod-ready delay)")
-	runs := flag.Int("runs", 3, "d and e: repetitions")
+	runs := flag.Int("runs", 3, "b, d and e: repetitions (b reports the median)")
 	portBase := flag.Int("port-base", 23100, "the control plane's PORT_BASE (ports base to base+6)")
 	addrMap := flag.String("address-map", "10.244.0.0/16=127.244.0.0/16", "how pod addresses map onto loopback (the activator's --endpoint-address-map)")
 	root := flag.String("root", ".", "the repository root")

@@ -60,13 +60,19 @@ func TestProcReadsThisProcess(t *testing.T) {
 func TestReportComparesWithTheGoals(t *testing.T) {
 	r := &report{opts: options{warm: 2 * time.Second}}
 	r.memory = &memoryResult{held: 2000, before: 50 << 20, after: 80 << 20}
-	r.throughput = &throughputResult{ok: 50000, wall: 5 * time.Second, cpu: 2 * time.Second, workers: 32}
+	r.opts.throughputFor = 5 * time.Second
+	r.throughput = []throughputResult{
+		{ok: 50000, wall: 5 * time.Second, cpu: 2 * time.Second, workers: 32},
+		{ok: 30000, wall: 5 * time.Second, cpu: 2 * time.Second, workers: 32},
+		{ok: 60000, wall: 5 * time.Second, cpu: 2 * time.Second, workers: 32},
+	}
 	r.zero = &zeroResult{startup: 2 * time.Second, runs: []zeroRun{{afterReady: 20 * time.Millisecond}, {afterReady: 150 * time.Millisecond}, {total: time.Second, failure: `502 "bad gateway" <nil>`}}}
 	var b bytes.Buffer
 	r.write(&b)
 	out := b.String()
 	assert.Contains(t, out, "**15.00 MiB per 1,000 held requests** (goal: at most 10 MiB: MISSED)")
-	assert.Contains(t, out, "**25000 proxied requests per CPU-second** (goal: at least 20000: within)")
+	assert.Contains(t, out, "| 2 | 30000 | 0 | 6000 | 2s | 40% | 15000 |")
+	assert.Contains(t, out, "Median of the runs: **25000 proxied requests per CPU-second** (goal: at least 20000: within)")
 	assert.Contains(t, out, "Worst pod Ready → answer: 150.000 ms over 2 answered runs, 1 failed (goal: at most 100ms: MISSED)")
 	assert.Contains(t, out, "| 3 | failed after 1000.000 ms: 502 \"bad gateway\" <nil> | | |")
 	assert.False(t, strings.Contains(out, "## a."), "no latency part was run")

@@ -77,6 +77,8 @@ type Activator struct {
 	// baseCtx is the proxy server's base context, set by Serve: it ends
 	// when the drain runs out.
 	baseCtx atomic.Pointer[context.Context]
+	// sweeps starts the sweep of parked connections once.
+	sweeps sync.Once
 	// streamsDone ends the stats streams once the proxy has drained.
 	streamsDone chan struct{}
 	closeOnce   sync.Once
@@ -260,9 +262,9 @@ func (x *Activator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if parkable(r) {
 		if b := a.pickNow(); b != nil {
 			x.forward(w, r, a, m, start, b, nil)
-		} else {
-			x.park(w, r, a, m, start)
+			return
 		}
+		x.park(w, r, a, m, start)
 		return
 	}
 	// A held request waits in acquire: ServeHTTP's frame, below it, is kept

@@ -339,7 +339,7 @@ func (a *app) syncReady() {
 	case usable && !a.readyClosed:
 		close(a.ready)
 		a.readyClosed = true
-		a.wakeParked()
+		a.wakeAllParked()
 	case !usable && a.readyClosed:
 		a.ready = make(chan struct{})
 		a.readyClosed = false
@@ -384,12 +384,12 @@ func (a *app) remove() {
 		close(a.ready)
 		a.readyClosed = true
 	}
-	a.wakeParked()
+	a.wakeAllParked()
 }
 
-// wakeParked wakes the parked requests to look for a backend. a.mu is
+// wakeAllParked wakes the parked requests to look for a backend. a.mu is
 // held.
-func (a *app) wakeParked() {
+func (a *app) wakeAllParked() {
 	for p := range a.parked {
 		p.wake()
 	}

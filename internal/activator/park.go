@@ -7,44 +7,49 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"sync"
 	"time"
 
 	"go.uber.org/zap"
+	"k8s.io/utils/clock"
 )
 
 // A held HTTP/1 request without a body is parked: its connection is taken
 // from net/http (hijacked), whose goroutine, buffers and response state are
-// let go, and one small goroutine of the activator's own waits on a read of
-// the connection. The read ends when the client goes (EOF), or when the
-// app, the queue timeout or the drain wake it by setting a deadline in the
-// past. What is left per request is its parsed request, its socket, a
-// timer and that goroutine's stack, a third of what net/http keeps for a
-// request waiting in its handler (`go test -bench Held ./internal/activator`).
-//
-// Once a backend is picked the request is forwarded as any other, and its
-// response written on the connection with "Connection: close". Requests
-// with a body, upgrades and HTTP/2 streams are held in their handler as
-// before.
+// let go, and nothing runs for it while it waits. Its app wakes it when a
+// backend can be picked or the app goes, its timer at its queue timeout,
+// the drain when it runs out, and the sweep (each second) when its client
+// closed the connection. A woken request gets a goroutine of its own, which
+// forwards it as any other and writes the answer on the connection with
+// "Connection: close". What is left per parked request is its parsed
+// request, its socket and its timers, a tenth of what net/http keeps for a
+// request waiting in its handler (`go test -bench Held
+// ./internal/activator`). Requests with a body, upgrades and HTTP/2 streams
+// are held in their handler.
 
-// parked is one parked request. Its fields after conn are guarded by its
+// parked is one parked request. Its fields after start are guarded by its
 // app's mu.
 type parked struct {
-	conn net.Conn
-	// woken is set, with the read deadline in the past, when the waiting
-	// read must look again; expired and cut say why, if not a backend.
-	woken, expired, cut bool
+	x     *Activator
+	a     *app
+	m     *appMetrics
+	r     *http.Request
+	conn  net.Conn
+	start time.Time
+
+	expire  clock.Timer
+	stopCut func() bool
+	// woken is set when a goroutine was started to look at it; expired,
+	// cut and gone say why, if not a backend.
+	woken, expired, cut, gone bool
 }
 
-// aLongTimeAgo is a read deadline that ends a read at once.
-var aLongTimeAgo = time.Unix(1, 0)
-
-// wake ends p's read. a.mu is held.
+// wake starts the goroutine that looks for p's backend, unless one runs.
+// a.mu is held.
 func (p *parked) wake() {
 	if !p.woken {
 		p.woken = true
-		_ = p.conn.SetReadDeadline(aLongTimeAgo)
+		go p.x.dispatch(p)
 	}
 }
 
@@ -56,87 +61,125 @@ func parkable(r *http.Request) bool {
 }
 
 // park holds r, for app a which has no backend to pick, without its
-// handler. It returns false, having done nothing, when the connection
-// cannot be taken: the caller holds the request as before.
-func (x *Activator) park(w http.ResponseWriter, r *http.Request, a *app, m *appMetrics, start time.Time) bool {
+// handler; where the connection cannot be taken it is held in the handler.
+func (x *Activator) park(w http.ResponseWriter, r *http.Request, a *app, m *appMetrics, start time.Time) {
 	ready, timeout, b, err := a.enter(x.holder)
 	if b != nil || err != nil {
 		x.forward(w, r, a, m, start, b, err)
-		return true
+		return
 	}
 	conn, brw, herr := http.NewResponseController(w).Hijack()
 	if herr != nil {
 		defer a.leave(x.holder)
 		b, err = a.wait(r.Context(), x.holder, ready, timeout)
 		x.forward(w, r, a, m, start, b, err)
-		return true
+		return
 	}
 	if brw.Reader.Buffered() > 0 {
 		// The client already sent more (a pipelined request): it is not
 		// read, as the connection closes after this answer.
 		x.log.Debug("parked connection had more input", zap.Int("bytes", brw.Reader.Buffered()))
 	}
-	p := &parked{conn: conn}
 	x.active.add(1)
-	go x.waitParked(p, r, a, m, start, timeout)
-	return true
-}
-
-// waitParked waits for a backend for the parked request p, then forwards
-// it, and answers it on its connection.
-func (x *Activator) waitParked(p *parked, r *http.Request, a *app, m *appMetrics, start time.Time, timeout time.Duration) {
-	defer x.active.add(-1)
-	base := x.base()
-	a.addParked(p)
-	// On its own goroutine, as quarantine's: a fake clock runs it with its
-	// lock held.
-	expire := x.holder.afterFunc(timeout, func() {
-		go func() {
-			a.mu.Lock()
-			p.expired = true
-			p.wake()
-			a.mu.Unlock()
-		}()
-	})
-	stopCut := context.AfterFunc(base, func() {
-		a.mu.Lock()
-		p.cut = true
-		p.wake()
-		a.mu.Unlock()
-	})
+	p := &parked{x: x, a: a, m: m, r: r, conn: conn, start: start}
+	a.mu.Lock()
+	// On their own goroutines: a fake clock runs a timer's function with
+	// its lock held, which a.mu must not wait for.
+	p.expire = x.holder.afterFunc(timeout, func() { go a.wakeOne(p, func() { p.expired = true }) })
+	p.stopCut = context.AfterFunc(x.base(), func() { a.wakeOne(p, func() { p.cut = true }) })
+	a.parked[p] = struct{}{}
+	if a.readyClosed {
+		p.wake() // a backend turned ready (or the app went) since enter
+	}
+	a.mu.Unlock()
+	x.sweeps.Do(func() { go x.sweepParked() })
 	if x.holder.onHold != nil {
 		x.holder.onHold(a.key)
 	}
-	b, err := x.parkedOutcome(p, a)
-	expire.Stop()
-	stopCut()
+}
+
+// wakeOne wakes p, if still parked, after set records why.
+func (a *app) wakeOne(p *parked, set func()) {
 	a.mu.Lock()
+	defer a.mu.Unlock()
+	if _, ok := a.parked[p]; ok {
+		set()
+		p.wake()
+	}
+}
+
+// dispatch forwards a woken parked request to a backend, or refuses it,
+// or parks it again when the backend it was woken for went meanwhile.
+func (x *Activator) dispatch(p *parked) {
+	a := p.a
+	a.mu.Lock()
+	p.woken = false
+	b := a.pick(nil)
+	var reason error
+	switch {
+	case p.gone:
+		reason = errClientGone
+	case b != nil:
+		b.inFlight.Add(1)
+	case a.removed:
+		reason = errRemoved
+	case p.cut:
+		reason = errCut
+	case p.expired:
+		reason = errTimeout
+	default:
+		a.mu.Unlock()
+		return // still parked
+	}
 	delete(a.parked, p)
 	a.mu.Unlock()
+	defer x.active.add(-1)
+	p.expire.Stop()
+	p.stopCut()
 	a.leave(x.holder)
-	_ = p.conn.SetReadDeadline(time.Time{})
-
-	if errors.Is(err, errClientGone) {
+	if reason == errClientGone {
 		_ = p.conn.Close()
-		rec := recorder{code: statusClientClosed}
-		x.counted(a, m, start, &rec)
+		x.counted(a, p.m, p.start, &recorder{code: statusClientClosed})
 		return
 	}
-	ctx, cancel := context.WithCancel(base)
+	ctx, cancel := context.WithCancel(x.base())
 	defer cancel()
-	rw := newConnResponse(p.conn, r)
-	x.forward(rw, r.WithContext(ctx), a, m, start, b, err)
+	rw := newConnResponse(p.conn, p.r)
+	x.forward(rw, p.r.WithContext(ctx), a, p.m, p.start, b, reason)
 	rw.finish(x.log)
 }
 
-// addParked lists p among the requests to wake, waking it at once if a
-// backend turned ready (or the app went) since it entered the queue.
-func (a *app) addParked(p *parked) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.parked[p] = struct{}{}
-	if a.readyClosed {
-		p.wake()
+// parkedSweepEvery is how often parked connections are looked at for
+// clients that closed them.
+const parkedSweepEvery = time.Second
+
+// sweepParked wakes, each second, the parked requests whose client closed
+// the connection. It runs from the first parked request on, until the
+// drain ends.
+func (x *Activator) sweepParked() {
+	t := time.NewTicker(parkedSweepEvery)
+	defer t.Stop()
+	var conns []*parked
+	for {
+		select {
+		case <-t.C:
+		case <-x.streamsDone:
+			return
+		}
+		for _, a := range x.table.appList() {
+			a.mu.Lock()
+			for p := range a.parked {
+				conns = append(conns, p)
+			}
+			a.mu.Unlock()
+		}
+		for i, p := range conns {
+			if closedByPeer(p.conn) {
+				p.a.wakeOne(p, func() { p.gone = true })
+			}
+			conns[i] = nil
+		}
+		conns = conns[:0]
 	}
 }
 
@@ -145,45 +188,6 @@ var errClientGone = errors.New("client closed the connection while held")
 
 // errCut is a parked request cut at the end of the drain.
 var errCut = errors.New("activator shutting down")
-
-// parkedOutcome reads p's connection until a backend can be picked (it is
-// returned with one more request in flight), or the request must be
-// refused, or the client goes.
-func (x *Activator) parkedOutcome(p *parked, a *app) (*backend, error) {
-	var scratch [64]byte
-	for {
-		n, err := p.conn.Read(scratch[:])
-		switch {
-		case n > 0 && err == nil:
-			continue // more input from the client, unread: the connection closes after the answer
-		case err != nil && !errors.Is(err, os.ErrDeadlineExceeded):
-			return nil, errClientGone
-		}
-		a.mu.Lock()
-		p.woken = false
-		if b := a.pick(nil); b != nil {
-			b.inFlight.Add(1)
-			a.mu.Unlock()
-			return b, nil
-		}
-		var reason error
-		switch {
-		case a.removed:
-			reason = errRemoved
-		case p.cut:
-			reason = errCut
-		case p.expired:
-			reason = errTimeout
-		}
-		if reason == nil {
-			_ = p.conn.SetReadDeadline(time.Time{})
-		}
-		a.mu.Unlock()
-		if reason != nil {
-			return nil, reason
-		}
-	}
-}
 
 // base is the context of the server's requests: it ends when the drain
 // runs out.

@@ -204,27 +204,66 @@ func TestConnResponseWritesHTTP1(t *testing.T) {
 	}
 }
 
-// A backend turning ready between a request's entry in the queue and its
-// parking still wakes it.
-func TestParkedAfterTheBackendTurnedReadyIsWoken(t *testing.T) {
+// A parked request woken when no backend can be picked (the one it was
+// woken for went again) stays parked; woken at its timeout, it is answered
+// 503 on its connection.
+func TestWokenWithoutABackendStaysParked(t *testing.T) {
+	x, err := New(Options{})
+	require.NoError(t, err)
 	a := newApp(httpstats.App{Namespace: "ns", Name: "web"}, epoch)
 	server, client := net.Pipe()
 	defer client.Close()
-	a.setBackends([]string{"127.0.0.1:1"})
-	p := &parked{conn: server}
-	a.addParked(p)
-	x, err := New(Options{})
-	require.NoError(t, err)
-	got := make(chan *backend, 1)
+	p := &parked{x: x, a: a, m: x.metrics.of(a), r: httptest.NewRequest(http.MethodGet, "/", nil), conn: server,
+		start: time.Now(), expire: x.holder.afterFunc(time.Hour, func() {}), stopCut: func() bool { return true }}
+	a.mu.Lock()
+	a.parked[p] = struct{}{}
+	a.held = 1
+	a.mu.Unlock()
+	x.active.add(1)
+
+	x.dispatch(p)
+	a.mu.Lock()
+	_, still := a.parked[p]
+	a.mu.Unlock()
+	assert.True(t, still, "no backend and no reason to refuse: parked")
+	assert.EqualValues(t, 1, a.heldCount())
+
+	read := make(chan string, 1)
 	go func() {
-		b, _ := x.parkedOutcome(p, a)
-		got <- b
+		b, _ := io.ReadAll(client)
+		read <- string(b)
 	}()
+	a.wakeOne(p, func() { p.expired = true })
 	select {
-	case b := <-got:
-		require.NotNil(t, b)
-		assert.Equal(t, "127.0.0.1:1", b.addr)
+	case got := <-read:
+		assert.Contains(t, got, "HTTP/1.1 503 Service Unavailable\r\n")
+		assert.Contains(t, got, "app ns/web had no ready pod in time")
 	case <-time.After(waitLimit):
-		t.Fatal("not woken")
+		t.Fatal("not answered")
+	}
+	assert.Zero(t, a.heldCount())
+	assert.Zero(t, x.active.load())
+}
+
+// closedByPeer tells a connection its client closed from one still open,
+// with or without more input, which it drops.
+func TestClosedByPeer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	server, err := ln.Accept()
+	require.NoError(t, err)
+	defer server.Close()
+	assert.False(t, closedByPeer(server), "open")
+	_, err = client.Write([]byte("x"))
+	require.NoError(t, err)
+	assert.False(t, closedByPeer(server), "open, with input")
+	require.NoError(t, client.Close())
+	deadline := time.Now().Add(waitLimit)
+	for !closedByPeer(server) {
+		require.True(t, time.Now().Before(deadline), "the close was never seen")
+		time.Sleep(10 * time.Millisecond)
 	}
 }

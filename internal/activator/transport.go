@@ -39,6 +39,9 @@ type podTransport struct {
 	swept time.Time
 }
 
+// aLongTimeAgo is a deadline that ends a read or write at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
 // podConn is one connection to a pod.
 type podConn struct {
 	net.Conn
@@ -234,15 +237,15 @@ func (b *podBody) Close() error {
 	return nil
 }
 
-// sweepEvery is how often idle connections are looked over.
-const sweepEvery = 10 * time.Second
+// idleSweepEvery is how often idle connections are looked over.
+const idleSweepEvery = 10 * time.Second
 
 // sweep closes the connections idle longer than idleTimeout, at most once
-// per sweepEvery: those of pods gone are never asked for again.
+// per idleSweepEvery: those of pods gone are never asked for again.
 func (t *podTransport) sweep() {
 	now := time.Now()
 	t.mu.Lock()
-	if now.Sub(t.swept) < sweepEvery {
+	if now.Sub(t.swept) < idleSweepEvery {
 		t.mu.Unlock()
 		return
 	}

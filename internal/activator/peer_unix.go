@@ -1,0 +1,49 @@
+//go:build unix
+
+package activator
+
+import (
+	"errors"
+	"net"
+	"syscall"
+)
+
+// closedByPeer reports whether the other end of c closed it (or reset it),
+// without waiting. Input the client sent after its request is read and
+// dropped on the way, as a parked connection closes after its answer.
+func closedByPeer(c net.Conn) bool {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return true
+	}
+	closed := false
+	err = rc.Read(func(fd uintptr) bool {
+		closed = drainClosed(int(fd))
+		return true
+	})
+	return closed || err != nil
+}
+
+// drainClosed reads what fd has without waiting, dropping it, and reports
+// whether it reached the end (or a reset).
+func drainClosed(fd int) bool {
+	var buf [512]byte
+	for range 128 { // at most 64 KiB a look
+		n, _, err := syscall.Recvfrom(fd, buf[:], syscall.MSG_DONTWAIT)
+		switch {
+		case err == nil && n > 0, errors.Is(err, syscall.EINTR):
+			// input after the request, dropped; or interrupted
+		case err == nil:
+			return true // EOF
+		case errors.Is(err, syscall.EAGAIN), errors.Is(err, syscall.EWOULDBLOCK):
+			return false
+		default:
+			return true // reset
+		}
+	}
+	return false
+}

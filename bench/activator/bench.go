@@ -112,7 +112,7 @@ func (b *bench) close() {
 	b.cancel()
 }
 
-// latency is part a.
+// latency is part a: runs of the open loop one after the other.
 func (b *bench) latency(ctx context.Context, rep *report) error {
 	pods := b.webPods.Pods()
 	if len(pods) != 1 {
@@ -120,21 +120,23 @@ func (b *bench) latency(ctx context.Context, rep *report) error {
 	}
 	direct := target{name: "straight to the pod", base: "http://" + pods[0].Addr, host: b.web.host}
 	proxied := target{name: "through the activator", base: b.url, host: b.web.host}
-	logf("a: %d req/s to each path for %s", b.o.rate, b.o.latencyFor)
-	cpu0, err := cpuTime(b.activator.pid())
-	if err != nil {
-		return err
+	for run := range b.o.runs {
+		logf("a: run %d of %d: %d req/s to each path for %s", run+1, b.o.runs, b.o.rate, b.o.latencyFor)
+		cpu0, err := cpuTime(b.activator.pid())
+		if err != nil {
+			return err
+		}
+		res, err := openLoop(ctx, newClient(1000), []target{direct, proxied}, b.o.rate, b.o.warm, b.o.latencyFor, 5000)
+		if err != nil {
+			return err
+		}
+		cpu1, err := cpuTime(b.activator.pid())
+		if err != nil {
+			return err
+		}
+		rep.latency = append(rep.latency, latencyResult{direct: res[0], proxied: res[1], rate: b.o.rate, for_: b.o.latencyFor,
+			cpu: cpu1 - cpu0})
 	}
-	res, err := openLoop(ctx, newClient(1000), []target{direct, proxied}, b.o.rate, b.o.warm, b.o.latencyFor, 5000)
-	if err != nil {
-		return err
-	}
-	cpu1, err := cpuTime(b.activator.pid())
-	if err != nil {
-		return err
-	}
-	rep.latency = &latencyResult{direct: res[0], proxied: res[1], rate: b.o.rate, for_: b.o.latencyFor,
-		cpu: cpu1 - cpu0, wall: b.o.warm + b.o.latencyFor}
 	return nil
 }
 

@@ -3,7 +3,8 @@
 // (hack/cluster), every socket on loopback:
 //
 //	a. added latency p50/p99 at a fixed rate (1,000 req/s): requests straight
-//	   to a pod and through the activator, interleaved on one schedule;
+//	   to a pod and through the activator, interleaved on one schedule, the
+//	   median of -runs loops;
 //	b. throughput: proxied requests per CPU-second of the activator process
 //	   (utime + stime from /proc/PID/stat) under closed-loop load, the
 //	   median of -runs loops;
@@ -62,7 +63,7 @@ func main() {
 	throughputFor := flag.Duration("throughput-duration", 10*time.Second, "b: how long the closed loop runs")
 	held := flag.Int("held", 2000, "c: requests held at once")
 	startup := flag.Duration("startup", 2*time.Second, "d: the pod's start-up time (kwok's pod-ready delay)")
-	runs := flag.Int("runs", 3, "b, d and e: repetitions (b reports the median)")
+	runs := flag.Int("runs", 3, "a, b, d and e: repetitions (a and b report the median)")
 	portBase := flag.Int("port-base", 23100, "the control plane's PORT_BASE (ports base to base+6)")
 	addrMap := flag.String("address-map", "10.244.0.0/16=127.244.0.0/16", "how pod addresses map onto loopback (the activator's --endpoint-address-map)")
 	root := flag.String("root", ".", "the repository root")

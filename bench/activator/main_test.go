@@ -76,4 +76,17 @@ func TestReportComparesWithTheGoals(t *testing.T) {
 	assert.Contains(t, out, "Worst pod Ready → answer: 150.000 ms over 2 answered runs, 1 failed (goal: at most 100ms: MISSED)")
 	assert.Contains(t, out, "| 3 | failed after 1000.000 ms: 502 \"bad gateway\" <nil> | | |")
 	assert.False(t, strings.Contains(out, "## a."), "no latency part was run")
+
+	// Three latency runs whose added p99 are 1.4, 0.4 and 0.7 ms: the
+	// median, 0.7 ms, is judged.
+	direct := latencies{d: []time.Duration{100 * time.Microsecond}}
+	r = &report{opts: options{warm: 2 * time.Second}}
+	for _, p := range []time.Duration{1500, 500, 800} {
+		r.latency = append(r.latency, latencyResult{direct: direct, proxied: latencies{d: []time.Duration{p * time.Microsecond}}, rate: 1000, for_: 10 * time.Second, cpu: time.Second})
+	}
+	b.Reset()
+	r.write(&b)
+	out = b.String()
+	assert.Contains(t, out, "| 1 | added by the activator | | | 1.400 ms | | 1.400 ms | |")
+	assert.Contains(t, out, "median of the runs: p50 0.700 ms, **p99 0.700 ms** (goal: p99 at most 1ms: within)")
 }

@@ -7,7 +7,7 @@
 # Usage: bench/activator.sh [FLAGS]   e.g. bench/activator.sh -parts a,b,c
 #   `go run ./bench/activator -h` lists the flags. The report goes to stdout
 #   and docs/activator-bench.md (-out). The control plane runs on PORT_BASE
-#   23100 by default (-port-base) and is torn down afterwards. About 5 min.
+#   23100 by default (-port-base) and is torn down afterwards. About 8 min.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -20,6 +22,9 @@ type goal struct {
 
 // goals reads the four scale goals off the results (sorted by N).
 func goals(rs []result) []goal {
+	if len(rs) == 0 {
+		return nil // no size ran: nothing to judge
+	}
 	last := rs[len(rs)-1]
 	var out []goal
 
@@ -144,5 +149,33 @@ func writeDocFile(path, plot, cmdline string, o options, rs []result) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
+	kept, err := keptSections(path)
+	if err != nil {
+		return err
+	}
+	if kept != "" {
+		b.WriteString("\n" + kept)
+	}
 	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+// keepMarker starts the part of docs/scale.md this bench does not write
+// (other benches' sections): a new report keeps it.
+const keepMarker = "<!-- bench/scale writes the file above this line; what follows is kept -->"
+
+// keptSections is what follows keepMarker in the file at path, the marker
+// included, or "" when the file or the marker is absent.
+func keptSections(path string) (string, error) {
+	old, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read %s for the sections to keep: %w", path, err)
+	}
+	i := strings.Index(string(old), keepMarker)
+	if i < 0 {
+		return "", nil
+	}
+	return string(old[i:]), nil
 }

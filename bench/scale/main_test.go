@@ -2,6 +2,9 @@ package main
 
 import (
 	"math"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -170,4 +173,27 @@ func TestWriteCallsAreScaleWritesAndEvents(t *testing.T) {
 		"POST  events": 10, "PATCH  events": 2, "GET metrics.k8s.io pods": 10,
 	}
 	assert.Equal(t, 22.0, writeCalls(m))
+}
+
+// A new report replaces what the bench wrote and keeps the sections after
+// the marker (other benches'), and a file without the marker is replaced
+// whole.
+func TestWriteDocFileKeepsTheSectionsAfterTheMarker(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "scale.md")
+	tail := keepMarker + "\n\n## The pod cache\n\nmeasured elsewhere\n"
+	require.NoError(t, os.WriteFile(path, []byte("# an old report\n\nold figures\n\n"+tail), 0o644))
+	require.NoError(t, writeDocFile(path, "", "go run ./bench/scale", options{}, nil))
+	got, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.NotContains(t, string(got), "old figures")
+	assert.Contains(t, string(got), "# Spinscale at scale, beside the real HPA")
+	assert.True(t, strings.HasSuffix(string(got), tail), "the kept sections close the file")
+
+	require.NoError(t, os.WriteFile(path, []byte("# no marker\n"), 0o644))
+	require.NoError(t, writeDocFile(path, "", "go run ./bench/scale", options{}, nil))
+	got, err = os.ReadFile(path)
+	require.NoError(t, err)
+	assert.NotContains(t, string(got), "no marker")
+	assert.NotContains(t, string(got), keepMarker)
 }

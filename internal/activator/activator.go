@@ -68,8 +68,6 @@ type Activator struct {
 	proxy   *httputil.ReverseProxy
 	holder  *holder
 	active  counter
-	// sweeper closes the transport's stale idle connections each tick.
-	sweeper interface{ sweep() }
 	onDrain func()
 
 	synced   atomic.Bool
@@ -108,9 +106,8 @@ func New(o Options) (*Activator, error) {
 	if o.Transport == nil {
 		o.Transport = newTransport()
 	}
-	sweeper, _ := o.Transport.(interface{ sweep() })
 	x := &Activator{
-		name: o.Name, log: o.Logger, clock: o.Clock, onDrain: o.onDrain, sweeper: sweeper,
+		name: o.Name, log: o.Logger, clock: o.Clock, onDrain: o.onDrain,
 		reg:         prometheus.NewRegistry(),
 		streamsDone: make(chan struct{}),
 	}
@@ -148,18 +145,16 @@ func New(o Options) (*Activator, error) {
 	return x, nil
 }
 
-// newTransport forwards over HTTP/1.1 with pooled connections: requests
-// without a body on the caller's goroutine, the others through an
-// http.Transport.
-func newTransport() *podTransport {
-	return newPodTransport(&http.Transport{
+// newTransport forwards over HTTP/1.1 with pooled connections.
+func newTransport() *http.Transport {
+	return &http.Transport{
 		Proxy:                 nil, // pods are dialed directly
 		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:          10000,
 		MaxIdleConnsPerHost:   1000,
 		IdleConnTimeout:       90 * time.Second,
 		ExpectContinueTimeout: time.Second,
-	})
+	}
 }
 
 // Registry is the activator's own Prometheus registry.
@@ -410,9 +405,6 @@ func canonicalHost(h string) string {
 
 // tick publishes the counts of the second ending at now.
 func (x *Activator) tick(now time.Time) {
-	if x.sweeper != nil {
-		x.sweeper.sweep()
-	}
 	rep := httpstats.Report{Kind: httpstats.KindTick, Activator: x.name, Time: now, Apps: []httpstats.AppStats{}}
 	for _, a := range x.table.appList() {
 		if s, ok := a.snapshot(now); ok {

@@ -119,12 +119,12 @@ func (x *Activator) dispatch(p *parked) {
 	switch {
 	case p.gone:
 		reason = errClientGone
+	case p.cut:
+		reason = errCut
 	case b != nil:
 		b.inFlight.Add(1)
 	case a.removed:
 		reason = errRemoved
-	case p.cut:
-		reason = errCut
 	case p.expired:
 		reason = errTimeout
 	default:
@@ -142,11 +142,48 @@ func (x *Activator) dispatch(p *parked) {
 		x.counted(a, p.m, p.start, &recorder{code: statusClientClosed})
 		return
 	}
-	ctx, cancel := context.WithCancel(x.base())
+	// The request's context keeps the server's values (the proxy then
+	// aborts an answer whose copy fails, as in a handler) and ends with
+	// the drain, which also stops the writes to a client that no longer
+	// reads.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(p.r.Context()))
 	defer cancel()
+	if reason == errCut {
+		_ = p.conn.SetWriteDeadline(time.Now().Add(cutAnswerTimeout))
+	} else {
+		stop := context.AfterFunc(x.base(), func() {
+			cancel()
+			_ = p.conn.SetWriteDeadline(aLongTimeAgo)
+		})
+		defer stop()
+	}
 	rw := newConnResponse(p.conn, p.r)
-	x.forward(rw, p.r.WithContext(ctx), a, p.m, p.start, b, reason)
-	rw.finish(x.log)
+	if x.forwardParked(rw, p.r.WithContext(ctx), a, p.m, p.start, b, reason) {
+		rw.finish(x.log)
+	}
+}
+
+// cutAnswerTimeout bounds the write of a 503 to a parked request cut at
+// the end of the drain.
+const cutAnswerTimeout = 5 * time.Second
+
+// forwardParked is forward for a parked request. An answer the proxy
+// aborts (its copy failed: the pod or the client went) closes the
+// connection at once, so that the client cannot take a cut body for a
+// whole one; it returns false then. Any other panic is logged, not
+// crashing the activator, as net/http would for a handler.
+func (x *Activator) forwardParked(rw *connResponse, r *http.Request, a *app, m *appMetrics, start time.Time, b *backend, reason error) (answered bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v != http.ErrAbortHandler {
+				x.log.Error("panic serving a parked request", zap.Any("panic", v), zap.Stack("stack"))
+			}
+			rw.abort()
+			answered = false
+		}
+	}()
+	x.forward(rw, r, a, m, start, b, reason)
+	return true
 }
 
 // parkedSweepEvery is how often parked connections are looked at for
@@ -174,12 +211,25 @@ func (x *Activator) sweepParked() {
 			a.mu.Unlock()
 		}
 		for i, p := range conns {
-			if closedByPeer(p.conn) {
-				p.a.wakeOne(p, func() { p.gone = true })
-			}
+			p.a.sweepOne(p)
 			conns[i] = nil
 		}
 		conns = conns[:0]
+	}
+}
+
+// aLongTimeAgo is a deadline that ends a read or write at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// sweepOne wakes p when its client closed the connection. The look is
+// made while p is parked, under a.mu, so that no dispatch reads the
+// connection meanwhile.
+func (a *app) sweepOne(p *parked) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if _, ok := a.parked[p]; ok && !p.woken && closedByPeer(p.conn) {
+		p.gone = true
+		p.wake()
 	}
 }
 
@@ -305,7 +355,10 @@ func (c *connResponse) FlushError() error {
 // so that unread input does not reset the answer on its way.
 func (c *connResponse) finish(log *zap.Logger) {
 	if c.code == 0 {
-		c.WriteHeader(http.StatusOK)
+		// Nothing was answered (the client went, or the drain cut the
+		// request): the connection closes without an answer.
+		c.abort()
+		return
 	}
 	if c.err == nil {
 		c.err = c.bw.Flush()
@@ -328,6 +381,18 @@ func (c *connResponse) finish(log *zap.Logger) {
 		}
 	}
 	_ = c.conn.Close()
+}
+
+// abort closes the connection at once, what is buffered unsent, with a
+// reset where the system allows it.
+func (c *connResponse) abort() {
+	if tc, ok := c.conn.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	_ = c.conn.Close()
+	c.bw.Reset(nil)
+	connWriters.Put(c.bw)
+	c.err = net.ErrClosed
 }
 
 // counted counts the end of a request answered by none of forward's paths.

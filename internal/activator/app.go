@@ -19,15 +19,33 @@ import (
 type backend struct {
 	addr     string // host:port, dialed as is
 	inFlight atomic.Int64
-	// quarantined is set for quarantineFor after the pod refused a
-	// connection: pick skips it. Guarded by its app's mu.
+	// quarantined is set for a while after the pod refused a connection:
+	// pick skips it. strikes counts its refusals in a row, refusedAt is
+	// the last. Guarded by its app's mu.
 	quarantined bool
+	strikes     int
+	refusedAt   time.Time
 }
 
-// quarantineFor is how long a pod that refused a connection is not picked:
-// the EndpointSlice may still list a pod just scaled away, or one not
-// listening yet.
-const quarantineFor = time.Second
+// A pod that refused a connection is not picked for quarantineFirst,
+// doubled at each refusal in a row up to quarantineFor: the EndpointSlice
+// may still list a pod just scaled away, or one that turned Ready a moment
+// before it listened (the first wait is short so that a request held at
+// zero is not kept a second for that). A refusal more than quarantineFor
+// after the last one starts again from quarantineFirst.
+const (
+	quarantineFirst = 50 * time.Millisecond
+	quarantineFor   = time.Second
+)
+
+// quarantineAfter is the quarantine of a pod refused strikes times in a row.
+func quarantineAfter(strikes int) time.Duration {
+	d := quarantineFirst
+	for i := 1; i < strikes && d < quarantineFor; i++ {
+		d *= 2
+	}
+	return min(d, quarantineFor)
+}
 
 // app is one routed Deployment: its route, its ready backends, its held
 // requests and its counts for the current second.
@@ -347,21 +365,29 @@ func (a *app) syncReady() {
 }
 
 // quarantine stops picking b, which refused a connection, for
-// quarantineFor; the requests held meanwhile are released when it ends and
-// b is still listed, or as soon as another backend turns ready.
+// quarantineAfter its refusals in a row; the requests held meanwhile are
+// released when it ends and b is still listed, or as soon as another
+// backend turns ready.
 func (a *app) quarantine(b *backend, h *holder) {
+	now := h.now()
 	a.mu.Lock()
 	if b.quarantined {
 		a.mu.Unlock()
 		return
 	}
+	if !b.refusedAt.IsZero() && now.Sub(b.refusedAt) > quarantineFor+quarantineAfter(b.strikes) {
+		b.strikes = 0
+	}
+	b.strikes++
+	b.refusedAt = now
+	d := quarantineAfter(b.strikes)
 	b.quarantined = true
 	a.syncReady()
 	a.mu.Unlock()
 	// The callback runs on its own goroutine, as the clock's contract says
 	// (a fake clock calls it with its own lock held, and a.mu is taken
 	// before the clock's elsewhere).
-	h.afterFunc(quarantineFor, func() { go a.release(b) })
+	h.afterFunc(d, func() { go a.release(b) })
 }
 
 // release ends b's quarantine.

@@ -30,15 +30,24 @@ func (h *harness) rawGet(method, host, path string) (net.Conn, *bufio.Reader) {
 	return c, bufio.NewReader(c)
 }
 
+// parkedRequest routes the idle app ns/idle (its Deployment annotated with
+// ann too), sends method path to it on a new connection and waits until
+// the request is held at zero.
+func (h *harness) parkedRequest(method, path string, ann ...string) (net.Conn, *bufio.Reader) {
+	h.t.Helper()
+	h.create(deployment("ns", "idle", epoch, append([]string{"http-hosts", "idle"}, ann...)...))
+	h.routed("idle", "/", "ns", "idle")
+	c, br := h.rawGet(method, "idle", path)
+	h.awaitHold("ns", "idle")
+	return c, br
+}
+
 // A held GET leaves its handler; its answer comes with Connection: close,
 // the backend's headers and body intact, and the connection is closed
 // after it.
 func TestParkedRequestIsAnsweredOnItsConnectionAndClosed(t *testing.T) {
 	h := newHarness(t)
-	h.create(deployment("ns", "idle", epoch, "http-hosts", "idle"))
-	h.routed("idle", "/", "ns", "idle")
-	c, br := h.rawGet(http.MethodGet, "idle", "/path?q=1")
-	h.awaitHold("ns", "idle")
+	c, br := h.parkedRequest(http.MethodGet, "/path?q=1")
 	a, _ := h.x.table.lookup("idle", "/")
 	a.mu.Lock()
 	parkedNow := len(a.parked)
@@ -114,10 +123,7 @@ func TestRequestWithABodyIsHeldWithItsConnection(t *testing.T) {
 // connection.
 func TestParkedRequestTimesOutWith503(t *testing.T) {
 	h := newHarness(t)
-	h.create(deployment("ns", "idle", epoch, "http-hosts", "idle", "http-queue-timeout", "5s"))
-	h.routed("idle", "/", "ns", "idle")
-	c, br := h.rawGet(http.MethodHead, "idle", "/")
-	h.awaitHold("ns", "idle")
+	c, br := h.parkedRequest(http.MethodHead, "/", "http-queue-timeout", "5s")
 	h.clock.Step(5 * time.Second)
 	require.NoError(t, c.SetReadDeadline(time.Now().Add(waitLimit)))
 	res, err := http.ReadResponse(br, &http.Request{Method: http.MethodHead})
@@ -131,10 +137,7 @@ func TestParkedRequestTimesOutWith503(t *testing.T) {
 // A request still parked when the drain runs out is answered 503.
 func TestParkedRequestIsAnswered503WhenTheDrainRunsOut(t *testing.T) {
 	h := newHarness(t)
-	h.create(deployment("ns", "idle", epoch, "http-hosts", "idle"))
-	h.routed("idle", "/", "ns", "idle")
-	c, br := h.rawGet(http.MethodGet, "idle", "/")
-	h.awaitHold("ns", "idle")
+	c, br := h.parkedRequest(http.MethodGet, "/")
 	h.cancel() // SIGTERM; the harness drains for 5 s
 	require.NoError(t, c.SetReadDeadline(time.Now().Add(waitLimit)))
 	res, err := http.ReadResponse(br, nil)
@@ -275,10 +278,7 @@ func TestClosedByPeer(t *testing.T) {
 // one (a close-delimited body cannot tell otherwise).
 func TestParkedAnswerCutMidBodyIsAnError(t *testing.T) {
 	h := newHarness(t)
-	h.create(deployment("ns", "idle", epoch, "http-hosts", "idle"))
-	h.routed("idle", "/", "ns", "idle")
-	c, br := h.rawGet(http.MethodGet, "idle", "/")
-	h.awaitHold("ns", "idle")
+	c, br := h.parkedRequest(http.MethodGet, "/")
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprint(w, "the first part")
 		w.(http.Flusher).Flush() // chunked: no Content-Length

@@ -17,6 +17,8 @@ import (
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/utils/clock"
+	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 
 	"github.com/spinscale/spinscale/internal/httpstats"
@@ -464,7 +466,7 @@ func TestRefusedGETIsSentAgainWhenThePodListensAfterItsQuarantine(t *testing.T) 
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "late-pod") })}
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
-	h.clock.Step(quarantineFor - time.Millisecond)
+	h.clock.Step(quarantineFirst - time.Millisecond)
 	notYet(t, done, "before the quarantine ended")
 	h.clock.Step(time.Millisecond)
 	a := <-done
@@ -480,7 +482,12 @@ func TestPodThatKeepsRefusingIs502AfterTheBound(t *testing.T) {
 	for i := range maxResends {
 		h.awaitHold("ns", "web")
 		notYet(t, done, fmt.Sprintf("after %d refusals", i+1))
-		h.clock.Step(quarantineFor)
+		// Each refusal in a row doubles the quarantine, up to its bound.
+		d := quarantineAfter(i + 1)
+		assert.Equal(t, min(quarantineFirst<<i, quarantineFor), d)
+		h.clock.Step(d - time.Millisecond)
+		notYet(t, done, fmt.Sprintf("before quarantine %d ended", i+1))
+		h.clock.Step(time.Millisecond)
 	}
 	a := <-done
 	assert.Equal(t, http.StatusBadGateway, a.code)
@@ -678,4 +685,34 @@ func (h *harness) refusingApp(t *testing.T, sliceName string, ann ...string) int
 	h.create(deployment("ns", "web", epoch, append([]string{"http-hosts", "web"}, ann...)...))
 	h.ready("ns", "web", 1)
 	return port
+}
+
+func TestQuarantineStartsShortAgainAfterAQuietSpell(t *testing.T) {
+	clk := clocktesting.NewFakeClock(epoch)
+	var after []time.Duration
+	h := &holder{
+		now: clk.Now,
+		afterFunc: func(d time.Duration, f func()) clock.Timer {
+			after = append(after, d)
+			return clk.AfterFunc(d, f)
+		},
+	}
+	a := newApp(httpstats.App{Namespace: "ns", Name: "web"}, epoch)
+	b := &backend{addr: "127.0.0.1:1"}
+	a.backends = []*backend{b}
+	refuse := func() {
+		a.quarantine(b, h)
+		a.release(b)
+	}
+	refuse()
+	clk.Step(quarantineFirst)
+	refuse()
+	clk.Step(2 * quarantineFirst)
+	refuse()
+	// Quiet for longer than the longest quarantine: the next refusal is
+	// a new episode.
+	clk.Step(quarantineFor + 4*quarantineFirst + time.Millisecond)
+	refuse()
+	assert.Equal(t, []time.Duration{quarantineFirst, 2 * quarantineFirst, 4 * quarantineFirst, quarantineFirst}, after)
+	assert.Equal(t, quarantineFor, quarantineAfter(100), "the quarantine is bounded")
 }

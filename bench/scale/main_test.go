@@ -197,3 +197,14 @@ func TestWriteDocFileKeepsTheSectionsAfterTheMarker(t *testing.T) {
 	assert.NotContains(t, string(got), "no marker")
 	assert.NotContains(t, string(got), keepMarker)
 }
+
+func TestBucketBound(t *testing.T) {
+	// 10 writes: 4 within 10 ms, 9 within 40 ms, all within 80 ms.
+	b := map[string]float64{"0.01": 4, "0.02": 4, "0.04": 9, "0.08": 10, "+Inf": 10}
+	assert.Equal(t, 0.04, bucketBound(b, 10, 0.5))
+	assert.Equal(t, 0.08, bucketBound(b, 10, 0.99))
+	assert.Equal(t, 0.01, bucketBound(b, 10, 0.4))
+	assert.True(t, math.IsNaN(bucketBound(nil, 0, 0.5)))
+	assert.True(t, math.IsInf(bucketBound(map[string]float64{"0.01": 1, "+Inf": 3}, 3, 0.99), 1))
+	assert.Equal(t, "≤ 40 ms", fmtBound(0.04))
+}

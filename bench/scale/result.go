@@ -5,6 +5,7 @@ import (
 	"io"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -56,6 +57,11 @@ type result struct {
 	ssMetrics     float64            // Spinscale's metrics.k8s.io requests per tick, steady window
 	hpaMetrics    float64            // the HPA's per sync, steady window
 	metricsCounts string             // how hpaMetrics was counted
+	// writes are the scale writes Spinscale made during the step, and
+	// writeP50, writeP99 the upper bounds of the histogram buckets that
+	// hold those quantiles of their time from decision to answer
+	// (spinscale_scale_write_latency_seconds); NaN without writes.
+	writes, writeP50, writeP99 float64
 	// serverScaleWrites are the PATCHes of deployments/scale kube-apiserver
 	// served during the step: Spinscale's writes (the HPA PUTs the scale).
 	serverScaleWrites float64
@@ -106,6 +112,12 @@ func (r *result) fill(apps []appRef, since map[string][]time.Duration, s0, s1, s
 	kcm := func(s snapshot) map[string]float64 { return s.kcm.sumBy("rest_client_requests_total", nil, "method") }
 	r.kcmCalls = scaleMap(deltaOf(kcm(s0), kcm(s1)), r.hpaSyncs)
 
+	const wl = "spinscale_scale_write_latency_seconds"
+	buckets := func(s snapshot) map[string]float64 { return s.spinscale.sumBy(wl+"_bucket", nil, "le") }
+	r.writes = s2.spinscale.sum(wl+"_count", nil) - s1.spinscale.sum(wl+"_count", nil)
+	wb := deltaOf(buckets(s1), buckets(s2))
+	r.writeP50, r.writeP99 = bucketBound(wb, r.writes, 0.5), bucketBound(wb, r.writes, 0.99)
+
 	patchScale := map[string]string{"verb": "PATCH", "resource": "deployments", "subresource": "scale"}
 	r.serverScaleWrites = s2.apiserver.sum("apiserver_request_total", patchScale) - s1.apiserver.sum("apiserver_request_total", patchScale)
 
@@ -124,6 +136,31 @@ func (r *result) fill(apps []appRef, since map[string][]time.Duration, s0, s1, s
 		r.hpaMetrics = math.NaN()
 		r.metricsCounts = "not available: metrics-server reported no requests for pods.metrics.k8s.io"
 	}
+}
+
+// bucketBound is the upper bound of the first cumulative histogram bucket
+// (counts by their "le" label) that holds quantile q of count
+// observations; NaN without observations.
+func bucketBound(buckets map[string]float64, count, q float64) float64 {
+	if count <= 0 {
+		return math.NaN()
+	}
+	type bucket struct{ le, n float64 }
+	var bs []bucket
+	for k, n := range buckets {
+		le, err := strconv.ParseFloat(k, 64) // "+Inf" parses as +Inf
+		if err != nil {
+			continue
+		}
+		bs = append(bs, bucket{le, n})
+	}
+	sort.Slice(bs, func(i, j int) bool { return bs[i].le < bs[j].le })
+	for _, b := range bs {
+		if b.n >= q*count {
+			return b.le
+		}
+	}
+	return math.Inf(1)
 }
 
 func perUnit(v, units float64) float64 {
@@ -208,6 +245,7 @@ func printResult(w io.Writer, r result) {
 	fmt.Fprintf(w, "  tick p50 %.3fs p99 %.3fs of %d ticks timed (%.0f counted); CPU %.3fs/tick; RSS steady %.0f MiB, peak %.0f MiB\n",
 		r.tickP50, r.tickP99, r.tickN, r.ticks, r.cpuPerTick, mib(r.rssSteady), mib(r.rssPeak))
 	fmt.Fprintf(w, "  scale writes the API server saw during the step: %.0f PATCH deployments/scale\n", r.serverScaleWrites)
+	fmt.Fprintf(w, "  Spinscale's scale writes during the step: %.0f, decision to answer p50 %s, p99 %s (histogram bucket bounds)\n", r.writes, fmtBound(r.writeP50), fmtBound(r.writeP99))
 	fmt.Fprintf(w, "  Spinscale API calls per tick, steady (%.0f ticks): %s\n", r.steadyTicks, formatCalls(r.steadyCalls))
 	fmt.Fprintf(w, "  Spinscale API calls per tick, step (%.0f ticks): %s\n", r.stepTicks, formatCalls(r.stepCalls))
 	fmt.Fprintf(w, "  kube-controller-manager (all its controllers) requests per HPA sync, steady: %s\n", formatCalls(r.kcmCalls))
@@ -223,14 +261,14 @@ func printGrowth(w io.Writer, rs []result) {
 // growthTable is the Markdown table of the figures by N.
 func growthTable(rs []result) string {
 	var b strings.Builder
-	b.WriteString("| N apps per group | pods at the end | Spinscale 50 / 90 / 100 % | HPA 50 / 90 / 100 % | tick p50 / p99 | CPU per tick | RSS steady / peak | Spinscale API calls per tick, steady | during the step, as issued (scale writes and Events) | scale writes served per tick | metrics.k8s.io calls: Spinscale per tick / HPA per sync |\n")
-	b.WriteString("|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	b.WriteString("| N apps per group | pods at the end | Spinscale 50 / 90 / 100 % | HPA 50 / 90 / 100 % | tick p50 / p99 | CPU per tick | RSS steady / peak | Spinscale API calls per tick, steady | during the step, as issued (scale writes and Events) | scale writes served per tick | scale write, decision to answer, p50 / p99 | metrics.k8s.io calls: Spinscale per tick / HPA per sync |\n")
+	b.WriteString("|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, r := range rs {
 		s, h := r.reach[groupSpinscale], r.reach[groupHPA]
-		fmt.Fprintf(&b, "| %d | %d | %s / %s / %s | %s / %s / %s | %s / %s | %.0f ms | %.0f / %.0f MiB | %.1f | %.1f (%.1f) | %.1f | %.1f / %.1f |\n",
+		fmt.Fprintf(&b, "| %d | %d | %s / %s / %s | %s / %s / %s | %s / %s | %.0f ms | %.0f / %.0f MiB | %.1f | %.1f (%.1f) | %.1f | %s / %s | %.1f / %.1f |\n",
 			r.n, r.podsAtEnd, s[0], s[1], s[2], h[0], h[1], h[2],
 			fmtSeconds(r.tickP50), fmtSeconds(r.tickP99), r.cpuPerTick*1000, mib(r.rssSteady), mib(r.rssPeak),
-			sumValues(r.steadyCalls), sumValues(r.stepCalls), writeCalls(r.stepCalls), perUnit(r.serverScaleWrites, r.stepTicks), r.ssMetrics, r.hpaMetrics)
+			sumValues(r.steadyCalls), sumValues(r.stepCalls), writeCalls(r.stepCalls), perUnit(r.serverScaleWrites, r.stepTicks), fmtBound(r.writeP50), fmtBound(r.writeP99), r.ssMetrics, r.hpaMetrics)
 	}
 	return b.String()
 }
@@ -243,4 +281,15 @@ func fmtSeconds(s float64) string {
 		return fmt.Sprintf("%.0f ms", s*1000)
 	}
 	return fmt.Sprintf("%.2f s", s)
+}
+
+// fmtBound formats a histogram bucket bound as "≤ bound".
+func fmtBound(s float64) string {
+	switch {
+	case math.IsNaN(s):
+		return "-"
+	case math.IsInf(s, 1):
+		return "> largest bucket"
+	}
+	return "≤ " + fmtSeconds(s)
 }

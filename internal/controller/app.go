@@ -126,7 +126,7 @@ func (c *Controller) tick(ctx context.Context, now time.Time) {
 		c.opts.Instruments.AppsSkipped.WithLabelValues("tick_deadline").Add(float64(skipped))
 		c.log.Warn("tick deadline passed; apps left for the next tick", zap.Int("skipped", skipped), zap.Int("apps", len(active)))
 	}
-	c.writeAll(ctx, writes)
+	c.queueWrites(ctx, writes)
 
 	seen := make(map[types.NamespacedName]bool, len(deps))
 	for _, d := range deps {
@@ -383,6 +383,10 @@ func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, a *app, 
 		act = c.opts.Printer
 	}
 	if a.parseErr != nil {
+		if !c.writes.take(key) {
+			a.sched.edited = true
+			return nil
+		}
 		a.sched.decided(now, c.interval(a), true, 0)
 		if c.opts.Events.Warning(d, key, actuator.ReasonInvalidConfig, "invalid annotations, app left untouched: "+a.parseErr.Error()) {
 			log.Warn("invalid annotations; app left untouched", zap.Error(a.parseErr))
@@ -401,6 +405,10 @@ func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, a *app, 
 		c.opts.Events.Clear(key, actuator.ReasonUnknownAnnotation)
 	}
 	if why := refusal; why != "" {
+		if !c.writes.take(key) {
+			a.sched.edited = true
+			return nil
+		}
 		a.sched.decided(now, c.interval(a), true, 0)
 		if c.opts.Events.Warning(d, key, actuator.ReasonRefused, "not scaling: "+why) {
 			log.Warn("refusing to scale", zap.String("reason", why))
@@ -429,6 +437,12 @@ func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, a *app, 
 	seen := fingerprint(spec.Metrics, in.Metrics)
 	if !due && (!fresh || seen == a.sched.seen) {
 		return
+	}
+	// A decision replaces the app's queued write, if any; none is made
+	// while its write is being made (its next pass decides).
+	if !c.writes.take(key) {
+		a.sched.edited = true
+		return nil
 	}
 	a.sched.decided(now, c.interval(a), !fresh, seen)
 	dec, st := recommender.Decide(spec, &in, a.engine, now)

@@ -84,6 +84,9 @@ type Controller struct {
 	mu   sync.Mutex
 	apps map[types.NamespacedName]*app
 
+	// writes are the scale writes decided and not yet made (writes.go).
+	writes *writeQueue
+
 	// nudge asks the loop for a pass at once: a request waits for an app
 	// with no ready pod (Wake).
 	nudge chan struct{}
@@ -112,6 +115,7 @@ func New(opts Options) (*Controller, error) {
 		defaults: cfg.AppDefaults(),
 		apps:     map[types.NamespacedName]*app{},
 		nudge:    make(chan struct{}, 1),
+		writes:   newWriteQueue(opts.Instruments),
 	}
 	namespaces := cfg.Namespaces
 	if len(namespaces) == 0 {
@@ -273,6 +277,8 @@ func (c *Controller) loop(ctx context.Context) {
 		}()
 		defer func() { cancel(); <-done }()
 	}
+	// Scale writes are made beside the passes, for as long as the loop runs.
+	defer c.runWriters(ctx)()
 	scheduled := c.clock.Now()
 	for {
 		now := c.clock.Now()

@@ -36,10 +36,12 @@ type Instruments struct {
 	ShadowLead      *prometheus.HistogramVec
 	// ColdStart is the time from a scale-up write to its pods being Ready.
 	ColdStart *prometheus.HistogramVec
-	// WritesQueued and WritesDeferred follow the pass's scale writes
-	// (writes.go).
-	WritesQueued   prometheus.Gauge
-	WritesDeferred prometheus.Counter
+	// WritesQueued, WritesDeferred, WritesSuperseded and WriteLatency
+	// follow the scale writes' queue (writes.go).
+	WritesQueued     prometheus.Gauge
+	WritesDeferred   prometheus.Counter
+	WritesSuperseded prometheus.Counter
+	WriteLatency     prometheus.Histogram
 }
 
 // NewInstruments creates the controller's metrics and registers them on reg.
@@ -47,7 +49,7 @@ func NewInstruments(reg prometheus.Registerer) *Instruments {
 	app := []string{"namespace", "deployment"}
 	m := &Instruments{
 		TickDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "spinscale_tick_duration_seconds",
-			Help: "Time to decide (and act) for every managed app in one tick.", Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12)}),
+			Help: "Time of one pass: the metric reads and the decisions for every app due (the scale writes are made beside the passes, except in a single pass, run --once, which makes its own).", Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12)}),
 		TickLag: prometheus.NewGauge(prometheus.GaugeOpts{Name: "spinscale_tick_lag_seconds",
 			Help: "How late the last tick started relative to its schedule."}),
 		LastTick: prometheus.NewGauge(prometheus.GaugeOpts{Name: "spinscale_last_tick_timestamp_seconds",
@@ -90,11 +92,16 @@ func NewInstruments(reg prometheus.Registerer) *Instruments {
 			Help:    "Time from a scale-up write to the new pods being Ready (their Ready transition), per app that scaled up.",
 			Buckets: []float64{1, 2, 5, 10, 20, 30, 60, 120, 300}}, app),
 		WritesQueued: prometheus.NewGauge(prometheus.GaugeOpts{Name: "spinscale_scale_writes_queued",
-			Help: "Scale writes the last pass's decisions asked for, made after every decision of the pass, most urgent first."}),
+			Help: "Scale writes decided and waiting for a worker, made most urgent first (scale-ups, the most under-provisioned first)."}),
 		WritesDeferred: prometheus.NewCounter(prometheus.CounterOpts{Name: "spinscale_scale_writes_deferred_total",
-			Help: "Scale writes a pass had no time left for; their apps are decided on again at the next pass, on fresh data."}),
+			Help: "Scale writes not made: past the deadline of a pass that makes its own writes (run --once), or queued when the loop stopped (leadership lost); their apps are decided on again, on fresh data."}),
+		WritesSuperseded: prometheus.NewCounter(prometheus.CounterOpts{Name: "spinscale_scale_writes_superseded_total",
+			Help: "Queued scale writes replaced, before they were made, by a newer decision for their app."}),
+		WriteLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "spinscale_scale_write_latency_seconds",
+			Help:    "Time from a scale write's queueing (its decision's pass) to the API server's answer: queue wait, rate limit and the request.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}),
 	}
-	reg.MustRegister(m.WritesQueued, m.WritesDeferred, m.ColdStart, m.TickDuration, m.TickLag, m.LastTick, m.Apps, m.Leader, m.Decisions, m.ScaleWrites, m.AppsSkipped, m.SourceErrors, m.MetricErrors,
+	reg.MustRegister(m.WritesQueued, m.WritesDeferred, m.WritesSuperseded, m.WriteLatency, m.ColdStart, m.TickDuration, m.TickLag, m.LastTick, m.Apps, m.Leader, m.Decisions, m.ScaleWrites, m.AppsSkipped, m.SourceErrors, m.MetricErrors,
 		m.AppReplicas, m.AppDesired, m.AppMetricValue, m.AppTarget, m.AppLimitedBy, m.AppState, m.ShadowDecisions, m.ShadowLead)
 	return m
 }

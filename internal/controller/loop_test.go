@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -182,6 +183,9 @@ func TestRunDecidesWhileHoldingTheLease(t *testing.T) {
 	gate.release <- struct{}{}
 	h.clock.Step(15 * time.Second)
 	<-gate.entered // the first pass is complete
+	// Its write is made beside the passes.
+	require.Eventually(t, func() bool { return slices.Contains(h.mutations(), "patch deployments/scale apps/shop") },
+		5*time.Second, time.Millisecond)
 	cancel()
 	require.NoError(t, <-done, "stopping is not a loss of leadership")
 

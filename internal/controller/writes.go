@@ -5,14 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sort"
-	"sync/atomic"
+	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/util/workqueue"
 
 	"github.com/spinscale/spinscale/internal/actuator"
 	"github.com/spinscale/spinscale/internal/recommender"
@@ -22,14 +21,21 @@ import (
 
 // Writes never hold decisions back.
 //
-// A pass first decides for every app it considers, then makes the scale
-// writes those decisions ask for, on the same pool of workers: a write
+// A pass decides for every app it considers and hands the scale writes
+// those decisions ask for to a queue; it does not wait for them. Workers
+// (config workers) make the queued writes while the loop runs: a write
 // throttled by the client's rate limit (config kube.qps, kube.burst) or a
-// slow API server delays other writes, never a decision. When writes must
-// queue, scale-ups go first, the most under-provisioned app (the largest
-// desired/current) first, then scale-downs. A write the pass has no time
-// left for is not dropped: its app is decided on again at the next pass,
-// with fresher data, and counted in spinscale_scale_writes_deferred_total.
+// slow API server delays other writes, never a decision nor the next pass.
+// The most urgent write goes first: scale-ups before scale-downs, an app
+// at zero first of all, then the most under-provisioned app (the largest
+// desired/current). A queued write is never dropped silently: a newer
+// decision for its app replaces it (counted in
+// spinscale_scale_writes_superseded_total), so what is written is always
+// the freshest decision; an app whose write is being made is not decided on
+// until it is done (its next pass decides on it). When the loop is not
+// running (a single pass, `run --once`), the pass makes its own writes
+// before it ends, until its deadline; those it has no time for are counted
+// in spinscale_scale_writes_deferred_total and their apps decided on again.
 
 // write is a scale write a decision asks for.
 type write struct {
@@ -41,6 +47,9 @@ type write struct {
 	dec  recommender.Decision
 	now  time.Time
 	log  *zap.Logger
+	// queued is when it was queued; seq orders writes of equal urgency.
+	queued time.Time
+	seq    uint64
 }
 
 // urgency orders writes: scale-ups before scale-downs, an app at zero
@@ -56,33 +65,203 @@ func (w *write) urgency() float64 {
 	return want / cur
 }
 
-// writeAll makes the pass's writes, most urgent first, until ctx ends.
-func (c *Controller) writeAll(ctx context.Context, writes []*write) {
-	c.opts.Instruments.WritesQueued.Set(float64(len(writes)))
-	if len(writes) == 0 {
+// before tells whether w goes before o.
+func (w *write) before(o *write) bool {
+	if uw, uo := w.urgency(), o.urgency(); uw != uo {
+		return uw > uo
+	}
+	return w.seq < o.seq
+}
+
+// writeQueue holds the scale writes decided and not yet made, one per app,
+// and the apps whose write is being made.
+type writeQueue struct {
+	mu      sync.Mutex
+	pending map[types.NamespacedName]*write
+	running map[types.NamespacedName]bool
+	seq     uint64
+	// signal wakes a waiting worker; a worker that takes a write while
+	// others remain wakes the next.
+	signal chan struct{}
+	// background is set while the loop's workers run.
+	background bool
+	queued     prometheus.Gauge
+	superseded prometheus.Counter
+}
+
+func newWriteQueue(in *Instruments) *writeQueue {
+	return &writeQueue{
+		pending: map[types.NamespacedName]*write{}, running: map[types.NamespacedName]bool{},
+		signal: make(chan struct{}, 1), queued: in.WritesQueued, superseded: in.WritesSuperseded,
+	}
+}
+
+func (q *writeQueue) poke() {
+	select {
+	case q.signal <- struct{}{}:
+	default:
+	}
+}
+
+// take readies key for a new decision: its queued write, if any, is
+// dropped (the new decision replaces it). It returns false while key's
+// write is being made: the app is not decided on until it is done.
+func (q *writeQueue) take(key types.NamespacedName) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.running[key] {
+		return false
+	}
+	if _, ok := q.pending[key]; ok {
+		delete(q.pending, key)
+		q.superseded.Inc()
+		q.queued.Set(float64(len(q.pending)))
+	}
+	return true
+}
+
+// submit queues a pass's writes.
+func (q *writeQueue) submit(ws []*write, now time.Time) {
+	if len(ws) == 0 {
 		return
 	}
-	sort.SliceStable(writes, func(i, j int) bool { return writes[i].urgency() > writes[j].urgency() })
-	ran := make([]atomic.Bool, len(writes))
-	workqueue.ParallelizeUntil(ctx, max(1, c.cfg.Workers), len(writes), func(i int) {
-		ran[i].Store(true)
-		c.carryOut(ctx, writes[i])
-	})
-	deferred := 0
-	for i, w := range writes {
-		if ran[i].Load() {
+	q.mu.Lock()
+	for _, w := range ws {
+		q.seq++
+		w.seq, w.queued = q.seq, now
+		if _, ok := q.pending[w.key]; ok {
+			q.superseded.Inc()
+		}
+		q.pending[w.key] = w
+	}
+	q.queued.Set(float64(len(q.pending)))
+	q.mu.Unlock()
+	q.poke()
+}
+
+// next takes the most urgent queued write and marks its app as being
+// written, or returns nil. The scan is linear: a pass queues at most one
+// write per app, and picking among 5,000 costs microseconds next to the
+// write itself.
+func (q *writeQueue) next() *write {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var best *write
+	for _, w := range q.pending {
+		if best == nil || w.before(best) {
+			best = w
+		}
+	}
+	if best == nil {
+		return nil
+	}
+	delete(q.pending, best.key)
+	q.running[best.key] = true
+	q.queued.Set(float64(len(q.pending)))
+	if len(q.pending) > 0 {
+		q.poke()
+	}
+	return best
+}
+
+// done ends key's write.
+func (q *writeQueue) done(key types.NamespacedName) {
+	q.mu.Lock()
+	delete(q.running, key)
+	q.mu.Unlock()
+}
+
+// clear drops the queued writes (the loop stopped: leadership is lost) and
+// returns them.
+func (q *writeQueue) clear() []*write {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	out := make([]*write, 0, len(q.pending))
+	for _, w := range q.pending {
+		out = append(out, w)
+	}
+	clear(q.pending)
+	q.queued.Set(0)
+	return out
+}
+
+func (q *writeQueue) setBackground(on bool) {
+	q.mu.Lock()
+	q.background = on
+	q.mu.Unlock()
+}
+
+func (q *writeQueue) inBackground() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.background
+}
+
+// queueWrites hands a pass's writes to the loop's workers, or, when they do
+// not run, makes them before the pass ends (until ctx ends).
+func (c *Controller) queueWrites(ctx context.Context, writes []*write) {
+	c.writes.submit(writes, c.clock.Now())
+	if c.writes.inBackground() {
+		return
+	}
+	var wg sync.WaitGroup
+	for range max(1, c.cfg.Workers) {
+		wg.Go(func() { c.writeWorker(ctx, false) })
+	}
+	wg.Wait()
+}
+
+// runWriters makes queued writes until ctx ends, on the configured number
+// of workers; the writes still queued then are dropped (their apps are
+// decided on again by whoever leads next).
+func (c *Controller) runWriters(ctx context.Context) (stop func()) {
+	c.writes.setBackground(true)
+	wctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for range max(1, c.cfg.Workers) {
+		wg.Go(func() { c.writeWorker(wctx, true) })
+	}
+	return func() {
+		cancel()
+		wg.Wait()
+		c.writes.setBackground(false)
+		if dropped := c.writes.clear(); len(dropped) > 0 {
+			for _, w := range dropped {
+				w.a.mu.Lock()
+				w.a.sched.edited = true
+				w.a.mu.Unlock()
+			}
+			c.opts.Instruments.WritesDeferred.Add(float64(len(dropped)))
+			c.log.Info("loop stopped; queued scale writes dropped", zap.Int("dropped", len(dropped)))
+		}
+	}
+}
+
+// writeWorker makes queued writes, most urgent first. A background worker
+// waits for more until ctx ends; a pass's own worker returns when the
+// queue is empty, and past ctx's end defers what is left.
+func (c *Controller) writeWorker(ctx context.Context, background bool) {
+	for {
+		w := c.writes.next()
+		if w == nil {
+			if !background {
+				return
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-c.writes.signal:
+			}
 			continue
 		}
-		deferred++
-		w.a.mu.Lock()
-		w.a.sched.edited = true
-		w.a.mu.Unlock()
-	}
-	if deferred > 0 {
-		c.opts.Instruments.WritesDeferred.Add(float64(deferred))
-		c.opts.Instruments.AppsSkipped.WithLabelValues("tick_deadline").Add(float64(deferred))
-		c.log.Warn("tick deadline passed; scale writes left for the next tick, decided again on fresh data",
-			zap.Int("deferred", deferred), zap.Int("writes", len(writes)))
+		if background {
+			wctx, cancel := context.WithTimeout(ctx, c.cfg.Interval)
+			c.carryOut(wctx, w)
+			cancel()
+		} else {
+			c.carryOut(ctx, w)
+		}
+		c.writes.done(w.key)
 	}
 }
 
@@ -106,9 +285,13 @@ func (c *Controller) carryOut(ctx context.Context, w *write) {
 		return
 	}
 	// The write runs without the app's lock, so that /apps answers while a
-	// write waits for the rate limit or a slow API server; no decision runs
-	// during the pass's writes, and the outcome is recorded under the lock.
+	// write waits for the rate limit or a slow API server; no decision for
+	// the app runs while it is made (writeQueue.take), and the outcome is
+	// recorded under the lock.
 	scaled, err := c.opts.Scaler.Apply(ctx, key, w.spec, dec)
+	if !w.queued.IsZero() {
+		c.opts.Instruments.WriteLatency.Observe(c.clock.Since(w.queued).Seconds())
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	switch {

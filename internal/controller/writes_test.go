@@ -262,11 +262,20 @@ func TestWritesGoMostUrgentFirst(t *testing.T) {
 	h.clock.Step(15 * time.Second)
 	h.ctl.Once(context.Background())
 	assert.Equal(t, []string{"cart 1→4", "shop 2→4", "web 6→3"}, rec.order)
-	assert.Equal(t, 3.0, gaugeValue(t, h.ctl.opts.Instruments.WritesQueued))
+	assert.Equal(t, 0.0, gaugeValue(t, h.ctl.opts.Instruments.WritesQueued), "a single pass makes its writes before it ends")
+	assert.Equal(t, uint64(5), histogramCount(t, h.ctl.opts.Instruments.WriteLatency))
 }
 
-// Writes a pass has no time left for are deferred, counted, and their apps
-// decided on again at the next pass: never dropped silently.
+func histogramCount(t *testing.T, h prometheus.Histogram) uint64 {
+	t.Helper()
+	var m dto.Metric
+	require.NoError(t, h.Write(&m))
+	return m.GetHistogram().GetSampleCount()
+}
+
+// Writes a pass that makes its own (run --once) has no time left for are
+// deferred, counted, and their apps decided on again at the next pass:
+// never dropped silently.
 func TestWritesPastTheDeadlineAreDeferred(t *testing.T) {
 	h := newHarness(t, nil)
 	a, b := &app{}, &app{}
@@ -276,7 +285,7 @@ func TestWritesPastTheDeadlineAreDeferred(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	h.ctl.writeAll(ctx, ws)
+	h.ctl.queueWrites(ctx, ws)
 	assert.Empty(t, h.mutations())
 	assert.Equal(t, 2.0, counterValue(t, h.ctl.opts.Instruments.WritesDeferred))
 	assert.True(t, a.sched.edited && b.sched.edited, "decided on again at the next pass")
@@ -295,4 +304,118 @@ func TestShadowDecidesOnWakingFromTheLiveZero(t *testing.T) {
 	assert.Empty(t, h.mutations())
 	s := h.ctl.appFor(types.NamespacedName{Namespace: "apps", Name: "worker"}).shadow.Summary()
 	assert.Equal(t, int32(3), s.LastShadow, "ceil(25/10) from zero")
+}
+
+// gateScaler blocks each write until it is let through, and counts them.
+type gateScaler struct {
+	actuator.Scaler
+	started chan string
+	gate    chan struct{}
+}
+
+func (g *gateScaler) Apply(ctx context.Context, app types.NamespacedName, spec *recommender.Spec, d *recommender.Decision) (bool, error) {
+	g.started <- fmt.Sprintf("%s %d→%d", app.Name, d.CurrentReplicas, d.DesiredReplicas)
+	select {
+	case <-g.gate:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	return g.Scaler.Apply(ctx, app, spec, d)
+}
+
+// While the loop runs, a pass queues its writes and ends without waiting
+// for them; the app whose write is being made is not decided on again
+// until it is done.
+func TestPassesDoNotWaitForWritesAndSkipTheAppBeingWritten(t *testing.T) {
+	pods, names := podsFor("shop", 2)
+	h := newHarness(t, func(c *config.Config) { c.Workers = 1 }, append(pods, deployment("shop", 2, cpuApp))...)
+	g := &gateScaler{Scaler: actuator.Scaler{Client: h.client}, started: make(chan string, 10), gate: make(chan struct{})}
+	h.ctl.opts.Scaler = g
+	h.usage.pods = names
+	h.usage.cpuMilli = 100
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stop := h.ctl.runWriters(ctx)
+	defer stop()
+
+	h.ctl.Once(ctx) // returns with the write still blocked
+	assert.Equal(t, "shop 2→4", <-g.started)
+	before := decisions(t, h.ctl.opts.Instruments)
+	h.clock.Step(15 * time.Second)
+	h.ctl.Once(ctx)
+	assert.Equal(t, before, decisions(t, h.ctl.opts.Instruments), "not decided on while its write is made")
+	a := h.ctl.appFor(types.NamespacedName{Namespace: "apps", Name: "shop"})
+	a.mu.Lock()
+	assert.True(t, a.sched.edited, "decided on at its next pass")
+	a.mu.Unlock()
+
+	close(g.gate)
+	require.Eventually(t, func() bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return a.status.LastScale != nil
+	}, 5*time.Second, time.Millisecond)
+	assert.Equal(t, []string{"patch deployments/scale apps/shop"}, h.mutations())
+}
+
+func TestAQueuedWriteIsReplacedByTheNewerDecision(t *testing.T) {
+	in := NewInstruments(prometheus.NewRegistry())
+	q := newWriteQueue(in)
+	key := types.NamespacedName{Namespace: "apps", Name: "shop"}
+	old := &write{key: key, dec: recommender.Decision{CurrentReplicas: 2, DesiredReplicas: 4}}
+	q.submit([]*write{old}, t0)
+	assert.Equal(t, 1.0, gaugeValue(t, in.WritesQueued))
+	// A new decision for the app takes its queued write out...
+	require.True(t, q.take(key))
+	assert.Equal(t, 0.0, gaugeValue(t, in.WritesQueued))
+	assert.Equal(t, 1.0, counterValue(t, in.WritesSuperseded))
+	// ...and queues its own, if it asks for one.
+	fresh := &write{key: key, dec: recommender.Decision{CurrentReplicas: 2, DesiredReplicas: 6}}
+	q.submit([]*write{fresh}, t0)
+	assert.Same(t, fresh, q.next())
+	assert.Nil(t, q.next())
+	assert.False(t, q.take(key), "its write is being made")
+	q.done(key)
+	assert.True(t, q.take(key))
+}
+
+func TestQueuedWritesGoMostUrgentFirst(t *testing.T) {
+	q := newWriteQueue(NewInstruments(prometheus.NewRegistry()))
+	w := func(name string, from, to int32) *write {
+		return &write{key: types.NamespacedName{Namespace: "apps", Name: name}, dec: recommender.Decision{CurrentReplicas: from, DesiredReplicas: to}}
+	}
+	q.submit([]*write{w("down", 6, 3), w("x2", 2, 4), w("x1.5", 2, 3)}, t0)
+	q.submit([]*write{w("zero", 0, 1), w("x2-later", 3, 6)}, t0)
+	var order []string
+	for x := q.next(); x != nil; x = q.next() {
+		order = append(order, x.key.Name)
+	}
+	assert.Equal(t, []string{"zero", "x2", "x2-later", "x1.5", "down"}, order)
+}
+
+// When the loop stops (leadership lost), queued writes are dropped,
+// counted, and their apps decided on again by whoever leads next.
+func TestQueuedWritesAreDroppedWhenTheLoopStops(t *testing.T) {
+	h := newHarness(t, func(c *config.Config) { c.Workers = 1 })
+	g := &gateScaler{Scaler: actuator.Scaler{Client: h.client}, started: make(chan string, 10), gate: make(chan struct{})}
+	h.ctl.opts.Scaler = g
+	stop := h.ctl.runWriters(context.Background())
+	first, second := &app{}, &app{}
+	h.ctl.writes.submit([]*write{
+		{a: first, key: types.NamespacedName{Namespace: "apps", Name: "first"}, dec: recommender.Decision{CurrentReplicas: 0, DesiredReplicas: 1}, log: zap.NewNop()},
+		{a: second, key: types.NamespacedName{Namespace: "apps", Name: "second"}, dec: recommender.Decision{CurrentReplicas: 1, DesiredReplicas: 3}, log: zap.NewNop()},
+	}, t0)
+	assert.Equal(t, "first 0→1", <-g.started, "the one worker is held by the first write")
+	stop()
+	select {
+	case w := <-g.started:
+		t.Fatalf("%s written after the loop stopped", w)
+	default:
+	}
+	assert.Equal(t, 1.0, counterValue(t, h.ctl.opts.Instruments.WritesDeferred))
+	assert.Equal(t, 0.0, gaugeValue(t, h.ctl.opts.Instruments.WritesQueued))
+	second.mu.Lock()
+	assert.True(t, second.sched.edited, "decided on again")
+	second.mu.Unlock()
+	assert.Empty(t, h.mutations())
 }

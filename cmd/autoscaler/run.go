@@ -130,8 +130,15 @@ func serve(ctx context.Context, cfg config.Config, kubeconfig string, once, json
 	go apis.RunInvalidation(ctx, max(cfg.Interval, 15*time.Second))
 
 	// The controller records no Event in a global dry run.
+	// Events go through a client of their own, so that the Event recorded
+	// with each scale write does not take that write's place in the rate
+	// limit: a surge's writes go at kube.qps, their Events beside them.
+	eventClient, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		return fmt.Errorf("kubernetes client for events: %w", err)
+	}
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
-	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: eventClient.CoreV1().Events("")})
 	defer broadcaster.Shutdown()
 	events := &actuator.Events{Recorder: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "spinscale"})}
 	var queries metrics.QuerySource

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -99,19 +100,36 @@ func (m MetricsServer) Snapshot(ctx context.Context, namespaces []string) *Resou
 	if len(namespaces) == 0 {
 		namespaces = []string{metav1.NamespaceAll}
 	}
+	// The namespaces are listed side by side (at most snapshotLists at
+	// once): a pass waits for the slowest LIST, not for their sum.
+	var (
+		mu   sync.Mutex
+		wg   sync.WaitGroup
+		sema = make(chan struct{}, snapshotLists)
+	)
 	for _, ns := range namespaces {
-		list, err := m.Client.MetricsV1beta1().PodMetricses(ns).List(ctx, metav1.ListOptions{})
-		if err != nil {
-			snap.errs[ns] = fmt.Errorf("%w: list pod metrics in %q: %w", ErrUnavailable, ns, err)
-			continue
-		}
-		for i := range list.Items {
-			pm := &list.Items[i]
-			snap.pods[types.NamespacedName{Namespace: pm.Namespace, Name: pm.Name}] = PodUsageOf(pm)
-		}
+		sema <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sema }()
+			list, err := m.Client.MetricsV1beta1().PodMetricses(ns).List(ctx, metav1.ListOptions{})
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				snap.errs[ns] = fmt.Errorf("%w: list pod metrics in %q: %w", ErrUnavailable, ns, err)
+				return
+			}
+			for i := range list.Items {
+				pm := &list.Items[i]
+				snap.pods[types.NamespacedName{Namespace: pm.Namespace, Name: pm.Name}] = PodUsageOf(pm)
+			}
+		})
 	}
+	wg.Wait()
 	return snap
 }
+
+// snapshotLists bounds the metrics.k8s.io LISTs a snapshot has in flight.
+const snapshotLists = 8
 
 // PodUsageOf sums container usage the way HPA does: a resource is present
 // for the pod only when every container reports it, and a pod without

@@ -136,6 +136,7 @@ func (c *Controller) tick(ctx context.Context, now time.Time) {
 	for key := range c.apps {
 		if !seen[key] {
 			delete(c.apps, key)
+			c.writes.withdraw(key, c.log.With(zap.String("namespace", key.Namespace), zap.String("deployment", key.Name)), "no longer managed")
 			c.opts.Instruments.forget(key.Namespace, key.Name)
 			c.opts.Events.Forget(key)
 		}
@@ -373,6 +374,9 @@ func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, a *app, 
 		refusal = c.conflicts.refusal(d)
 	}
 	if !due && (a.parseErr != nil || refusal != "") {
+		// Its queued write, if any, is withdrawn at once: the app is
+		// decided on (and held) on its interval.
+		c.writes.withdraw(key, log, "invalid annotations or another autoscaler")
 		return
 	}
 	// An app whose annotations do not parse has no dry-run setting of its
@@ -463,7 +467,10 @@ func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, a *app, 
 	if dec.DesiredReplicas == dec.CurrentReplicas {
 		return nil
 	}
-	return &write{d: d, a: a, key: key, spec: spec, dec: dec, now: now, log: log}
+	// The write keeps the spec it was decided with: an edit while it is
+	// queued or made replaces a.parsed, not this copy.
+	decidedWith := *spec
+	return &write{d: d, a: a, key: key, spec: &decidedWith, dec: dec, now: now, log: log}
 }
 
 // specReplicas is the Deployment's spec.replicas, 1 when unset as the API

@@ -146,6 +146,8 @@ func TestLoopStopsWhenLeadershipEnds(t *testing.T) {
 	<-gate.entered
 	gate.release <- struct{}{}
 	require.Eventually(t, func() bool { return h.ctl.lastTick.Load() != 0 }, 5*time.Second, time.Millisecond, "the first pass completes")
+	// Its write is made beside the passes.
+	require.Eventually(t, func() bool { return len(h.mutations()) > 0 }, 5*time.Second, time.Millisecond, "the first pass's write")
 	stop()
 	require.False(t, h.ctl.leading.Load())
 	writes := h.mutations()

@@ -120,6 +120,22 @@ func (q *writeQueue) take(key types.NamespacedName) bool {
 	return true
 }
 
+// withdraw drops key's queued write, if any, because its app may no longer
+// be written (why); a write being made is not stopped.
+func (q *writeQueue) withdraw(key types.NamespacedName, log *zap.Logger, why string) {
+	q.mu.Lock()
+	w, ok := q.pending[key]
+	if ok {
+		delete(q.pending, key)
+		q.queued.Set(float64(len(q.pending)))
+	}
+	q.mu.Unlock()
+	if ok {
+		log.Info("queued scale write withdrawn", zap.String("why", why),
+			zap.Int32("currentReplicas", w.dec.CurrentReplicas), zap.Int32("desiredReplicas", w.dec.DesiredReplicas))
+	}
+}
+
 // submit queues a pass's writes.
 func (q *writeQueue) submit(ws []*write, now time.Time) {
 	if len(ws) == 0 {
@@ -242,6 +258,10 @@ func (c *Controller) runWriters(ctx context.Context) (stop func()) {
 // queue is empty, and past ctx's end defers what is left.
 func (c *Controller) writeWorker(ctx context.Context, background bool) {
 	for {
+		if background && ctx.Err() != nil {
+			// The loop stopped: what is queued is dropped (runWriters).
+			return
+		}
 		w := c.writes.next()
 		if w == nil {
 			if !background {
@@ -275,13 +295,33 @@ func (c *Controller) carryOut(ctx context.Context, w *write) {
 		}
 	}()
 	if ctx.Err() != nil {
-		// The pass is past its deadline: a write now would fail and raise a
-		// Warning for nothing. The app is decided on again next pass.
+		// The pass is past its deadline, or the loop stopped: a write now
+		// would fail and raise a Warning for nothing. The app is decided on
+		// again next pass.
 		a.mu.Lock()
-		a.sched.edited = true
+		c.deferWriteLocked(ctx, a)
 		a.mu.Unlock()
-		c.opts.Instruments.WritesDeferred.Inc()
-		c.opts.Instruments.AppsSkipped.WithLabelValues("tick_deadline").Inc()
+		return
+	}
+	// A write that waited in the queue is made only if the app is still
+	// Spinscale's to write: another autoscaler may have taken it meanwhile,
+	// or its annotations changed (an opted-out app's write is withdrawn by
+	// the pass that no longer sees it).
+	a.mu.Lock()
+	why := ""
+	switch {
+	case a.parseErr != nil:
+		why = "invalid annotations"
+	case a.parsed.Shadow || a.parsed.DryRun:
+		why = "now in shadow or dry-run mode"
+	}
+	a.mu.Unlock()
+	if why == "" && d != nil {
+		why = c.conflicts.refusal(d)
+	}
+	if why != "" {
+		log.Info("queued scale write withdrawn", zap.String("why", why),
+			zap.Int32("currentReplicas", dec.CurrentReplicas), zap.Int32("desiredReplicas", dec.DesiredReplicas))
 		return
 	}
 	// The write runs without the app's lock, so that /apps answers while a
@@ -306,6 +346,10 @@ func (c *Controller) carryOut(ctx context.Context, w *write) {
 		c.opts.Events.Normal(d, actuator.ReasonRescaled, fmt.Sprintf("%d → %d (%s; limitedBy %s)%s", dec.CurrentReplicas, dec.DesiredReplicas, report.Targets(dec), dec.LimitedBy, zeroNote(dec.Zero)))
 		log.Info("scaled", zap.Int32("currentReplicas", dec.CurrentReplicas), zap.Int32("desiredReplicas", dec.DesiredReplicas),
 			zap.String("limitedBy", string(dec.LimitedBy)), zap.String("reason", dec.Reason()))
+	case ctx.Err() != nil:
+		// Cut by the pass's deadline or the loop's end, not refused by the
+		// API server: deferred, without a Warning.
+		c.deferWriteLocked(ctx, a)
 	case errors.Is(err, actuator.ErrConflict), errors.Is(err, actuator.ErrNotFound):
 		c.opts.Instruments.ScaleWrites.WithLabelValues("conflict").Inc()
 		a.sched.edited = true
@@ -319,5 +363,15 @@ func (c *Controller) carryOut(ctx context.Context, w *write) {
 		if c.opts.Events.Warning(d, key, actuator.ReasonRescaleFailed, fmt.Sprintf("scaling %d → %d failed: %v", dec.CurrentReplicas, dec.DesiredReplicas, err)) {
 			log.Error("scale failed", zap.Error(err))
 		}
+	}
+}
+
+// deferWriteLocked counts a write not made because ctx ended, and has its
+// app decided on again at the next pass. a.mu is held.
+func (c *Controller) deferWriteLocked(ctx context.Context, a *app) {
+	a.sched.edited = true
+	c.opts.Instruments.WritesDeferred.Inc()
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		c.opts.Instruments.AppsSkipped.WithLabelValues("tick_deadline").Inc()
 	}
 }

@@ -393,8 +393,9 @@ func TestQueuedWritesGoMostUrgentFirst(t *testing.T) {
 	assert.Equal(t, []string{"zero", "x2", "x2-later", "x1.5", "down"}, order)
 }
 
-// When the loop stops (leadership lost), queued writes are dropped,
-// counted, and their apps decided on again by whoever leads next.
+// When the loop stops (leadership lost), the write being made is cut and
+// the queued ones dropped: all counted as deferred, their apps decided on
+// again by whoever leads next, and no Warning: nothing failed.
 func TestQueuedWritesAreDroppedWhenTheLoopStops(t *testing.T) {
 	h := newHarness(t, func(c *config.Config) { c.Workers = 1 })
 	g := &gateScaler{Scaler: actuator.Scaler{Client: h.client}, started: make(chan string, 10), gate: make(chan struct{})}
@@ -412,10 +413,84 @@ func TestQueuedWritesAreDroppedWhenTheLoopStops(t *testing.T) {
 		t.Fatalf("%s written after the loop stopped", w)
 	default:
 	}
-	assert.Equal(t, 1.0, counterValue(t, h.ctl.opts.Instruments.WritesDeferred))
+	assert.Equal(t, 2.0, counterValue(t, h.ctl.opts.Instruments.WritesDeferred), "the cut write and the queued one")
 	assert.Equal(t, 0.0, gaugeValue(t, h.ctl.opts.Instruments.WritesQueued))
-	second.mu.Lock()
-	assert.True(t, second.sched.edited, "decided on again")
-	second.mu.Unlock()
+	assert.Equal(t, 0.0, counterValue(t, h.ctl.opts.Instruments.ScaleWrites.WithLabelValues("error")))
+	assert.Equal(t, 0.0, counterValue(t, h.ctl.opts.Instruments.AppsSkipped.WithLabelValues("tick_deadline")))
+	assert.Empty(t, h.events(), "no Warning: nothing failed")
+	for _, a := range []*app{first, second} {
+		a.mu.Lock()
+		assert.True(t, a.sched.edited, "decided on again")
+		a.mu.Unlock()
+	}
 	assert.Empty(t, h.mutations())
+}
+
+// A queued write is withdrawn when its app may no longer be written: it
+// left Spinscale (annotation removed) or another autoscaler took it, even
+// before the app is due again.
+func TestQueuedWriteIsWithdrawnWhenTheAppIsNoLongerOurs(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(h *harness)
+	}{
+		{"opted out", func(h *harness) {
+			d, err := h.client.AppsV1().Deployments("apps").Get(context.Background(), "shop", metav1.GetOptions{})
+			require.NoError(t, err)
+			delete(d.Annotations, "spinscale.dev/enabled")
+			_, err = h.client.AppsV1().Deployments("apps").Update(context.Background(), d, metav1.UpdateOptions{})
+			require.NoError(t, err)
+			require.Eventually(t, func() bool { return len(h.ctl.managed()) == 1 }, 5*time.Second, time.Millisecond)
+		}},
+		{"an HPA took it", func(h *harness) {
+			_, err := h.client.AutoscalingV2().HorizontalPodAutoscalers("apps").Create(context.Background(), &autoscalingv2.HorizontalPodAutoscaler{
+				ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: "apps"},
+				Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
+					ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "shop"},
+					MaxReplicas:    5,
+				},
+			}, metav1.CreateOptions{})
+			require.NoError(t, err)
+			require.Eventually(t, func() bool {
+				d, err := h.ctl.deployments[0].Deployments("apps").Get("shop")
+				return err == nil && h.ctl.conflicts.refusal(d) != ""
+			}, 5*time.Second, time.Millisecond)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			podsA, namesA := podsFor("shop", 2)
+			podsB, namesB := podsFor("cart", 1)
+			h := newHarness(t, func(c *config.Config) { c.Workers = 1; c.Poll = time.Second },
+				append(append(podsA, podsB...), deployment("shop", 2, cpuApp), deployment("cart", 1, cpuApp))...)
+			g := &gateScaler{Scaler: actuator.Scaler{Client: h.client}, started: make(chan string, 10), gate: make(chan struct{})}
+			h.ctl.opts.Scaler = g
+			h.usage.pods = append(namesA, namesB...)
+			h.usage.cpuMilli = 100
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			stop := h.ctl.runWriters(ctx)
+			defer stop()
+
+			h.ctl.Once(ctx) // cart 1→2 (×2 from one pod, the more urgent) first, shop 2→4 queued behind it
+			assert.Equal(t, "cart 1→2", <-g.started)
+			require.Equal(t, 1.0, gaugeValue(t, h.ctl.opts.Instruments.WritesQueued), "shop waits")
+			tc.change(h)
+			h.clock.Step(time.Second) // a poll: shop is not due
+			h.ctl.Once(ctx)
+			close(g.gate)
+			require.Eventually(t, func() bool {
+				h.ctl.writes.mu.Lock()
+				defer h.ctl.writes.mu.Unlock()
+				return len(h.ctl.writes.pending) == 0 && len(h.ctl.writes.running) == 0
+			}, 5*time.Second, time.Millisecond)
+			assert.Equal(t, 1.0, counterValue(t, h.ctl.opts.Instruments.ScaleWrites.WithLabelValues("ok")), "cart's write only")
+			select {
+			case w := <-g.started:
+				t.Fatalf("%s written", w)
+			default:
+			}
+			assert.NotContains(t, h.mutations(), "patch deployments/scale apps/shop")
+			assert.Contains(t, h.mutations(), "patch deployments/scale apps/cart")
+		})
+	}
 }

@@ -295,6 +295,7 @@ wait:
 	}
 	res.fill(apps, watch.since(step), s0, s1, s2, a.ticksBetween(s0.at, s2.at))
 	res.offAtEnd = watch.countsOther(o.spec.expectReplicas)
+	res.countsAtEnd = watch.countsAtEnd()
 	return res, nil
 }
 

@@ -36,9 +36,11 @@ type result struct {
 	stepDuration time.Duration // the step until every app reached its count (or the timeout)
 	podsAtEnd    int
 
-	reached  map[string]int      // per group
-	offAtEnd map[string]int      // per group: apps at another count at the end
-	reach    map[string][3]reach // per group: 50 %, 90 %, 100 %
+	reached  map[string]int // per group
+	offAtEnd map[string]int // per group: apps at another count at the end
+	// countsAtEnd are, per group, the apps at each replica count at the end.
+	countsAtEnd map[string]map[int32]int
+	reach       map[string][3]reach // per group: 50 %, 90 %, 100 %
 
 	ticks            float64 // from the steady window's start to the end
 	tickP50, tickP99 float64 // seconds, NaN without ticks
@@ -240,7 +242,7 @@ func printResult(w io.Writer, r result) {
 	fmt.Fprintf(w, "  %-10s %8s %8s %8s %8s %s\n", "", "50%", "90%", "100%", "reached", "at another count at the end")
 	for _, g := range []string{groupSpinscale, groupHPA} {
 		rs := r.reach[g]
-		fmt.Fprintf(w, "  %-10s %8s %8s %8s %5d/%d %d\n", g, rs[0], rs[1], rs[2], r.reached[g], r.n, r.offAtEnd[g])
+		fmt.Fprintf(w, "  %-10s %8s %8s %8s %5d/%d %d (%s)\n", g, rs[0], rs[1], rs[2], r.reached[g], r.n, r.offAtEnd[g], formatCounts(r.countsAtEnd[g]))
 	}
 	fmt.Fprintf(w, "  tick p50 %.3fs p99 %.3fs of %d ticks timed (%.0f counted); CPU %.3fs/tick; RSS steady %.0f MiB, peak %.0f MiB\n",
 		r.tickP50, r.tickP99, r.tickN, r.ticks, r.cpuPerTick, mib(r.rssSteady), mib(r.rssPeak))
@@ -292,4 +294,21 @@ func fmtBound(s float64) string {
 		return "> largest bucket"
 	}
 	return "≤ " + fmtSeconds(s)
+}
+
+// formatCounts lists apps by replica count: "6 replicas: 480, 7: 20".
+func formatCounts(m map[int32]int) string {
+	if len(m) == 0 {
+		return "no counts seen"
+	}
+	keys := make([]int32, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%d: %d", k, m[k])
+	}
+	return "apps by replicas " + strings.Join(parts, ", ")
 }

@@ -93,6 +93,21 @@ func (w *replicaWatch) countsOther(r int32) map[string]int {
 	return out
 }
 
+// countsAtEnd returns, per group, how many apps have each replica count.
+func (w *replicaWatch) countsAtEnd() map[string]map[int32]int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := map[string]map[int32]int{}
+	for key, c := range w.current {
+		g := w.group[key]
+		if out[g] == nil {
+			out[g] = map[int32]int{}
+		}
+		out[g][c]++
+	}
+	return out
+}
+
 // since returns, per group, how long after t each app reached the count
 // (never negative), and how many reached it.
 func (w *replicaWatch) since(t time.Time) map[string][]time.Duration {

@@ -137,8 +137,8 @@ func writeDocFile(path, plot, cmdline string, o options, rs []result) error {
 
 	b.WriteString("\n## API calls in detail\n\n")
 	for _, r := range rs {
-		fmt.Fprintf(&b, "**N = %d.** Setup (apps created until every pod ran) %s; the step took %.1f s to set; apps at another count than %d when the bench stopped: Spinscale %d (%s), HPA %d (%s); %.0f `PATCH deployments/scale` served by kube-apiserver during the step (Spinscale's writes). ",
-			r.n, r.setup.Round(time.Second), r.stepWindow.Seconds(), o.spec.expectReplicas, r.offAtEnd[groupSpinscale], formatCounts(r.countsAtEnd[groupSpinscale]), r.offAtEnd[groupHPA], formatCounts(r.countsAtEnd[groupHPA]), r.serverScaleWrites)
+		fmt.Fprintf(&b, "**N = %d.** Setup (apps created until every pod ran) %s; the step took %.1f s to set; apps at another count than %d when the bench stopped: Spinscale %d (%s), HPA %d (%s); Spinscale's passes, mean by phase: %s; %.0f `PATCH deployments/scale` served by kube-apiserver during the step (Spinscale's writes). ",
+			r.n, r.setup.Round(time.Second), r.stepWindow.Seconds(), o.spec.expectReplicas, r.offAtEnd[groupSpinscale], formatCounts(r.countsAtEnd[groupSpinscale]), r.offAtEnd[groupHPA], formatCounts(r.countsAtEnd[groupHPA]), formatPhases(r.phases), r.serverScaleWrites)
 		fmt.Fprintf(&b, "Spinscale per tick, steady (%.0f ticks): %s. During the step (%.0f ticks): %s. ", r.steadyTicks, formatCalls(r.steadyCalls), r.stepTicks, formatCalls(r.stepCalls))
 		fmt.Fprintf(&b, "kube-controller-manager, every controller, per HPA sync (steady): %s. ", formatCalls(r.kcmCalls))
 		fmt.Fprintf(&b, "metrics.k8s.io: Spinscale %.1f per tick, the HPA %.1f per sync.\n\n", r.ssMetrics, r.hpaMetrics)

@@ -208,3 +208,8 @@ func TestBucketBound(t *testing.T) {
 	assert.True(t, math.IsInf(bucketBound(map[string]float64{"0.01": 1, "+Inf": 3}, 3, 0.99), 1))
 	assert.Equal(t, "≤ 40 ms", fmtBound(0.04))
 }
+
+func TestFormatPhases(t *testing.T) {
+	assert.Equal(t, "prepare 2 ms, reads 1.50 s, decisions 40 ms", formatPhases(map[string]float64{"decisions": 0.04, "reads": 1.5, "prepare": 0.002}))
+	assert.Equal(t, "not reported", formatPhases(nil))
+}

@@ -64,6 +64,10 @@ type result struct {
 	// hold those quantiles of their time from decision to answer
 	// (spinscale_scale_write_latency_seconds); NaN without writes.
 	writes, writeP50, writeP99 float64
+	// phases are the mean seconds of each phase of Spinscale's passes
+	// (prepare, reads, decisions) from the steady window's start to the
+	// end, from spinscale_tick_phase_seconds.
+	phases map[string]float64
 	// serverScaleWrites are the PATCHes of deployments/scale kube-apiserver
 	// served during the step: Spinscale's writes (the HPA PUTs the scale).
 	serverScaleWrites float64
@@ -113,6 +117,14 @@ func (r *result) fill(apps []appRef, since map[string][]time.Duration, s0, s1, s
 	r.hpaSyncs = s1.at.Sub(s0.at).Seconds() / hpaSync.Seconds()
 	kcm := func(s snapshot) map[string]float64 { return s.kcm.sumBy("rest_client_requests_total", nil, "method") }
 	r.kcmCalls = scaleMap(deltaOf(kcm(s0), kcm(s1)), r.hpaSyncs)
+
+	const ph = "spinscale_tick_phase_seconds"
+	phaseSum := deltaOf(s0.spinscale.sumBy(ph+"_sum", nil, "phase"), s2.spinscale.sumBy(ph+"_sum", nil, "phase"))
+	phaseCount := deltaOf(s0.spinscale.sumBy(ph+"_count", nil, "phase"), s2.spinscale.sumBy(ph+"_count", nil, "phase"))
+	r.phases = map[string]float64{}
+	for p, n := range phaseCount {
+		r.phases[p] = perUnit(phaseSum[p], n)
+	}
 
 	const wl = "spinscale_scale_write_latency_seconds"
 	buckets := func(s snapshot) map[string]float64 { return s.spinscale.sumBy(wl+"_bucket", nil, "le") }
@@ -246,6 +258,7 @@ func printResult(w io.Writer, r result) {
 	}
 	fmt.Fprintf(w, "  tick p50 %.3fs p99 %.3fs of %d ticks timed (%.0f counted); CPU %.3fs/tick; RSS steady %.0f MiB, peak %.0f MiB\n",
 		r.tickP50, r.tickP99, r.tickN, r.ticks, r.cpuPerTick, mib(r.rssSteady), mib(r.rssPeak))
+	fmt.Fprintf(w, "  pass phases, mean: %s\n", formatPhases(r.phases))
 	fmt.Fprintf(w, "  scale writes the API server saw during the step: %.0f PATCH deployments/scale\n", r.serverScaleWrites)
 	fmt.Fprintf(w, "  Spinscale's scale writes during the step: %.0f, decision to answer p50 %s, p99 %s (histogram bucket bounds)\n", r.writes, fmtBound(r.writeP50), fmtBound(r.writeP99))
 	fmt.Fprintf(w, "  Spinscale API calls per tick, steady (%.0f ticks): %s\n", r.steadyTicks, formatCalls(r.steadyCalls))
@@ -311,4 +324,18 @@ func formatCounts(m map[int32]int) string {
 		parts[i] = fmt.Sprintf("%d: %d", k, m[k])
 	}
 	return "apps by replicas " + strings.Join(parts, ", ")
+}
+
+// formatPhases lists the mean time of each phase of a pass, in pass order.
+func formatPhases(m map[string]float64) string {
+	var parts []string
+	for _, p := range []string{"prepare", "reads", "decisions"} {
+		if v, ok := m[p]; ok {
+			parts = append(parts, p+" "+fmtSeconds(v))
+		}
+	}
+	if len(parts) == 0 {
+		return "not reported"
+	}
+	return strings.Join(parts, ", ")
 }

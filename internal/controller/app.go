@@ -104,10 +104,14 @@ func (c *Controller) tick(ctx context.Context, now time.Time) {
 		reads      sync.WaitGroup
 	)
 	queries, apiReads := c.readsOf(active)
+	readFrom := c.clock.Now()
+	c.opts.Instruments.TickPhase.WithLabelValues("prepare").Observe(readFrom.Sub(start).Seconds())
 	reads.Go(func() { snap = c.resourceSnapshot(ctx, active) })
 	reads.Go(func() { results = c.runQueries(ctx, queries) })
 	reads.Go(func() { apiResults = c.readAPIs(ctx, apiReads) })
 	reads.Wait()
+	decideFrom := c.clock.Now()
+	c.opts.Instruments.TickPhase.WithLabelValues("reads").Observe(decideFrom.Sub(readFrom).Seconds())
 
 	var done atomic.Int64
 	var mu sync.Mutex
@@ -126,6 +130,7 @@ func (c *Controller) tick(ctx context.Context, now time.Time) {
 		c.opts.Instruments.AppsSkipped.WithLabelValues("tick_deadline").Add(float64(skipped))
 		c.log.Warn("tick deadline passed; apps left for the next tick", zap.Int("skipped", skipped), zap.Int("apps", len(active)))
 	}
+	c.opts.Instruments.TickPhase.WithLabelValues("decisions").Observe(c.clock.Since(decideFrom).Seconds())
 	c.queueWrites(ctx, writes)
 
 	seen := make(map[types.NamespacedName]bool, len(deps))

@@ -14,7 +14,11 @@ import (
 // Instruments are the controller's own Prometheus metrics (not the metrics
 // apps scale on, which come from the metric sources).
 type Instruments struct {
-	TickDuration   prometheus.Histogram
+	TickDuration prometheus.Histogram
+	// TickPhase splits a pass: prepare (the managed apps, their
+	// annotations, which are due), reads (the metric sources, side by
+	// side) and decisions.
+	TickPhase      *prometheus.HistogramVec
 	TickLag        prometheus.Gauge
 	LastTick       prometheus.Gauge
 	Apps           prometheus.Gauge
@@ -50,6 +54,8 @@ func NewInstruments(reg prometheus.Registerer) *Instruments {
 	m := &Instruments{
 		TickDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "spinscale_tick_duration_seconds",
 			Help: "Time of one pass: the metric reads and the decisions for every app due (the scale writes are made beside the passes, except in a single pass, run --once, which makes its own).", Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12)}),
+		TickPhase: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "spinscale_tick_phase_seconds",
+			Help: "Time of each phase of a pass: prepare (the managed apps from the cache, their annotations, which are due), reads (metrics.k8s.io, Prometheus and the metrics APIs, read side by side) and decisions (every app due, on the workers).", Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12)}, []string{"phase"}),
 		TickLag: prometheus.NewGauge(prometheus.GaugeOpts{Name: "spinscale_tick_lag_seconds",
 			Help: "How late the last tick started relative to its schedule."}),
 		LastTick: prometheus.NewGauge(prometheus.GaugeOpts{Name: "spinscale_last_tick_timestamp_seconds",
@@ -101,7 +107,7 @@ func NewInstruments(reg prometheus.Registerer) *Instruments {
 			Help:    "Time from a scale write's queueing (its decision's pass) to the API server's answer: queue wait, rate limit and the request.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}),
 	}
-	reg.MustRegister(m.WritesQueued, m.WritesDeferred, m.WritesSuperseded, m.WriteLatency, m.ColdStart, m.TickDuration, m.TickLag, m.LastTick, m.Apps, m.Leader, m.Decisions, m.ScaleWrites, m.AppsSkipped, m.SourceErrors, m.MetricErrors,
+	reg.MustRegister(m.WritesQueued, m.WritesDeferred, m.WritesSuperseded, m.WriteLatency, m.ColdStart, m.TickDuration, m.TickPhase, m.TickLag, m.LastTick, m.Apps, m.Leader, m.Decisions, m.ScaleWrites, m.AppsSkipped, m.SourceErrors, m.MetricErrors,
 		m.AppReplicas, m.AppDesired, m.AppMetricValue, m.AppTarget, m.AppLimitedBy, m.AppState, m.ShadowDecisions, m.ShadowLead)
 	return m
 }

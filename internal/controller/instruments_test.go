@@ -1,7 +1,11 @@
 package controller
 
 import (
+	"context"
 	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stretchr/testify/assert"
 )
@@ -32,5 +36,18 @@ func TestAPIResource(t *testing.T) {
 			assert.Equal(t, tc.group, group)
 			assert.Equal(t, tc.resource, resource)
 		})
+	}
+}
+
+func TestEachPassTimesItsPhases(t *testing.T) {
+	pods, names := podsFor("shop", 2)
+	h := newHarness(t, nil, append(pods, deployment("shop", 2, cpuApp))...)
+	h.usage.pods = names
+	h.usage.cpuMilli = 50
+	h.ctl.Once(context.Background())
+	h.clock.Step(15 * time.Second)
+	h.ctl.Once(context.Background())
+	for _, phase := range []string{"prepare", "reads", "decisions"} {
+		assert.Equal(t, uint64(2), histogramCount(t, h.inst.TickPhase.WithLabelValues(phase).(prometheus.Histogram)), phase)
 	}
 }

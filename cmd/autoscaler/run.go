@@ -171,7 +171,7 @@ func serve(ctx context.Context, cfg config.Config, kubeconfig string, once, json
 	hostname, _ := os.Hostname()
 	ctl, err = controller.New(controller.Options{
 		Config: cfg, Logger: log, Client: client, Dynamic: dyn,
-		Resources:   metrics.MetricsServer{Client: mc},
+		Resources:   metrics.MetricsServer{Client: mc, PodSelector: cfg.PodSelector},
 		Queries:     queries,
 		APIs:        apis,
 		HTTP:        httpSource,

@@ -90,6 +90,11 @@ type ResourceSource interface {
 // MetricsServer reads metrics.k8s.io (metrics-server).
 type MetricsServer struct {
 	Client metricsclient.Interface
+	// PodSelector narrows the LISTs to the pods it matches (the
+	// controller's podSelector): metrics-server filters by pod labels, so
+	// the usage of pods the controller never counts is neither sent nor
+	// decoded. Empty lists every pod.
+	PodSelector string
 }
 
 var _ ResourceSource = MetricsServer{}
@@ -111,7 +116,7 @@ func (m MetricsServer) Snapshot(ctx context.Context, namespaces []string) *Resou
 		sema <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sema }()
-			list, err := m.Client.MetricsV1beta1().PodMetricses(ns).List(ctx, metav1.ListOptions{})
+			list, err := m.Client.MetricsV1beta1().PodMetricses(ns).List(ctx, metav1.ListOptions{LabelSelector: m.PodSelector})
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {

@@ -158,3 +158,15 @@ func TestMetricsServerSnapshotListFailure(t *testing.T) {
 		})
 	}
 }
+
+func TestMetricsServerListsThePodSelectorOnly(t *testing.T) {
+	client, _ := fakeMetrics(t)
+	var selectors []string
+	client.PrependReactor("list", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		selectors = append(selectors, a.(k8stesting.ListAction).GetListRestrictions().Labels.String())
+		return false, nil, nil
+	})
+	MetricsServer{Client: client, PodSelector: "core.spinkube.dev/app-name"}.Snapshot(context.Background(), []string{"shop"})
+	MetricsServer{Client: client}.Snapshot(context.Background(), []string{"shop"})
+	assert.Equal(t, []string{"core.spinkube.dev/app-name", ""}, selectors)
+}

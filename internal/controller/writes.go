@@ -131,9 +131,14 @@ func (q *writeQueue) withdraw(key types.NamespacedName, log *zap.Logger, why str
 	}
 	q.mu.Unlock()
 	if ok {
-		log.Info("queued scale write withdrawn", zap.String("why", why),
-			zap.Int32("currentReplicas", w.dec.CurrentReplicas), zap.Int32("desiredReplicas", w.dec.DesiredReplicas))
+		w.logWithdrawn(log, why)
 	}
+}
+
+// logWithdrawn says why w is not made.
+func (w *write) logWithdrawn(log *zap.Logger, why string) {
+	log.Info("queued scale write withdrawn", zap.String("why", why),
+		zap.Int32("currentReplicas", w.dec.CurrentReplicas), zap.Int32("desiredReplicas", w.dec.DesiredReplicas))
 }
 
 // submit queues a pass's writes.
@@ -217,7 +222,9 @@ func (q *writeQueue) inBackground() bool {
 // not run, makes them before the pass ends (until ctx ends).
 func (c *Controller) queueWrites(ctx context.Context, writes []*write) {
 	c.writes.submit(writes, c.clock.Now())
-	if c.writes.inBackground() {
+	if len(writes) == 0 || c.writes.inBackground() {
+		// Nothing new; what a single pass queues it makes before it
+		// ends, so nothing waits from an earlier one.
 		return
 	}
 	var wg sync.WaitGroup
@@ -320,8 +327,7 @@ func (c *Controller) carryOut(ctx context.Context, w *write) {
 		why = c.conflicts.refusal(d)
 	}
 	if why != "" {
-		log.Info("queued scale write withdrawn", zap.String("why", why),
-			zap.Int32("currentReplicas", dec.CurrentReplicas), zap.Int32("desiredReplicas", dec.DesiredReplicas))
+		w.logWithdrawn(log, why)
 		return
 	}
 	// The write runs without the app's lock, so that /apps answers while a

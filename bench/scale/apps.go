@@ -167,9 +167,15 @@ type podRef struct{ namespace, name string }
 
 // runningPods lists the Running, Ready pods of the bench's apps.
 func runningPods(ctx context.Context, client kubernetes.Interface, namespaces []string) ([]podRef, error) {
+	return runningPodsMatching(ctx, client, namespaces, groupLabel)
+}
+
+// runningPodsMatching lists the Running and Ready pods of the namespaces
+// that match a label selector.
+func runningPodsMatching(ctx context.Context, client kubernetes.Interface, namespaces []string, selector string) ([]podRef, error) {
 	var out []podRef
 	for _, ns := range namespaces {
-		list, err := client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: groupLabel})
+		list, err := client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
 		if err != nil {
 			return nil, fmt.Errorf("list pods in %s: %w", ns, err)
 		}

@@ -37,6 +37,7 @@ func main() {
 	doc := flag.String("doc", "", "write the report as Markdown to this file (bench/scale.sh: docs/scale.md)")
 	plot := flag.String("plot", "", "write the plot as PNG to this file (bench/scale.sh: bench/images/scale.png)")
 	root := flag.String("root", ".", "the repository root")
+	podSelector := flag.String("pod-selector", groupLabel+"="+groupSpinscale, "Spinscale's podSelector (as the chart's default keeps to SpinKube's pods, this keeps the cache and the metrics reads to the Spinscale group's pods); empty: every pod of the namespaces, the HPA twins' too")
 	flag.Parse()
 
 	ns, err := parseSizes(*sizes)
@@ -46,7 +47,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	o := options{namespaces: *nsCount, interval: *interval, resolution: *resolution, steady: *steady, stepTimeout: *stepTimeout}
+	o := options{namespaces: *nsCount, interval: *interval, resolution: *resolution, steady: *steady, stepTimeout: *stepTimeout, podSelector: *podSelector}
 	o.spec = appSpec{pods: 3, maxReplicas: 10, targetPercent: 50, requestMilli: 100, beforePercent: 40, afterPercent: 95}
 	o.spec.expectReplicas = expectedReplicas(o.spec)
 	if o.root, err = filepath.Abs(*root); err != nil {
@@ -86,6 +87,7 @@ type options struct {
 	resolution  string
 	steady      time.Duration
 	stepTimeout time.Duration
+	podSelector string
 	spec        appSpec
 }
 
@@ -212,7 +214,7 @@ func measure(ctx context.Context, n int, o options) (res result, err error) {
 	res.setup = time.Since(t0)
 	logf("%d pods Running and Ready after %s; usage %dm per app", len(pods), res.setup.Round(time.Second), before)
 
-	a, err := startAutoscaler(bin, dir, c.Env["KUBECONFIG"], namespaces, o.interval)
+	a, err := startAutoscaler(bin, dir, c.Env["KUBECONFIG"], namespaces, o.interval, o.podSelector)
 	if err != nil {
 		return res, err
 	}
@@ -292,6 +294,12 @@ wait:
 	cached, err := runningPods(ctx, c.Client, namespaces)
 	if err == nil {
 		res.podsAtEnd = len(cached)
+		res.podsCached = len(cached)
+	}
+	if o.podSelector != "" {
+		if mine, err := runningPodsMatching(ctx, c.Client, namespaces, o.podSelector); err == nil {
+			res.podsCached = len(mine)
+		}
 	}
 	res.fill(apps, watch.since(step), s0, s1, s2, a.ticksBetween(s0.at, s2.at))
 	res.offAtEnd = watch.countsOther(o.spec.expectReplicas)

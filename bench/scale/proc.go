@@ -50,8 +50,9 @@ func buildAutoscaler(ctx context.Context, root, dir string) (string, error) {
 
 // startAutoscaler runs `autoscaler run` against the cluster: leader
 // election off, the hpa profile, limited to the namespaces, its metrics
-// and health servers on free loopback ports, its log in dir.
-func startAutoscaler(bin, dir, kubeconfig string, namespaces []string, interval string) (*autoscaler, error) {
+// and health servers on free loopback ports, its log in dir; podSelector
+// is set when not empty.
+func startAutoscaler(bin, dir, kubeconfig string, namespaces []string, interval, podSelector string) (*autoscaler, error) {
 	mp, err := freePort()
 	if err != nil {
 		return nil, err
@@ -75,6 +76,9 @@ func startAutoscaler(bin, dir, kubeconfig string, namespaces []string, interval 
 		"--set", "leaderElection.enabled=false",
 		"--set", fmt.Sprintf("server.metricsAddress=127.0.0.1:%d", mp),
 		"--set", fmt.Sprintf("server.healthAddress=127.0.0.1:%d", hp))
+	if podSelector != "" {
+		a.cmd.Args = append(a.cmd.Args, "--set", "podSelector="+podSelector)
+	}
 	a.cmd.Stdout, a.cmd.Stderr = logFile, logFile
 	if err := a.cmd.Start(); err != nil {
 		_ = logFile.Close()

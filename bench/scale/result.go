@@ -35,6 +35,7 @@ type result struct {
 	stepWindow   time.Duration // setting every pod's new usage
 	stepDuration time.Duration // the step until every app reached its count (or the timeout)
 	podsAtEnd    int
+	podsCached   int // of podsAtEnd, those Spinscale's podSelector takes in
 
 	reached  map[string]int // per group
 	offAtEnd map[string]int // per group: apps at another count at the end
@@ -276,12 +277,12 @@ func printGrowth(w io.Writer, rs []result) {
 // growthTable is the Markdown table of the figures by N.
 func growthTable(rs []result) string {
 	var b strings.Builder
-	b.WriteString("| N apps per group | pods at the end | Spinscale 50 / 90 / 100 % | HPA 50 / 90 / 100 % | tick p50 / p99 | CPU per tick | RSS steady / peak | Spinscale API calls per tick, steady | during the step, as issued (scale writes and Events) | scale writes served per tick | scale write, decision to answer, p50 / p99 | metrics.k8s.io calls: Spinscale per tick / HPA per sync |\n")
+	b.WriteString("| N apps per group | pods at the end (Spinscale's) | Spinscale 50 / 90 / 100 % | HPA 50 / 90 / 100 % | tick p50 / p99 | CPU per tick | RSS steady / peak | Spinscale API calls per tick, steady | during the step, as issued (scale writes and Events) | scale writes served per tick | scale write, decision to answer, p50 / p99 | metrics.k8s.io calls: Spinscale per tick / HPA per sync |\n")
 	b.WriteString("|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, r := range rs {
 		s, h := r.reach[groupSpinscale], r.reach[groupHPA]
-		fmt.Fprintf(&b, "| %d | %d | %s / %s / %s | %s / %s / %s | %s / %s | %.0f ms | %.0f / %.0f MiB | %.1f | %.1f (%.1f) | %.1f | %s / %s | %.1f / %.1f |\n",
-			r.n, r.podsAtEnd, s[0], s[1], s[2], h[0], h[1], h[2],
+		fmt.Fprintf(&b, "| %d | %d (%d) | %s / %s / %s | %s / %s / %s | %s / %s | %.0f ms | %.0f / %.0f MiB | %.1f | %.1f (%.1f) | %.1f | %s / %s | %.1f / %.1f |\n",
+			r.n, r.podsAtEnd, r.podsCached, s[0], s[1], s[2], h[0], h[1], h[2],
 			fmtSeconds(r.tickP50), fmtSeconds(r.tickP99), r.cpuPerTick*1000, mib(r.rssSteady), mib(r.rssPeak),
 			sumValues(r.steadyCalls), sumValues(r.stepCalls), writeCalls(r.stepCalls), perUnit(r.serverScaleWrites, r.stepTicks), fmtBound(r.writeP50), fmtBound(r.writeP99), r.ssMetrics, r.hpaMetrics)
 	}

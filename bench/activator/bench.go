@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/spinscale/spinscale/bench/internal/localcluster"
+	"github.com/spinscale/spinscale/bench/internal/procstat"
 	"github.com/spinscale/spinscale/internal/httpstats"
 	"github.com/spinscale/spinscale/internal/podserve"
 )
@@ -66,11 +67,11 @@ func newBench(ctx context.Context, o options, c *localcluster.Cluster) (*bench, 
 	if err := waitServed(ctx, b.webPods, 30*time.Second, func(p []podserve.Pod) bool { return len(p) == 1 }); err != nil {
 		return b, fmt.Errorf("the web pod never turned Ready: %w", err)
 	}
-	listen, err := freePort()
+	listen, err := procstat.FreePort()
 	if err != nil {
 		return b, err
 	}
-	admin, err := freePort()
+	admin, err := procstat.FreePort()
 	if err != nil {
 		return b, err
 	}
@@ -122,7 +123,7 @@ func (b *bench) latency(ctx context.Context, rep *report) error {
 	proxied := target{name: "through the activator", base: b.url, host: b.web.host}
 	for run := range b.o.runs {
 		logf("a: run %d of %d: %d req/s to each path for %s", run+1, b.o.runs, b.o.rate, b.o.latencyFor)
-		cpu0, err := cpuTime(b.activator.pid())
+		cpu0, err := procstat.CPUTime(b.activator.pid())
 		if err != nil {
 			return err
 		}
@@ -130,7 +131,7 @@ func (b *bench) latency(ctx context.Context, rep *report) error {
 		if err != nil {
 			return err
 		}
-		cpu1, err := cpuTime(b.activator.pid())
+		cpu1, err := procstat.CPUTime(b.activator.pid())
 		if err != nil {
 			return err
 		}
@@ -145,19 +146,19 @@ func (b *bench) throughput(ctx context.Context, rep *report) error {
 	for run := range b.o.runs {
 		logf("b: run %d of %d: %d clients in a closed loop for %s", run+1, b.o.runs, b.o.workers, b.o.throughputFor)
 		pid := b.activator.pid()
-		cpu0, err := cpuTime(pid)
+		cpu0, err := procstat.CPUTime(pid)
 		if err != nil {
 			return err
 		}
-		self0, _ := cpuTime(selfPid())
+		self0, _ := procstat.CPUTime(selfPid())
 		start := time.Now()
 		ok, failed := closedLoop(ctx, newClient(b.o.workers), target{base: b.url, host: b.web.host}, b.o.workers, b.o.throughputFor, b.o.maxThroughputRequests)
 		wall := time.Since(start)
-		cpu1, err := cpuTime(pid)
+		cpu1, err := procstat.CPUTime(pid)
 		if err != nil {
 			return err
 		}
-		self1, _ := cpuTime(selfPid())
+		self1, _ := procstat.CPUTime(selfPid())
 		rep.throughput = append(rep.throughput, throughputResult{ok: ok, failed: failed, wall: wall, cpu: cpu1 - cpu0, benchCPU: self1 - self0, workers: b.o.workers})
 	}
 	return nil
@@ -172,7 +173,7 @@ func (b *bench) heldMemory(ctx context.Context, rep *report) error {
 	}
 	defer stats.close()
 	time.Sleep(2 * time.Second) // let the start-up garbage settle
-	before, err := rss(pid)
+	before, err := procstat.RSS(pid)
 	if err != nil {
 		return err
 	}
@@ -204,7 +205,7 @@ func (b *bench) heldMemory(ctx context.Context, rep *report) error {
 		return fmt.Errorf("%w (answered early: %v)", err, unexpected)
 	}
 	time.Sleep(2 * time.Second)
-	after, err := rss(pid)
+	after, err := procstat.RSS(pid)
 	release()
 	wg.Wait()
 	if err != nil {

@@ -35,14 +35,6 @@ func TestFindValue(t *testing.T) {
 	assert.ErrorContains(t, err, `value "abc"`)
 }
 
-func TestParseVmRSS(t *testing.T) {
-	kb, err := parseVmRSS(strings.NewReader("Name:\tautoscaler\nVmPeak:\t 9000 kB\nVmRSS:\t   61234 kB\n"))
-	require.NoError(t, err)
-	assert.Equal(t, int64(61234), kb)
-	_, err = parseVmRSS(strings.NewReader("Name:\tx\n"))
-	assert.Error(t, err)
-}
-
 func TestNewLayoutSpreadsTheUnrelatedPods(t *testing.T) {
 	l := newLayout(options{apps: 50, appPods: 3, unrelated: 1003, deployments: 4, namespaces: 3})
 	require.Len(t, l.fillers, 4)

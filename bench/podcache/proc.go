@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/spinscale/spinscale/bench/internal/procstat"
 )
 
 // measureRun runs `autoscaler run` with the pod selector, dry-run and
@@ -24,11 +25,11 @@ import (
 func measureRun(ctx context.Context, o options, dir, kubeconfig string, namespaces []string, selector string) (r runResult, err error) {
 	r.selector = selector
 	r.cached = "not reported"
-	mp, err := freePort()
+	mp, err := procstat.FreePort()
 	if err != nil {
 		return r, err
 	}
-	hp, err := freePort()
+	hp, err := procstat.FreePort()
 	if err != nil {
 		return r, err
 	}
@@ -75,8 +76,8 @@ func measureRun(ctx context.Context, o options, dir, kubeconfig string, namespac
 	syncDeadline := start.Add(o.syncTimeout)
 	for i := 0; ; i++ {
 		now := time.Now()
-		if kb, err := vmRSS(cmd.Process.Pid); err == nil {
-			rss = append(rss, sampleAt{now, kb * 1024})
+		if b, err := procstat.RSS(cmd.Process.Pid); err == nil {
+			rss = append(rss, sampleAt{now, b})
 		}
 		if v, err := scrapeValue(ctx, client, metricsURL, "go_memstats_heap_inuse_bytes"); err == nil {
 			heap = append(heap, sampleAt{now, int64(v)})
@@ -198,40 +199,6 @@ func findValue(r io.Reader, name string) (float64, error) {
 		return 0, fmt.Errorf("metric %s: %w", name, err)
 	}
 	return 0, fmt.Errorf("metric %s: not exposed", name)
-}
-
-// vmRSS reads VmRSS, in kB, from /proc/PID/status.
-func vmRSS(pid int) (int64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	defer func() { _ = f.Close() }()
-	return parseVmRSS(f)
-}
-
-func parseVmRSS(r io.Reader) (int64, error) {
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			fields := strings.Fields(rest)
-			if len(fields) == 0 {
-				break
-			}
-			return strconv.ParseInt(fields[0], 10, 64)
-		}
-	}
-	return 0, fmt.Errorf("no VmRSS line")
-}
-
-// freePort is a free TCP port on 127.0.0.1.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer func() { _ = ln.Close() }()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // tail is the end of a log file, for error reports.

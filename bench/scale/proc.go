@@ -1,18 +1,18 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/spinscale/spinscale/bench/internal/procstat"
 )
 
 // autoscaler is the running controller binary.
@@ -53,11 +53,11 @@ func buildAutoscaler(ctx context.Context, root, dir string) (string, error) {
 // and health servers on free loopback ports, its log in dir; podSelector
 // is set when not empty.
 func startAutoscaler(bin, dir, kubeconfig string, namespaces []string, interval, podSelector string) (*autoscaler, error) {
-	mp, err := freePort()
+	mp, err := procstat.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	hp, err := freePort()
+	hp, err := procstat.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -104,9 +104,9 @@ func (a *autoscaler) sample(ctx context.Context) {
 	var lastCount, lastSum float64
 	for i := 0; ; i++ {
 		if i%4 == 0 {
-			if kb, err := vmRSS(a.cmd.Process.Pid); err == nil {
+			if rss, err := procstat.RSS(a.cmd.Process.Pid); err == nil {
 				a.mu.Lock()
-				a.rssLast = kb * 1024
+				a.rssLast = rss
 				a.rssPeak = max(a.rssPeak, a.rssLast)
 				a.mu.Unlock()
 			}
@@ -159,26 +159,6 @@ func (a *autoscaler) resetPeak() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.rssPeak = a.rssLast
-}
-
-// vmRSS reads VmRSS, in kB, from /proc/PID/status.
-func vmRSS(pid int) (int64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	defer func() { _ = f.Close() }()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			fields := strings.Fields(rest)
-			if len(fields) == 0 {
-				break
-			}
-			return strconv.ParseInt(fields[0], 10, 64)
-		}
-	}
-	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
 }
 
 // running is false once the process has exited.

@@ -51,7 +51,7 @@ func goals(rs []result) []goal {
 		}
 	}
 	b.met = worst <= 2
-	b.verdict = fmt.Sprintf("%s: the largest p99 measured is %s (each tick timed from the histogram's count and sum, sampled every 250 ms; with fewer than 100 ticks per size, p99 is the longest tick)", metWord(b.met), fmtSeconds(worst))
+	b.verdict = fmt.Sprintf("%s: the largest p99 measured is %s (each tick timed from the histogram's count and sum, sampled every %s; with fewer than 100 ticks per size, p99 is the longest tick)", metWord(b.met), fmtSeconds(worst), scrapeEvery)
 	out = append(out, b)
 
 	// (c) RSS ≤ 300 MiB at 5,000 apps × 5 pods, extrapolated.

@@ -15,6 +15,10 @@ import (
 	"github.com/spinscale/spinscale/bench/internal/procstat"
 )
 
+// scrapeEvery is how often the sampler reads the controller's /metrics (a
+// whole number of seconds).
+const scrapeEvery = 2 * time.Second
+
 // autoscaler is the running controller binary.
 type autoscaler struct {
 	cmd         *exec.Cmd
@@ -92,37 +96,32 @@ func startAutoscaler(bin, dir, kubeconfig string, namespaces []string, interval,
 }
 
 // sample reads VmRSS every second and the tick histogram's count and sum
-// every 250 ms until ctx ends or the process exits. A tick (one per
-// interval, at least a second apart) adds one to the count and its
+// every scrapeEvery until ctx ends or the process exits. A tick (one per
+// interval, 15 s apart in the bench) adds one to the count and its
 // duration to the sum, so each step of the count gives a tick's exact
-// duration, finer than the histogram's buckets.
+// duration, finer than the histogram's buckets; two ticks ended within one
+// period (a pass right after one that overran) are each given their mean.
+//
+// The period is a cost: at 1,000 apps a scrape of the controller's
+// /metrics (every app's series, gathered, sorted and formatted) takes tens
+// of milliseconds of its CPU, and scraping four times a second took half
+// of its CPU during the step (perf record of the autoscaler), on the same
+// two cores as the passes the bench times.
 func (a *autoscaler) sample(ctx context.Context) {
 	defer close(a.samplerDone)
-	t := time.NewTicker(250 * time.Millisecond)
+	t := time.NewTicker(time.Second)
 	defer t.Stop()
-	client := &http.Client{Timeout: 2 * time.Second}
+	client := &http.Client{Timeout: 5 * time.Second}
 	var lastCount, lastSum float64
 	for i := 0; ; i++ {
-		if i%4 == 0 {
-			if rss, err := procstat.RSS(a.cmd.Process.Pid); err == nil {
-				a.mu.Lock()
-				a.rssLast = rss
-				a.rssPeak = max(a.rssPeak, a.rssLast)
-				a.mu.Unlock()
-			}
+		if rss, err := procstat.RSS(a.cmd.Process.Pid); err == nil {
+			a.mu.Lock()
+			a.rssLast = rss
+			a.rssPeak = max(a.rssPeak, a.rssLast)
+			a.mu.Unlock()
 		}
-		if d, err := scrape(ctx, client, a.metricsURL); err == nil {
-			count := d.sum("spinscale_tick_duration_seconds_count", nil)
-			sum := d.sum("spinscale_tick_duration_seconds_sum", nil)
-			if k := count - lastCount; k > 0 && lastCount > 0 {
-				each := time.Duration((sum - lastSum) / k * float64(time.Second))
-				a.mu.Lock()
-				for range int(k) {
-					a.ticks = append(a.ticks, tickSample{time.Now(), each})
-				}
-				a.mu.Unlock()
-			}
-			lastCount, lastSum = count, sum
+		if i%int(scrapeEvery/time.Second) == 0 {
+			lastCount, lastSum = a.recordTicks(ctx, client, lastCount, lastSum)
 		}
 		select {
 		case <-ctx.Done():
@@ -132,6 +131,27 @@ func (a *autoscaler) sample(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// recordTicks scrapes the tick histogram and records the ticks ended
+// since the count and sum last seen; it returns the new ones (the old ones
+// when the scrape failed).
+func (a *autoscaler) recordTicks(ctx context.Context, client *http.Client, lastCount, lastSum float64) (float64, float64) {
+	d, err := scrape(ctx, client, a.metricsURL)
+	if err != nil {
+		return lastCount, lastSum
+	}
+	count := d.sum("spinscale_tick_duration_seconds_count", nil)
+	sum := d.sum("spinscale_tick_duration_seconds_sum", nil)
+	if k := count - lastCount; k > 0 && lastCount > 0 {
+		each := time.Duration((sum - lastSum) / k * float64(time.Second))
+		a.mu.Lock()
+		for range int(k) {
+			a.ticks = append(a.ticks, tickSample{time.Now(), each})
+		}
+		a.mu.Unlock()
+	}
+	return count, sum
 }
 
 // ticksBetween returns the durations of the ticks seen from t0 to t1.

@@ -2,6 +2,8 @@ package activator
 
 import (
 	"bufio"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
@@ -715,4 +717,53 @@ func TestQuarantineStartsShortAgainAfterAQuietSpell(t *testing.T) {
 	refuse()
 	assert.Equal(t, []time.Duration{quarantineFirst, 2 * quarantineFirst, 4 * quarantineFirst, quarantineFirst}, after)
 	assert.Equal(t, quarantineFor, quarantineAfter(100), "the quarantine is bounded")
+}
+
+// TestContentEncodingIsTheClients: the activator asks the pod for no
+// encoding the client did not ask for, and passes a compressed answer on
+// as it came, undecoded.
+func TestContentEncodingIsTheClients(t *testing.T) {
+	h := newHarness(t)
+	seen := make(chan string, 2)
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen <- r.Header.Get("Accept-Encoding")
+		if r.Header.Get("Accept-Encoding") == "gzip" {
+			w.Header().Set("Content-Encoding", "gzip")
+			zw := gzip.NewWriter(w)
+			_, _ = zw.Write([]byte("compressed"))
+			_ = zw.Close()
+			return
+		}
+		_, _ = w.Write([]byte("plain"))
+	}))
+	t.Cleanup(backend.Close)
+	h.create(backendSlice("ns", "web", "web", backend))
+	h.create(deployment("ns", "web", epoch, "http-hosts", "web.example.com"))
+	h.ready("ns", "web", 1)
+
+	// A client that asks for no encoding (curl, a load balancer's check).
+	tr := &http.Transport{DisableCompression: true}
+	t.Cleanup(tr.CloseIdleConnections)
+	req, _ := http.NewRequest(http.MethodGet, h.proxy+"/", nil)
+	req.Host = "web.example.com"
+	res, err := tr.RoundTrip(req)
+	require.NoError(t, err)
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	assert.Empty(t, <-seen, "no Accept-Encoding added on the way")
+	assert.Equal(t, "plain", string(body))
+
+	req, _ = http.NewRequest(http.MethodGet, h.proxy+"/", nil)
+	req.Host = "web.example.com"
+	req.Header.Set("Accept-Encoding", "gzip")
+	res, err = tr.RoundTrip(req)
+	require.NoError(t, err)
+	raw, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	assert.Equal(t, "gzip", <-seen)
+	assert.Equal(t, "gzip", res.Header.Get("Content-Encoding"), "passed on compressed")
+	zr, err := gzip.NewReader(bytes.NewReader(raw))
+	require.NoError(t, err)
+	plain, _ := io.ReadAll(zr)
+	assert.Equal(t, "compressed", string(plain))
 }

@@ -90,6 +90,11 @@ bench-latency: ## Reaction latency on a local control plane, Spinscale and the r
 bench-scale: ## Thousands of apps on a local control plane, Spinscale and the real HPA side by side (docs/scale.md; SIZES=100,250,500)
 	bench/scale.sh -sizes $(SIZES)
 
+.PHONY: bench-scale-memory
+bench-scale-memory: ## The controller's RSS with 5,000 Spinscale apps × 5 pods on a local control plane, every tick deciding for all (docs/scale.md)
+	hack/cluster/build.sh
+	go run ./bench/scale -memory 5000 -memory-pods 5
+
 .PHONY: bench-podcache
 bench-podcache: ## The controller's memory with 20,000 unrelated pods in its namespaces, with and without podSelector (docs/scale.md)
 	bench/podcache.sh

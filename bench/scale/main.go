@@ -38,6 +38,9 @@ func main() {
 	plot := flag.String("plot", "", "write the plot as PNG to this file (bench/scale.sh: bench/images/scale.png)")
 	root := flag.String("root", ".", "the repository root")
 	podSelector := flag.String("pod-selector", groupLabel+"="+groupSpinscale, "Spinscale's podSelector (as the chart's default keeps to SpinKube's pods, this keeps the cache and the metrics reads to the Spinscale group's pods); empty: every pod of the namespaces, the HPA twins' too")
+	memApps := flag.Int("memory", 0, "instead of the sizes: the controller's memory with this many Spinscale apps (no HPA twins, no step), each tick deciding for every app; prints its figures")
+	memPods := flag.Int("memory-pods", 5, "-memory: pods per app")
+	memWindow := flag.Duration("memory-window", 2*time.Minute, "-memory: how long RSS is sampled once every pod has metrics")
 	flag.Parse()
 
 	ns, err := parseSizes(*sizes)
@@ -53,6 +56,15 @@ func main() {
 	if o.root, err = filepath.Abs(*root); err != nil {
 		fmt.Fprintln(os.Stderr, "scale:", err)
 		os.Exit(1)
+	}
+	if *memApps > 0 {
+		r, err := measureMemory(ctx, *memApps, *memPods, *memWindow, o)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "scale: memory N=%d: %v\n", *memApps, err)
+			os.Exit(1)
+		}
+		printMemory(os.Stdout, r)
+		return
 	}
 	var results []result
 	for _, n := range ns {

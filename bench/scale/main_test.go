@@ -213,3 +213,14 @@ func TestFormatPhases(t *testing.T) {
 	assert.Equal(t, "prepare 2 ms, reads 1.50 s, decisions 40 ms", formatPhases(map[string]float64{"decisions": 0.04, "reads": 1.5, "prepare": 0.002}))
 	assert.Equal(t, "not reported", formatPhases(nil))
 }
+
+func TestPrintMemory(t *testing.T) {
+	var b strings.Builder
+	printMemory(&b, memoryResult{apps: 5000, podsPerApp: 5, podsCached: 25000, setup: 4 * time.Minute, window: 2 * time.Minute,
+		ticks: []time.Duration{time.Second, 3 * time.Second}, rss: []int64{200 << 20, 250 << 20, 210 << 20}, rssPeak: 260 << 20,
+		heapInuse: 120 << 20, decisions: 40000})
+	out := b.String()
+	assert.Contains(t, out, "5000 Spinscale apps × 5 pods (25000 pods")
+	assert.Contains(t, out, "RSS median 210 MiB, highest 250 MiB; peak since start 260 MiB; Go heap in use at the end 120 MiB")
+	assert.Contains(t, out, "(2 ticks, 40000 decisions)")
+}

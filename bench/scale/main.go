@@ -11,7 +11,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"math"
@@ -23,8 +22,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	metricsclient "k8s.io/metrics/pkg/client/clientset/versioned"
 )
 
 func main() {
@@ -166,89 +163,17 @@ func measure(ctx context.Context, n int, o options) (res result, err error) {
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(os.Stderr, "[N=%d %s] %s\n", n, time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
 	}
-	dir, err := os.MkdirTemp("", "spinscale-bench-scale-")
-	if err != nil {
-		return res, err
-	}
-	defer func() { _ = os.RemoveAll(dir) }()
-
-	apps := appsFor(n, namespacesFor(o.namespaces))
 	namespaces := namespacesFor(o.namespaces)
-	peakPods := len(apps) * int(o.spec.expectReplicas)
-	// Room for every pod after the step, and some: 500 pods per fake node.
-	const perNode = 500
-	nodes := max(2, (peakPods*5/4+perNode-1)/perNode)
-	base, err := freePortBase()
-	if err != nil {
-		return res, err
-	}
-	logf("starting the control plane: %d fake nodes, port base %d", nodes, base)
-	c, err := startCluster(ctx, o.root, dir, clusterOptions{portBase: base, nodes: nodes, nodePods: perNode,
-		nodeCPU: strconv.Itoa(perNode), metricResolution: o.resolution})
-	defer func() {
-		logf("tearing the control plane down")
-		if derr := c.Stop(); derr != nil {
-			err = errors.Join(err, derr)
-		}
-	}()
-	if err != nil {
-		return res, err
-	}
-	bin, err := buildAutoscaler(ctx, o.root, dir)
-	if err != nil {
-		return res, err
-	}
-	wctx, cancelWatch := context.WithCancel(ctx)
-	defer cancelWatch()
-	watch, err := watchReplicas(wctx, c.Client, o.spec.expectReplicas)
-	if err != nil {
-		return res, err
-	}
-
+	apps := appsFor(n, namespaces)
 	before := o.spec.requestMilli * o.spec.beforePercent / 100 * int64(o.spec.pods)
 	after := o.spec.requestMilli * o.spec.afterPercent / 100 * int64(o.spec.pods)
-	spread, err := startSpreader(wctx, c.Client, len(apps), 32)
+	b, err := setUpBed(ctx, logf, apps, namespaces, o.spec, before, len(apps)*int(o.spec.expectReplicas), 5, o)
+	defer func() { err = b.tearDown(err) }()
 	if err != nil {
 		return res, err
 	}
-	spread.setTotal(before, apps)
-
-	t0 := time.Now()
-	logf("creating %d apps and %d HPAs in %d namespaces", len(apps), n, len(namespaces))
-	if err := createApps(ctx, c.Client, namespaces, apps, o.spec); err != nil {
-		return res, err
-	}
-	want := len(apps) * int(o.spec.pods)
-	pods, err := waitPods(ctx, c.Client, namespaces, want, 5*time.Minute+time.Duration(want)*50*time.Millisecond)
-	if err != nil {
-		return res, err
-	}
-	res.setup = time.Since(t0)
-	logf("%d pods Running and Ready after %s; usage %dm per app", len(pods), res.setup.Round(time.Second), before)
-
-	a, err := startAutoscaler(bin, dir, c.Env["KUBECONFIG"], namespaces, o.interval, o.podSelector)
-	if err != nil {
-		return res, err
-	}
-	defer func() {
-		a.stop()
-		if err != nil {
-			err = fmt.Errorf("%w\nautoscaler log (end):\n%s", err, a.tail(30))
-		}
-	}()
-	mc, err := metricsclient.NewForConfig(c.Rest)
-	if err != nil {
-		return res, err
-	}
-	perPod := before / int64(o.spec.pods)
-	logf("waiting for metrics.k8s.io to show %dm on every pod", perPod)
-	if err := waitUsage(ctx, mc, namespaces, pods, perPod-5, perPod+5, 5*time.Minute); err != nil {
-		return res, err
-	}
-	// Two ticks on the settled metrics before the steady window.
-	if err := waitTicks(ctx, a, 2, 3*time.Minute); err != nil {
-		return res, err
-	}
+	c, a, watch, spread, pods := b.c, b.a, b.watch, b.spread, b.pods
+	res.setup = b.setup
 	if moved := watch.countsOther(o.spec.pods); len(moved) > 0 {
 		return res, fmt.Errorf("apps moved off %d replicas before the step: %v", o.spec.pods, moved)
 	}

@@ -74,7 +74,7 @@ func setUpBed(ctx context.Context, logf func(format string, args ...any), apps [
 		return b, err
 	}
 	want := len(apps) * int(spec.pods)
-	if b.pods, err = waitPods(ctx, b.c.Client, namespaces, want, 5*time.Minute+time.Duration(want)*50*time.Millisecond); err != nil {
+	if b.pods, err = waitPods(ctx, b.c.Client, namespaces, want, 5*time.Minute+time.Duration(want)*100*time.Millisecond); err != nil {
 		return b, err
 	}
 	b.setup = time.Since(t0)

@@ -140,7 +140,7 @@ func serveActivator(ctx context.Context, f activatorFlags, addrMap activator.Add
 		return err
 	}
 	restCfg.UserAgent = "spinscale-activator"
-	client, err := kubernetes.NewForConfig(withProtobuf(restCfg))
+	client, err := kubernetes.NewForConfig(restCfg)
 	if err != nil {
 		return fmt.Errorf("kubernetes client: %w", err)
 	}

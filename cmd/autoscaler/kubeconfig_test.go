@@ -1,10 +1,7 @@
 package main
 
 import (
-	"context"
 	"io/fs"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,9 +9,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
@@ -147,28 +141,4 @@ func writeKubeconfig(t *testing.T, path, server, namespace string) {
 	cfg.Contexts["ctx"] = &clientcmdapi.Context{Cluster: "c", AuthInfo: "u", Namespace: namespace}
 	cfg.CurrentContext = "ctx"
 	require.NoError(t, clientcmd.WriteToFile(*cfg, path))
-}
-
-// TestProtobufClientsFallBackToJSON: the clients ask for protobuf first and
-// still read a server that answers JSON only; the original configuration
-// is left as it was.
-func TestProtobufClientsFallBackToJSON(t *testing.T) {
-	var accept []string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		accept = append(accept, r.Header.Get("Accept"))
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"kind":"PodList","apiVersion":"v1","metadata":{},"items":[{"metadata":{"name":"web-1","namespace":"ns"}}]}`))
-	}))
-	defer srv.Close()
-	base := &rest.Config{Host: srv.URL}
-	client, err := kubernetes.NewForConfig(withProtobuf(base))
-	require.NoError(t, err)
-	pods, err := client.CoreV1().Pods("ns").List(context.Background(), metav1.ListOptions{})
-	require.NoError(t, err)
-	require.Len(t, pods.Items, 1)
-	assert.Equal(t, "web-1", pods.Items[0].Name)
-	require.Len(t, accept, 1)
-	assert.Equal(t, "application/vnd.kubernetes.protobuf,application/json", accept[0])
-	assert.Empty(t, base.ContentType, "the caller's configuration is not changed")
-	assert.Empty(t, base.AcceptContentTypes)
 }

@@ -20,7 +20,6 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -109,7 +108,7 @@ func serve(ctx context.Context, cfg config.Config, kubeconfig string, once, json
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	controller.RegisterClientGoMetrics(reg)
 
-	client, err := kubernetes.NewForConfig(withProtobuf(restCfg))
+	client, err := kubernetes.NewForConfig(restCfg)
 	if err != nil {
 		return fmt.Errorf("kubernetes client: %w", err)
 	}
@@ -117,7 +116,7 @@ func serve(ctx context.Context, cfg config.Config, kubeconfig string, once, json
 	if err != nil {
 		return fmt.Errorf("dynamic client: %w", err)
 	}
-	mc, err := metricsclient.NewForConfig(withProtobuf(restCfg))
+	mc, err := metricsclient.NewForConfig(restCfg)
 	if err != nil {
 		return fmt.Errorf("metrics client: %w", err)
 	}
@@ -134,7 +133,7 @@ func serve(ctx context.Context, cfg config.Config, kubeconfig string, once, json
 	// Events go through a client of their own, so that the Event recorded
 	// with each scale write does not take that write's place in the rate
 	// limit: a surge's writes go at kube.qps, their Events beside them.
-	eventClient, err := kubernetes.NewForConfig(withProtobuf(restCfg))
+	eventClient, err := kubernetes.NewForConfig(restCfg)
 	if err != nil {
 		return fmt.Errorf("kubernetes client for events: %w", err)
 	}
@@ -225,20 +224,6 @@ func clientConfig(kubeconfig string) (*rest.Config, string, error) {
 		return nil, "", fmt.Errorf("kubeconfig namespace: %w", err)
 	}
 	return cfg, ns, nil
-}
-
-// withProtobuf is a copy of c that sends and asks for protobuf, as
-// kube-controller-manager's clients do: kube-apiserver and metrics-server
-// serve it for their built-in types, and it decodes several times cheaper
-// than JSON, which counts with thousands of pods in the informers and the
-// metrics.k8s.io lists. JSON stays accepted, for a server that offers only
-// that. Not for the dynamic client (custom resources are JSON) nor the
-// custom and external metrics APIs (adapters differ).
-func withProtobuf(c *rest.Config) *rest.Config {
-	c = rest.CopyConfig(c)
-	c.ContentType = runtime.ContentTypeProtobuf
-	c.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
-	return c
 }
 
 // kubeconfigLoader loads kubeconfig files by kubectl's rules (see

@@ -76,7 +76,7 @@ func (f *statusFlags) source() (statusclient.Source, string, error) {
 		return nil, "", err
 	}
 	cfg.UserAgent = "spinscale-status"
-	client, err := kubernetes.NewForConfig(withProtobuf(cfg))
+	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, "", fmt.Errorf("kubernetes client: %w", err)
 	}

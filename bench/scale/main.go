@@ -54,6 +54,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, "scale:", err)
 		os.Exit(1)
 	}
+	if *memApps > 0 && (*memPods < 1 || int32(*memPods) > o.spec.maxReplicas) {
+		fmt.Fprintf(os.Stderr, "scale: -memory-pods %d: want 1 to %d (the apps' max-replicas)\n", *memPods, o.spec.maxReplicas)
+		os.Exit(2)
+	}
 	if *memApps > 0 {
 		r, err := measureMemory(ctx, *memApps, *memPods, *memWindow, o)
 		if err != nil {
@@ -234,6 +238,9 @@ wait:
 		res.podsCached = len(cached)
 	}
 	if o.podSelector != "" {
+		// Without the count of the selector's pods this size stays out of
+		// the RSS line rather than be drawn against every pod.
+		res.podsCached = 0
 		if mine, err := runningPodsMatching(ctx, c.Client, namespaces, o.podSelector); err == nil {
 			res.podsCached = len(mine)
 		}

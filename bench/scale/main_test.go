@@ -220,7 +220,7 @@ func TestPrintMemory(t *testing.T) {
 		ticks: []time.Duration{time.Second, 3 * time.Second}, rss: []int64{200 << 20, 250 << 20, 210 << 20}, rssPeak: 260 << 20,
 		heapInuse: 120 << 20, decisions: 40000})
 	out := b.String()
-	assert.Contains(t, out, "5000 Spinscale apps × 5 pods (25000 pods")
+	assert.Contains(t, out, "5000 Spinscale apps × 5 pods (25000 pods Running and Ready")
 	assert.Contains(t, out, "RSS median 210 MiB, highest 250 MiB; peak since start 260 MiB; Go heap in use at the end 120 MiB")
 	assert.Contains(t, out, "(2 ticks, 40000 decisions)")
 }

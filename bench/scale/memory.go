@@ -13,6 +13,7 @@ import (
 // Spinscale apps of pods pods each, every app decided on each tick.
 type memoryResult struct {
 	apps, podsPerApp int
+	selector         string
 	podsCached       int
 	setup            time.Duration
 	window           time.Duration
@@ -31,7 +32,7 @@ type memoryResult struct {
 // on the interval), so the window holds the metrics LISTs and decisions
 // for all of them, not an idle cache.
 func measureMemory(ctx context.Context, n, pods int, window time.Duration, o options) (res memoryResult, err error) {
-	res.apps, res.podsPerApp, res.window = n, pods, window
+	res.apps, res.podsPerApp, res.window, res.selector = n, pods, window, o.podSelector
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(os.Stderr, "[memory N=%d %s] %s\n", n, time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
 	}
@@ -93,8 +94,8 @@ func printMemory(w io.Writer, r memoryResult) {
 	}
 	p50, _ := percentile(r.ticks, 0.5)
 	p99, _ := percentile(r.ticks, 0.99)
-	fmt.Fprintf(w, "\nmemory: %d Spinscale apps × %d pods (%d pods Running and Ready, all cached: podSelector of the group), setup %s\n",
-		r.apps, r.podsPerApp, r.podsCached, r.setup.Round(time.Second))
+	fmt.Fprintf(w, "\nmemory: %d Spinscale apps × %d pods (%d pods Running and Ready; podSelector %q), setup %s\n",
+		r.apps, r.podsPerApp, r.podsCached, r.selector, r.setup.Round(time.Second))
 	fmt.Fprintf(w, "  over %s of ticks deciding for every app (%d ticks, %.0f decisions): RSS median %.0f MiB, highest %.0f MiB; peak since start %.0f MiB; Go heap in use at the end %.0f MiB\n",
 		r.window, len(r.ticks), r.decisions, mib(median), mib(high), mib(r.rssPeak), r.heapInuse/(1<<20))
 	fmt.Fprintf(w, "  tick p50 %s, p99 %s\n", fmtSeconds(p50.Seconds()), fmtSeconds(p99.Seconds()))

@@ -748,9 +748,10 @@ func TestContentEncodingIsTheClients(t *testing.T) {
 	req.Host = "web.example.com"
 	res, err := tr.RoundTrip(req)
 	require.NoError(t, err)
-	body, _ := io.ReadAll(res.Body)
+	body, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
 	res.Body.Close()
-	assert.Empty(t, <-seen, "no Accept-Encoding added on the way")
+	assert.Empty(t, received(t, seen), "no Accept-Encoding added on the way")
 	assert.Equal(t, "plain", string(body))
 
 	req, _ = http.NewRequest(http.MethodGet, h.proxy+"/", nil)
@@ -758,12 +759,27 @@ func TestContentEncodingIsTheClients(t *testing.T) {
 	req.Header.Set("Accept-Encoding", "gzip")
 	res, err = tr.RoundTrip(req)
 	require.NoError(t, err)
-	raw, _ := io.ReadAll(res.Body)
+	raw, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
 	res.Body.Close()
-	assert.Equal(t, "gzip", <-seen)
+	assert.Equal(t, "gzip", received(t, seen))
 	assert.Equal(t, "gzip", res.Header.Get("Content-Encoding"), "passed on compressed")
 	zr, err := gzip.NewReader(bytes.NewReader(raw))
 	require.NoError(t, err)
-	plain, _ := io.ReadAll(zr)
+	plain, err := io.ReadAll(zr)
+	require.NoError(t, err)
 	assert.Equal(t, "compressed", string(plain))
+}
+
+// received is what the backend saw, failing the test if the request never
+// reached it.
+func received(t *testing.T, seen <-chan string) string {
+	t.Helper()
+	select {
+	case v := <-seen:
+		return v
+	case <-time.After(waitLimit):
+		t.Fatal("the request did not reach the pod")
+		return ""
+	}
 }

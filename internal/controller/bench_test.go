@@ -39,9 +39,10 @@ func (nopScaler) Flush() error                             { return nil }
 // of the controller with every app and pod cached, after two ticks:
 // `go test -run '^$' -bench 'Tick/apps=5000' -benchtime 1x ./internal/controller/
 // -args -tick-heap-profile /tmp/heap.prof`, then `go tool pprof -top
-// -sample_index=inuse_space /tmp/heap.prof` (the fake clientset's own copies
-// of the objects show under k8s.io/client-go/testing).
-var tickHeapProfile = flag.String("tick-heap-profile", "", "BenchmarkTick: write a heap profile of the warm controller to this file")
+// -sample_index=inuse_space /tmp/heap.prof.apps-5000` (one file per size,
+// the size appended; the fake clientset's own copies of the objects show
+// under k8s.io/client-go/testing).
+var tickHeapProfile = flag.String("tick-heap-profile", "", "BenchmarkTick: write a heap profile of the warm controller to this file, .apps-N appended")
 
 // BenchmarkTick measures one tick that decides for every app, from warm
 // caches: 5 pods per app, cpu utilization, a shared usage snapshot. It reports the tick time

@@ -232,14 +232,14 @@ wait:
 	}
 	res.rssPeak, _ = a.rss()
 	res.rssPeak = max(res.rssPeak, res.rssSteady)
-	cached, err := runningPods(ctx, c.Client, namespaces)
-	if err == nil {
-		res.podsAtEnd = len(cached)
-		res.podsCached = len(cached)
+	if all, err := runningPods(ctx, c.Client, namespaces); err == nil {
+		res.podsAtEnd = len(all)
 	}
+	// The pods the controller caches: every bench pod without a selector.
+	// Left 0 when they cannot be counted, so that this size stays out of
+	// the RSS line rather than be drawn against the wrong pods.
+	res.podsCached = res.podsAtEnd
 	if o.podSelector != "" {
-		// Without the count of the selector's pods this size stays out of
-		// the RSS line rather than be drawn against every pod.
 		res.podsCached = 0
 		if mine, err := runningPodsMatching(ctx, c.Client, namespaces, o.podSelector); err == nil {
 			res.podsCached = len(mine)

@@ -15,8 +15,7 @@ import (
 	"github.com/spinscale/spinscale/bench/internal/procstat"
 )
 
-// scrapeEvery is how often the sampler reads the controller's /metrics (a
-// whole number of seconds).
+// scrapeEvery is how often the sampler reads the controller's /metrics.
 const scrapeEvery = 2 * time.Second
 
 // autoscaler is the running controller binary.
@@ -113,14 +112,16 @@ func (a *autoscaler) sample(ctx context.Context) {
 	defer t.Stop()
 	client := &http.Client{Timeout: 5 * time.Second}
 	var lastCount, lastSum float64
-	for i := 0; ; i++ {
+	var scraped time.Time
+	for {
 		if rss, err := procstat.RSS(a.cmd.Process.Pid); err == nil {
 			a.mu.Lock()
 			a.rssLast = rss
 			a.rssPeak = max(a.rssPeak, a.rssLast)
 			a.mu.Unlock()
 		}
-		if i%int(scrapeEvery/time.Second) == 0 {
+		if time.Since(scraped) >= scrapeEvery {
+			scraped = time.Now()
 			lastCount, lastSum = a.recordTicks(ctx, client, lastCount, lastSum)
 		}
 		select {

@@ -13,7 +13,6 @@ import (
 
 	"go.uber.org/zap"
 	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
@@ -487,9 +486,7 @@ func (c *Controller) input(d *appsv1.Deployment, spec *recommender.Spec, snap *m
 	apiResults map[metrics.APIRead]recommender.Observation, now time.Time) recommender.Input {
 	in := recommender.Input{SpecReplicas: specReplicas(d), StatusReplicas: d.Status.Replicas,
 		ScaledToZero: d.Annotations[annotations.KeyScaledToZero] != ""}
-	for _, p := range c.podsOf(d) {
-		in.Pods = append(in.Pods, enginePod(p))
-	}
+	in.Pods = c.podsOf(d)
 	in.Metrics = make([]recommender.Observation, len(spec.Metrics))
 	for i, m := range spec.Metrics {
 		switch m.Source {
@@ -525,7 +522,7 @@ func (c *Controller) input(d *appsv1.Deployment, spec *recommender.Spec, snap *m
 // podsOf finds the pods matched by the Deployment's selector through the
 // label index: candidates share the selector's first label, then the whole
 // selector is checked.
-func (c *Controller) podsOf(d *appsv1.Deployment) []*corev1.Pod {
+func (c *Controller) podsOf(d *appsv1.Deployment) []recommender.Pod {
 	if d.Spec.Selector == nil {
 		return nil
 	}
@@ -533,12 +530,12 @@ func (c *Controller) podsOf(d *appsv1.Deployment) []*corev1.Pod {
 	if err != nil || sel.Empty() {
 		return nil
 	}
-	var out []*corev1.Pod
+	var out []recommender.Pod
 	for _, idx := range c.pods {
 		for _, obj := range candidates(idx, d) {
-			p := obj.(*corev1.Pod)
-			if p.Namespace == d.Namespace && sel.Matches(labels.Set(p.Labels)) {
-				out = append(out, p)
+			p, ok := obj.(*cachedPod)
+			if ok && p.namespace == d.Namespace && sel.Matches(labels.Set(p.labels)) {
+				out = append(out, p.pod)
 			}
 		}
 	}

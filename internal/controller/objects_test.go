@@ -1,19 +1,23 @@
 package controller
 
 import (
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/spinscale/spinscale/internal/recommender"
 )
 
-// TestTrimPodKeepsWhatRequestsAreReadFrom: the informer's trimmed pod gives
-// the engine the same requests as the full pod, with and without pod-level
+// TestTrimPodKeepsWhatRequestsAreReadFrom: the informer's cached pod holds
+// the requests HPA reads from the full pod, with and without pod-level
 // requests (which make HPA read the overhead and plain init containers too).
 func TestTrimPodKeepsWhatRequestsAreReadFrom(t *testing.T) {
 	req := func(cpu, mem string) corev1.ResourceRequirements {
@@ -56,20 +60,57 @@ func TestTrimPodKeepsWhatRequestsAreReadFrom(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			full := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-0", Namespace: "apps"}, Spec: tt.spec}
+			got := enginePod(full)
+			assert.Equal(t, tt.cpu, got.CPU, "cpu")
+			assert.Equal(t, tt.mem, got.Memory, "memory")
 			obj, err := trimPod(full)
 			require.NoError(t, err)
-			trimmed := obj.(*corev1.Pod)
-			for _, p := range []*corev1.Pod{full, trimmed} {
-				got := enginePod(p)
-				assert.Equal(t, tt.cpu, got.CPU, "cpu")
-				assert.Equal(t, tt.mem, got.Memory, "memory")
-			}
-			assert.Empty(t, trimmed.Spec.Containers[0].Image, "images are not kept")
-			assert.Empty(t, trimmed.Spec.Containers[0].Resources.Limits, "limits are not kept")
-			if tt.spec.Resources == nil {
-				assert.Nil(t, trimmed.Spec.Overhead, "no overhead without pod-level requests")
-				assert.Empty(t, trimmed.Spec.InitContainers, "no plain init container without pod-level requests")
-			}
+			assert.Equal(t, got, obj.(*cachedPod).pod, "the cache holds the engine's view of the full pod")
 		})
 	}
+}
+
+// TestTrimPodIsWhatTheStoreNeeds: the cached pod keys, indexes and versions
+// as the pod did, keeps its engine view, and the transform lets pods already
+// transformed and tombstones through untouched.
+func TestTrimPodIsWhatTheStoreNeeds(t *testing.T) {
+	start := metav1.NewTime(time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC))
+	ready := metav1.NewTime(start.Add(3 * time.Second))
+	full := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "web-0", Namespace: "apps", ResourceVersion: "812", UID: "u1",
+			Labels: map[string]string{"app": "web"}, Annotations: map[string]string{"big": strings.Repeat("x", 4096)},
+			DeletionTimestamp: &ready},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "ghcr.io/spinscale/app:1",
+			Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("250m")}}}}},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning, StartTime: &start,
+			Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionTrue},
+				{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: ready}}},
+	}
+	obj, err := trimPod(full)
+	require.NoError(t, err)
+	cp := obj.(*cachedPod)
+	assert.Equal(t, recommender.Pod{Name: "web-0", Phase: corev1.PodRunning, Deleting: true, HasReadyCondition: true, Ready: true,
+		ReadyTransition: ready.Time, StartTime: start.Time,
+		CPU: recommender.Request{Milli: 250}, Memory: recommender.Request{MissingIn: "app"}}, cp.pod)
+
+	key, err := cache.MetaNamespaceKeyFunc(cp)
+	require.NoError(t, err)
+	assert.Equal(t, "apps/web-0", key)
+	ns, err := cache.MetaNamespaceIndexFunc(cp)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"apps"}, ns)
+	m, err := meta.Accessor(cp)
+	require.NoError(t, err)
+	assert.Equal(t, "812", m.GetResourceVersion())
+	keys, err := podLabelKeys(cp)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"apps/app=web"}, keys)
+
+	again, err := trimPod(cp)
+	require.NoError(t, err)
+	assert.Same(t, cp, again, "a transformed pod passes through")
+	tomb := cache.DeletedFinalStateUnknown{Key: "apps/web-0", Obj: cp}
+	passed, err := trimPod(tomb)
+	require.NoError(t, err)
+	assert.Equal(t, tomb, passed, "a tombstone passes through")
 }

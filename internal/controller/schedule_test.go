@@ -196,7 +196,7 @@ func TestPodSelectorNarrowsThePodCache(t *testing.T) {
 	var names []string
 	for _, idx := range h.ctl.pods {
 		for _, obj := range idx.List() {
-			names = append(names, obj.(*corev1.Pod).Name)
+			names = append(names, obj.(*cachedPod).pod.Name)
 		}
 	}
 	assert.ElementsMatch(t, []string{"shop-a", "shop-b"}, names)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -391,6 +393,56 @@ func TestQueuedWritesGoMostUrgentFirst(t *testing.T) {
 		order = append(order, x.key.Name)
 	}
 	assert.Equal(t, []string{"zero", "x2", "x2-later", "x1.5", "down"}, order)
+}
+
+// The queue's heap against a plain sort: writes for 300 apps queued in
+// several passes, some superseded by a newer decision, some taken back for
+// a new decision or withdrawn, come out in the order before() gives the
+// writes left.
+func TestQueuedWritesOrderMatchesASortAfterReplacements(t *testing.T) {
+	q := newWriteQueue(NewInstruments(prometheus.NewRegistry()))
+	rng := rand.New(rand.NewPCG(7, 12))
+	live := map[types.NamespacedName]*write{}
+	for pass := range 5 {
+		var ws []*write
+		for range 120 {
+			key := types.NamespacedName{Namespace: "apps", Name: fmt.Sprintf("app-%d", rng.IntN(300))}
+			if slices.ContainsFunc(ws, func(w *write) bool { return w.key == key }) {
+				continue // a pass queues one write per app
+			}
+			cur := int32(rng.IntN(6))
+			w := &write{key: key, dec: recommender.Decision{CurrentReplicas: cur, DesiredReplicas: int32(rng.IntN(12))}}
+			ws = append(ws, w)
+			live[key] = w
+		}
+		q.submit(ws, t0.Add(time.Duration(pass)*time.Second))
+		for range 15 {
+			key := types.NamespacedName{Namespace: "apps", Name: fmt.Sprintf("app-%d", rng.IntN(300))}
+			if rng.IntN(2) == 0 {
+				require.True(t, q.take(key))
+			} else {
+				q.withdraw(key, zap.NewNop(), "test")
+			}
+			delete(live, key)
+		}
+	}
+	want := slices.Collect(maps.Values(live))
+	slices.SortFunc(want, func(a, b *write) int {
+		if a.before(b) {
+			return -1
+		}
+		return 1
+	})
+	var got []*write
+	for x := q.next(); x != nil; x = q.next() {
+		got = append(got, x)
+		q.done(x.key)
+	}
+	require.Len(t, got, len(want))
+	for i := range want {
+		assert.Same(t, want[i], got[i], "write %d: %s", i, got[i].key.Name)
+	}
+	assert.Empty(t, q.pending)
 }
 
 // When the loop stops (leadership lost), the write being made is cut and

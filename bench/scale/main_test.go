@@ -218,9 +218,10 @@ func TestPrintMemory(t *testing.T) {
 	var b strings.Builder
 	printMemory(&b, memoryResult{apps: 5000, podsPerApp: 5, podsCached: 25000, setup: 4 * time.Minute, window: 2 * time.Minute,
 		ticks: []time.Duration{time.Second, 3 * time.Second}, rss: []int64{200 << 20, 250 << 20, 210 << 20}, rssPeak: 260 << 20,
-		heapInuse: 120 << 20, decisions: 40000})
+		heapInuse: 120 << 20, decisions: 40000, cpu: 3, phases: map[string]float64{"reads": 1.2, "decisions": 0.3}})
 	out := b.String()
 	assert.Contains(t, out, "5000 Spinscale apps × 5 pods (25000 pods Running and Ready")
 	assert.Contains(t, out, "RSS median 210 MiB, highest 250 MiB; peak since start 260 MiB; Go heap in use at the end 120 MiB")
 	assert.Contains(t, out, "(2 ticks, 40000 decisions)")
+	assert.Contains(t, out, "pass phases, mean: reads 1.20 s, decisions 300 ms; CPU 3.0 s over the window (1.50 s per tick)")
 }

@@ -22,6 +22,8 @@ type memoryResult struct {
 	rssPeak          int64   // over the whole run, from the autoscaler's start
 	heapInuse        float64 // go_memstats_heap_inuse_bytes at the window's end
 	decisions        float64 // decisions made over the window
+	cpu              float64 // the controller's CPU seconds over the window
+	phases           map[string]float64
 }
 
 // measureMemory runs n Spinscale apps of pods pods each (no HPA twins, no
@@ -81,6 +83,8 @@ func measureMemory(ctx context.Context, n, pods int, window time.Duration, o opt
 	res.ticks = a.ticksBetween(s0.at, s1.at)
 	res.heapInuse = s1.spinscale.sum("go_memstats_heap_inuse_bytes", nil)
 	res.decisions = s1.spinscale.sum("spinscale_decisions_total", nil) - s0.spinscale.sum("spinscale_decisions_total", nil)
+	res.cpu = s1.spinscale.sum("process_cpu_seconds_total", nil) - s0.spinscale.sum("process_cpu_seconds_total", nil)
+	res.phases = phaseMeans(s0, s1)
 	return res, nil
 }
 
@@ -98,5 +102,6 @@ func printMemory(w io.Writer, r memoryResult) {
 		r.apps, r.podsPerApp, r.podsCached, r.selector, r.setup.Round(time.Second))
 	fmt.Fprintf(w, "  over %s of ticks deciding for every app (%d ticks, %.0f decisions): RSS median %.0f MiB, highest %.0f MiB; peak since start %.0f MiB; Go heap in use at the end %.0f MiB\n",
 		r.window, len(r.ticks), r.decisions, mib(median), mib(high), mib(r.rssPeak), r.heapInuse/(1<<20))
-	fmt.Fprintf(w, "  tick p50 %s, p99 %s\n", fmtSeconds(p50.Seconds()), fmtSeconds(p99.Seconds()))
+	fmt.Fprintf(w, "  tick p50 %s, p99 %s; pass phases, mean: %s; CPU %.1f s over the window (%s per tick)\n",
+		fmtSeconds(p50.Seconds()), fmtSeconds(p99.Seconds()), formatPhases(r.phases), r.cpu, fmtSeconds(perUnit(r.cpu, float64(len(r.ticks)))))
 }

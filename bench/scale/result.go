@@ -119,13 +119,7 @@ func (r *result) fill(apps []appRef, since map[string][]time.Duration, s0, s1, s
 	kcm := func(s snapshot) map[string]float64 { return s.kcm.sumBy("rest_client_requests_total", nil, "method") }
 	r.kcmCalls = scaleMap(deltaOf(kcm(s0), kcm(s1)), r.hpaSyncs)
 
-	const ph = "spinscale_tick_phase_seconds"
-	phaseSum := deltaOf(s0.spinscale.sumBy(ph+"_sum", nil, "phase"), s2.spinscale.sumBy(ph+"_sum", nil, "phase"))
-	phaseCount := deltaOf(s0.spinscale.sumBy(ph+"_count", nil, "phase"), s2.spinscale.sumBy(ph+"_count", nil, "phase"))
-	r.phases = map[string]float64{}
-	for p, n := range phaseCount {
-		r.phases[p] = perUnit(phaseSum[p], n)
-	}
+	r.phases = phaseMeans(s0, s2)
 
 	const wl = "spinscale_scale_write_latency_seconds"
 	buckets := func(s snapshot) map[string]float64 { return s.spinscale.sumBy(wl+"_bucket", nil, "le") }
@@ -328,6 +322,19 @@ func formatCounts(m map[int32]int) string {
 }
 
 // formatPhases lists the mean time of each phase of a pass, in pass order.
+// phaseMeans is the mean seconds of each phase of Spinscale's passes
+// between two snapshots (spinscale_tick_phase_seconds).
+func phaseMeans(from, to snapshot) map[string]float64 {
+	const ph = "spinscale_tick_phase_seconds"
+	sum := deltaOf(from.spinscale.sumBy(ph+"_sum", nil, "phase"), to.spinscale.sumBy(ph+"_sum", nil, "phase"))
+	count := deltaOf(from.spinscale.sumBy(ph+"_count", nil, "phase"), to.spinscale.sumBy(ph+"_count", nil, "phase"))
+	out := map[string]float64{}
+	for p, n := range count {
+		out[p] = perUnit(sum[p], n)
+	}
+	return out
+}
+
 func formatPhases(m map[string]float64) string {
 	var parts []string
 	for _, p := range []string{"prepare", "reads", "decisions"} {

@@ -22,8 +22,11 @@ type memoryResult struct {
 	rssPeak          int64   // over the whole run, from the autoscaler's start
 	heapInuse        float64 // go_memstats_heap_inuse_bytes at the window's end
 	decisions        float64 // decisions made over the window
-	cpu              float64 // the controller's CPU seconds over the window
-	phases           map[string]float64
+	// cpu is the controller's CPU seconds over the window: its passes and
+	// everything else it does (informers, the collector, serving the
+	// bench's /metrics reads), so per tick it bounds a pass's cost.
+	cpu    float64
+	phases map[string]float64
 }
 
 // measureMemory runs n Spinscale apps of pods pods each (no HPA twins, no

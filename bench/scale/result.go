@@ -321,7 +321,6 @@ func formatCounts(m map[int32]int) string {
 	return "apps by replicas " + strings.Join(parts, ", ")
 }
 
-// formatPhases lists the mean time of each phase of a pass, in pass order.
 // phaseMeans is the mean seconds of each phase of Spinscale's passes
 // between two snapshots (spinscale_tick_phase_seconds).
 func phaseMeans(from, to snapshot) map[string]float64 {
@@ -335,6 +334,7 @@ func phaseMeans(from, to snapshot) map[string]float64 {
 	return out
 }
 
+// formatPhases lists the mean time of each phase of a pass, in pass order.
 func formatPhases(m map[string]float64) string {
 	var parts []string
 	for _, p := range []string{"prepare", "reads", "decisions"} {

@@ -68,8 +68,14 @@ type cachedPod struct {
 }
 
 // GetObjectMeta lets the informer's store key, index and version the pod
-// (meta.Accessor). It builds a small ObjectMeta on each call, which happens
-// per watch event, never per tick.
+// (meta.Accessor). It builds a small ObjectMeta on each call: a few per
+// watch event and per pod on a relist, never per tick.
+//
+// A cachedPod is not a runtime.Object. client-go's debugging checks that
+// compare cached objects (KUBE_WATCHLIST_INCONSISTENCY_DETECTOR,
+// KUBE_CACHE_MUTATION_DETECTOR) expect runtime.Objects: the first would
+// panic on this cache and the second skips it; neither is on in a build or
+// a test of this project.
 func (p *cachedPod) GetObjectMeta() metav1.Object {
 	return &metav1.ObjectMeta{Name: p.pod.Name, Namespace: p.namespace, ResourceVersion: p.resourceVersion, Labels: p.labels}
 }

@@ -52,6 +52,8 @@ type app struct {
 	status status.App
 	// cold is a scale-up waiting for its pods (coldstart.go).
 	cold coldStart
+	// podKey is the selector pair its pods are looked up by (podsOf).
+	podKey podKey
 }
 
 // interval is how often the app is decided on at least: its own interval
@@ -429,7 +431,7 @@ func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, a *app, 
 	c.opts.Events.Clear(key, actuator.ReasonRefused)
 
 	spec := &a.parsed.Spec
-	in := c.input(d, spec, snap, results, apiResults, now)
+	in := c.input(d, a, spec, snap, results, apiResults, now)
 	if shadow && in.SpecReplicas == 0 && spec.MinReplicas == 0 && spec.WakesFromZero() {
 		// Beside a live autoscaler that scales to zero, its zero is the
 		// one Spinscale would have made: decide on waking from it.
@@ -482,11 +484,11 @@ func (c *Controller) process(ctx context.Context, d *appsv1.Deployment, a *app, 
 func specReplicas(d *appsv1.Deployment) int32 { return ptr.Deref(d.Spec.Replicas, 1) }
 
 // input gathers the engine's input from the caches and the snapshot.
-func (c *Controller) input(d *appsv1.Deployment, spec *recommender.Spec, snap *metrics.ResourceSnapshot, results map[metrics.Query]recommender.Observation,
+func (c *Controller) input(d *appsv1.Deployment, a *app, spec *recommender.Spec, snap *metrics.ResourceSnapshot, results map[metrics.Query]recommender.Observation,
 	apiResults map[metrics.APIRead]recommender.Observation, now time.Time) recommender.Input {
 	in := recommender.Input{SpecReplicas: specReplicas(d), StatusReplicas: d.Status.Replicas,
 		ScaledToZero: d.Annotations[annotations.KeyScaledToZero] != ""}
-	in.Pods = c.podsOf(d)
+	in.Pods = c.podsOf(d, &a.podKey)
 	in.Metrics = make([]recommender.Observation, len(spec.Metrics))
 	for i, m := range spec.Metrics {
 		switch m.Source {
@@ -520,9 +522,10 @@ func (c *Controller) input(d *appsv1.Deployment, spec *recommender.Spec, snap *m
 }
 
 // podsOf finds the pods matched by the Deployment's selector through the
-// label index: candidates share the selector's first label, then the whole
-// selector is checked.
-func (c *Controller) podsOf(d *appsv1.Deployment) []recommender.Pod {
+// label index: the candidates are the pods carrying one of the selector's
+// matchLabels pairs (key), then the whole selector is checked. The caller
+// holds the app's lock, which guards key.
+func (c *Controller) podsOf(d *appsv1.Deployment, key *podKey) []recommender.Pod {
 	if d.Spec.Selector == nil {
 		return nil
 	}
@@ -531,29 +534,74 @@ func (c *Controller) podsOf(d *appsv1.Deployment) []recommender.Pod {
 		return nil
 	}
 	var out []recommender.Pod
-	for _, idx := range c.pods {
-		for _, obj := range candidates(idx, d) {
-			p, ok := obj.(*cachedPod)
-			if ok && p.namespace == d.Namespace && sel.Matches(labels.Set(p.labels)) {
-				out = append(out, p.pod)
-			}
+	for _, obj := range c.candidates(d, key) {
+		p, ok := obj.(*cachedPod)
+		if ok && p.namespace == d.Namespace && sel.Matches(labels.Set(p.labels)) {
+			out = append(out, p.pod)
 		}
 	}
 	return out
 }
 
-func candidates(idx cache.Indexer, d *appsv1.Deployment) []any {
-	keys := make([]string, 0, len(d.Spec.Selector.MatchLabels))
-	for k := range d.Spec.Selector.MatchLabels {
+// podKey is the matchLabels pair an app's pods are looked up by, and the
+// number of pods carrying it when it was picked. Any pair of the selector
+// finds every pod the selector matches; the pair carried by the fewest pods
+// finds the fewest others. A Deployment's selector often holds a pair every
+// app of the namespace shares (a group or part-of label) beside the app's
+// own: looking its pods up by the shared pair would check every pod of the
+// namespace for every app, n² a pass.
+type podKey struct {
+	label, value string
+	size         int
+}
+
+// candidates returns the pods carrying the app's lookup pair, or every pod
+// of the namespace when the selector has no matchLabels. The pair is picked
+// again when the selector no longer holds it, or when the pods carrying it
+// have grown well past what they were at the pick.
+func (c *Controller) candidates(d *appsv1.Deployment, key *podKey) []any {
+	ml := d.Spec.Selector.MatchLabels
+	var out []any
+	if len(ml) == 0 {
+		for _, idx := range c.pods {
+			objs, _ := idx.ByIndex(cache.NamespaceIndex, d.Namespace)
+			out = append(out, objs...)
+		}
+		return out
+	}
+	if v, ok := ml[key.label]; !ok || v != key.value || key.label == "" {
+		*key = c.pickPodKey(d.Namespace, ml)
+	}
+	for _, idx := range c.pods {
+		objs, _ := idx.ByIndex(labelIndex, labelKey(d.Namespace, key.label, key.value))
+		out = append(out, objs...)
+	}
+	if len(out) > 4*key.size+16 {
+		key.label = "" // grown: pick again next time
+	}
+	return out
+}
+
+// pickPodKey picks the matchLabels pair the fewest cached pods carry (ties:
+// the first key in order).
+func (c *Controller) pickPodKey(namespace string, ml map[string]string) podKey {
+	keys := make([]string, 0, len(ml))
+	for k := range ml {
 		keys = append(keys, k)
 	}
-	if len(keys) > 0 {
-		sort.Strings(keys)
-		objs, _ := idx.ByIndex(labelIndex, labelKey(d.Namespace, keys[0], d.Spec.Selector.MatchLabels[keys[0]]))
-		return objs
+	sort.Strings(keys)
+	best := podKey{size: -1}
+	for _, k := range keys {
+		n := 0
+		for _, idx := range c.pods {
+			ks, _ := idx.IndexKeys(labelIndex, labelKey(namespace, k, ml[k]))
+			n += len(ks)
+		}
+		if best.size < 0 || n < best.size {
+			best = podKey{label: k, value: ml[k], size: n}
+		}
 	}
-	objs, _ := idx.ByIndex(cache.NamespaceIndex, d.Namespace)
-	return objs
+	return best
 }
 
 // observe exports the decision as metrics and reports degraded metrics once

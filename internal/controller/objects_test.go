@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/spinscale/spinscale/internal/recommender"
@@ -113,4 +114,49 @@ func TestTrimPodIsWhatTheStoreNeeds(t *testing.T) {
 	passed, err := trimPod(tomb)
 	require.NoError(t, err)
 	assert.Equal(t, tomb, passed, "a tombstone passes through")
+}
+
+// An app's pods are looked up by its selector's most selective pair: with a
+// selector that also holds a pair every app shares (sorted first), podsOf
+// still finds exactly its pods and looks at its own bucket only; a selector
+// without the picked pair, or a bucket grown past the pick, picks again.
+func TestPodsAreLookedUpByTheMostSelectivePair(t *testing.T) {
+	var objs []runtime.Object
+	group := map[string]string{"app.kubernetes.io/part-of": "shop"} // sorts before the app label
+	for _, app := range []string{"cart", "web", "search", "auth", "feed", "mail"} {
+		pods, _ := podsFor(app, 5)
+		for _, o := range pods {
+			p := o.(*corev1.Pod)
+			p.Labels["app.kubernetes.io/part-of"] = group["app.kubernetes.io/part-of"]
+			objs = append(objs, p)
+		}
+	}
+	d := deployment("web", 5, cpuApp)
+	d.Spec.Selector.MatchLabels["app.kubernetes.io/part-of"] = "shop"
+	h := newHarness(t, nil, append(objs, d)...)
+
+	var key podKey
+	names := func(ps []recommender.Pod) []string {
+		var out []string
+		for _, p := range ps {
+			out = append(out, p.Name)
+		}
+		return out
+	}
+	assert.ElementsMatch(t, []string{"web-a", "web-b", "web-c", "web-d", "web-e"}, names(h.ctl.podsOf(d, &key)))
+	assert.Equal(t, podKey{label: "core.spinkube.dev/app-name", value: "web", size: 5}, key, "the app's own pair, not the shared one (30 pods)")
+	assert.Len(t, h.ctl.candidates(d, &key), 5, "only the app's pods are looked at")
+
+	// The selector loses the picked pair: the other is picked.
+	d2 := d.DeepCopy()
+	delete(d2.Spec.Selector.MatchLabels, "core.spinkube.dev/app-name")
+	assert.Len(t, h.ctl.podsOf(d2, &key), 30, "every pod of the group matches")
+	assert.Equal(t, podKey{label: "app.kubernetes.io/part-of", value: "shop", size: 30}, key)
+
+	// A bucket far larger than at its pick is picked again on the next look.
+	key = podKey{label: "app.kubernetes.io/part-of", value: "shop", size: 0}
+	assert.Len(t, h.ctl.podsOf(d, &key), 5)
+	assert.Empty(t, key.label, "30 candidates against 0 at the pick: marked to pick again")
+	assert.Len(t, h.ctl.podsOf(d, &key), 5)
+	assert.Equal(t, "core.spinkube.dev/app-name", key.label)
 }

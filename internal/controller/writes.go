@@ -150,11 +150,9 @@ func (q *writeQueue) take(key types.NamespacedName) bool {
 }
 
 // removeLocked drops key's queued write, which must exist.
-func (q *writeQueue) removeLocked(key types.NamespacedName) *write {
-	w := q.pending[key]
+func (q *writeQueue) removeLocked(key types.NamespacedName) {
+	heap.Remove(&q.order, q.pending[key].index)
 	delete(q.pending, key)
-	heap.Remove(&q.order, w.index)
-	return w
 }
 
 // withdraw drops key's queued write, if any, because its app may no longer

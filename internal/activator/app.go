@@ -25,6 +25,9 @@ type backend struct {
 	quarantined bool
 	strikes     int
 	refusedAt   time.Time
+	// pool is the fast loop's idle connections to it (upstream.go),
+	// closed when it stops being a backend.
+	pool upPool
 }
 
 // A pod that refused a connection is not picked for quarantineFirst,
@@ -114,6 +117,23 @@ func (a *app) end(now time.Time) {
 	a.advance(now)
 	a.inFlight--
 	a.mu.Unlock()
+}
+
+// unbegin takes back a begin: the request went to ServeHTTP, which counts
+// it again.
+func (a *app) unbegin(now time.Time) {
+	a.mu.Lock()
+	a.advance(now)
+	a.requests--
+	a.inFlight--
+	a.mu.Unlock()
+}
+
+// backendList returns the ready backends.
+func (a *app) backendList() []*backend {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]*backend(nil), a.backends...)
 }
 
 // snapshot returns the counts of the second ending at now and starts the
@@ -334,6 +354,12 @@ func (a *app) setBackends(addrs []string) (before, after int) {
 		}
 		next = append(next, b)
 	}
+	for _, b := range next {
+		delete(old, b.addr)
+	}
+	for _, b := range old {
+		b.pool.close() // no longer a backend
+	}
 	before, after = len(a.backends), len(next)
 	a.backends = next
 	a.syncReady()
@@ -406,6 +432,9 @@ func (a *app) remove() {
 		return
 	}
 	a.removed = true
+	for _, b := range a.backends {
+		b.pool.close()
+	}
 	if !a.readyClosed {
 		close(a.ready)
 		a.readyClosed = true

@@ -15,6 +15,7 @@ type Metrics struct {
 	held          *prometheus.GaugeVec
 	heldRejected  *prometheus.CounterVec
 	streamReaders prometheus.Gauge
+	handedOver    *prometheus.CounterVec
 }
 
 // NewMetrics registers the activator's metrics with reg.
@@ -46,7 +47,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Readers of the stats stream.",
 		}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.inFlight, m.held, m.heldRejected, m.streamReaders)
+	m.handedOver = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "spinscale_activator_handed_over_total",
+		Help: "Client connections the fast loop handed to Go's HTTP server, by reason: head (a request it does not take: h2c, a body, an upgrade, HTTP/1.0, an unusual form), route (no app for the host: 404), held (no pod to pick), pod (the pod failed before answering, or answered in a form it does not pass on).",
+	}, []string{"reason"})
+	for _, why := range []string{handedHead, handedRoute, handedHeld, handedPod} {
+		m.handedOver.WithLabelValues(why)
+	}
+	reg.MustRegister(m.requests, m.duration, m.inFlight, m.held, m.heldRejected, m.streamReaders, m.handedOver)
 	return m
 }
 

@@ -386,9 +386,7 @@ func (c *connResponse) finish(log *zap.Logger) {
 // abort closes the connection at once, what is buffered unsent, with a
 // reset where the system allows it.
 func (c *connResponse) abort() {
-	if tc, ok := c.conn.(*net.TCPConn); ok {
-		_ = tc.SetLinger(0)
-	}
+	resetOnClose(c.conn)
 	_ = c.conn.Close()
 	c.bw.Reset(nil)
 	connWriters.Put(c.bw)

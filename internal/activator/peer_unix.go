@@ -47,3 +47,49 @@ func drainClosed(fd int) bool {
 	}
 	return false
 }
+
+// peerState is what a look at a connection without reading it found.
+type peerState int
+
+const (
+	peerOpen   peerState = iota // nothing to read, still open
+	peerClosed                  // closed or reset by the other end
+	peerSent                    // the other end sent something
+)
+
+// peek looks at c without consuming or waiting: whether the other end
+// closed it, sent something, or neither.
+func peek(c net.Conn) peerState {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return peerOpen
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return peerClosed
+	}
+	state := peerOpen
+	err = rc.Read(func(fd uintptr) bool {
+		var b [1]byte
+		for {
+			n, _, rerr := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+			switch {
+			case errors.Is(rerr, syscall.EINTR):
+				continue
+			case rerr == nil && n > 0:
+				state = peerSent
+			case rerr == nil:
+				state = peerClosed
+			case errors.Is(rerr, syscall.EAGAIN), errors.Is(rerr, syscall.EWOULDBLOCK):
+				state = peerOpen
+			default:
+				state = peerClosed
+			}
+			return true
+		}
+	})
+	if err != nil {
+		return peerClosed
+	}
+	return state
+}

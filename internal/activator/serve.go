@@ -34,8 +34,15 @@ func (x *Activator) Serve(ctx context.Context, proxyLn, adminLn net.Listener, dr
 	}
 	adminSrv := &http.Server{Handler: x.AdminHandler(), ReadHeaderTimeout: 10 * time.Second}
 
-	errs := make(chan error, 2)
-	go func() { errs <- serveOn(proxySrv, proxyLn, "proxy") }()
+	// The frontend takes the proxy's connections and hands to proxySrv
+	// those its fast loop does not serve (fast.go).
+	fe := newFrontend(x, proxyLn)
+	errs := make(chan error, 3)
+	go func() { errs <- fe.serve() }()
+	go func() { errs <- serveOn(proxySrv, fe.handoff, "proxy") }()
+	stopWatch := make(chan struct{})
+	defer close(stopWatch)
+	go fe.watch(stopWatch)
 	go func() { errs <- serveOn(adminSrv, adminLn, "admin") }()
 	ticksCtx, stopTicks := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopTicks()
@@ -54,6 +61,9 @@ func (x *Activator) Serve(ctx context.Context, proxyLn, adminLn net.Listener, dr
 	x.log.Info("draining", zap.Duration("drainTimeout", drainTimeout), zap.Int64("inFlight", x.active.load()))
 	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drainTimeout)
 	defer cancel()
+	if !fe.shutdown(drainCtx) {
+		x.log.Warn("proxy shutdown: keep-alive connections still busy at the drain timeout")
+	}
 	if serr := proxySrv.Shutdown(drainCtx); serr != nil {
 		x.log.Warn("proxy shutdown", zap.Error(serr))
 	}
@@ -61,6 +71,7 @@ func (x *Activator) Serve(ctx context.Context, proxyLn, adminLn net.Listener, dr
 	if werr := x.active.wait(drainCtx); werr != nil {
 		x.log.Warn("drain timed out: cutting the remaining requests", zap.Error(werr))
 		cut()
+		fe.cut()
 		_ = proxySrv.Close()
 	} else {
 		x.log.Info("drained")

@@ -73,22 +73,30 @@ func newFrontend(x *Activator, ln net.Listener) *frontend {
 	}
 }
 
-// fastConn is a client connection in the fast loop.
+// fastConn is a client connection in the fast loop. An idle one keeps
+// only this and its read buffer; a request's state is lent by fastStates.
 type fastConn struct {
 	c  net.Conn
 	br *bufio.Reader
 	ip string // the client's address, for X-Forwarded-For ("" unknown)
 	// deadline is the read deadline set last.
 	deadline time.Time
-	req      reqHead
-	resp     respHead
-	out      []byte // the request head sent to the pod
+	st       *fastState
 
 	idle      atomic.Bool  // waiting for a request
 	busySince atomic.Int64 // when the request being forwarded began (Unix ns), 0 none
 	up        atomic.Pointer[upConn]
 	cancelled atomic.Bool // its client went while a request was forwarded
 }
+
+// fastState is what one request in the fast loop needs.
+type fastState struct {
+	req  reqHead
+	resp respHead
+	out  []byte // the request head sent to the pod
+}
+
+var fastStates = sync.Pool{New: func() any { return new(fastState) }}
 
 // serve accepts connections until the listener closes.
 func (f *frontend) serve() error {
@@ -140,20 +148,28 @@ const (
 // handed over.
 func (f *frontend) serveConn(fc *fastConn) {
 	defer f.wg.Done()
-	fc.br = fastReaders.Get().(*bufio.Reader)
-	fc.br.Reset(fc.c)
 	handed := false
 	defer func() {
 		f.mu.Lock()
 		delete(f.conns, fc)
 		f.mu.Unlock()
-		fc.br.Reset(nil)
-		fastReaders.Put(fc.br)
-		fc.br = nil
+		if fc.br != nil {
+			fc.br.Reset(nil)
+			fastReaders.Put(fc.br)
+			fc.br = nil
+		}
 		if !handed {
 			_ = fc.c.Close()
 		}
 	}()
+	// The read buffer is taken once the client has sent something: many
+	// connections opened at once (a burst at zero, all held) do not each
+	// keep one while they wait.
+	if err := f.awaitFirst(fc); err != nil {
+		return
+	}
+	fc.br = fastReaders.Get().(*bufio.Reader)
+	fc.br.Reset(fc.c)
 	for {
 		head, err := f.readHead(fc)
 		if errors.Is(err, errNotFast) {
@@ -163,11 +179,15 @@ func (f *frontend) serveConn(fc *fastConn) {
 		if err != nil {
 			return // closed, idle too long, or draining
 		}
-		if !fc.req.parse(head) {
-			handed = f.handOver(fc, handedHead)
-			return
+		fc.st = fastStates.Get().(*fastState)
+		v, why := handOff, handedHead
+		if fc.st.req.parse(head) {
+			v, why = f.exchange(fc)
 		}
-		switch v, why := f.exchange(fc); v {
+		fc.st.req, fc.st.resp = reqHead{}, respHead{} // no references into the buffers
+		fastStates.Put(fc.st)
+		fc.st = nil
+		switch v {
 		case handOff:
 			handed = f.handOver(fc, why)
 			return
@@ -176,6 +196,19 @@ func (f *frontend) serveConn(fc *fastConn) {
 		}
 		_, _ = fc.br.Discard(len(head))
 	}
+}
+
+// awaitFirst waits until the client sends its first bytes, or the idle
+// timeout, or the drain.
+func (f *frontend) awaitFirst(fc *fastConn) error {
+	fc.deadline = time.Now().Add(fastIdleTimeout)
+	_ = fc.c.SetReadDeadline(fc.deadline)
+	fc.idle.Store(true)
+	defer fc.idle.Store(false)
+	if f.draining.Load() {
+		return errDraining
+	}
+	return awaitReadable(fc.c)
 }
 
 var errDraining = errors.New("draining")
@@ -224,11 +257,11 @@ const (
 	handedPod   = "pod"   // its pod failed before answering, or answered in a form the fast loop does not pass on
 )
 
-// exchange forwards the request in fc.req to a pod and passes its answer
+// exchange forwards the request in fc.st.req to a pod and passes its answer
 // back, or says to hand the connection over, and why.
 func (f *frontend) exchange(fc *fastConn) (verdict, string) {
 	x := f.x
-	a, _ := x.table.lookup(canonicalHost(string(fc.req.host)), fc.req.path)
+	a, _ := x.table.lookup(canonicalHost(string(fc.st.req.host)), fc.st.req.path)
 	if a == nil {
 		return handOff, handedRoute
 	}
@@ -246,7 +279,7 @@ func (f *frontend) exchange(fc *fastConn) (verdict, string) {
 	fc.busySince.Store(time.Now().UnixNano())
 	defer fc.busySince.Store(0)
 
-	fc.writeRequest()
+	fc.st.writeRequest(fc.ip)
 	uc, head, err := f.send(fc, b)
 	if err != nil {
 		if fc.cancelled.Load() {
@@ -263,21 +296,21 @@ func (f *frontend) exchange(fc *fastConn) (verdict, string) {
 		m.inFlight.Dec()
 		return handOff, handedPod
 	}
-	rec := recorder{code: fc.resp.status}
+	rec := recorder{code: fc.st.resp.status}
 	defer x.counted(a, m, start, &rec)
 
-	closing := fc.req.close || f.draining.Load()
+	closing := fc.st.req.close || f.draining.Load()
 	bw := fastWriters.Get().(*bufio.Writer)
 	bw.Reset(fc.c)
 	defer func() {
 		bw.Reset(nil)
 		fastWriters.Put(bw)
 	}()
-	for _, s := range fc.resp.kept[:fc.resp.nkept] {
+	for _, s := range fc.st.resp.kept[:fc.st.resp.nkept] {
 		_, _ = bw.Write(head[s.from:s.to])
 		_, _ = bw.Write(crlf)
 	}
-	if !fc.resp.hasDate {
+	if !fc.st.resp.hasDate {
 		_, _ = bw.WriteString("Date: ")
 		_, _ = bw.Write(httpDate(time.Now()))
 		_, _ = bw.Write(crlf)
@@ -289,9 +322,9 @@ func (f *frontend) exchange(fc *fastConn) (verdict, string) {
 	_, _ = uc.br.Discard(len(head))
 
 	switch {
-	case fc.resp.bodyless(fc.req.method):
-	case fc.resp.length >= 0:
-		err = copyBody(bw, uc.br, fc.resp.length)
+	case fc.st.resp.bodyless(fc.st.req.method):
+	case fc.st.resp.length >= 0:
+		err = copyBody(bw, uc.br, fc.st.resp.length)
 	default:
 		err = copyChunked(bw, uc.br)
 	}
@@ -308,7 +341,7 @@ func (f *frontend) exchange(fc *fastConn) (verdict, string) {
 		rec.code = statusClientClosed
 		return closeConn, ""
 	case errors.As(err, &cw):
-		if fc.resp.length == 0 || fc.resp.bodyless(fc.req.method) {
+		if fc.st.resp.length == 0 || fc.st.resp.bodyless(fc.st.req.method) {
 			b.pool.put(uc, time.Now()) // the pod's answer was read whole
 		} else {
 			_ = uc.c.Close()
@@ -322,7 +355,7 @@ func (f *frontend) exchange(fc *fastConn) (verdict, string) {
 			zap.String("deployment", a.key.Name), zap.String("backend", b.addr), zap.Error(err))
 		return closeConn, ""
 	}
-	if fc.resp.close {
+	if fc.st.resp.close {
 		_ = uc.c.Close()
 	} else {
 		b.pool.put(uc, time.Now())
@@ -336,9 +369,9 @@ func (f *frontend) exchange(fc *fastConn) (verdict, string) {
 // writeRequest builds the head sent to the pod: the client's, its
 // X-Forwarded headers set as ServeHTTP's rewrite sets them, without
 // hop-by-hop headers.
-func (fc *fastConn) writeRequest() {
-	h := &fc.req
-	o := fc.out[:0]
+func (st *fastState) writeRequest(ip string) {
+	h := &st.req
+	o := st.out[:0]
 	o = append(o, h.method...)
 	o = append(o, ' ')
 	o = append(o, h.target...)
@@ -349,13 +382,13 @@ func (fc *fastConn) writeRequest() {
 		o = append(o, h.head[s.from:s.to]...)
 		o = append(o, crlf...)
 	}
-	if fc.ip != "" {
+	if ip != "" {
 		o = append(o, "X-Forwarded-For: "...)
 		for _, v := range h.xff[:h.nxff] {
 			o = append(o, v...)
 			o = append(o, ", "...)
 		}
-		o = append(o, fc.ip...)
+		o = append(o, ip...)
 		o = append(o, crlf...)
 	}
 	o = append(o, "X-Forwarded-Host: "...)
@@ -371,7 +404,7 @@ func (fc *fastConn) writeRequest() {
 		o = append(o, "http"...)
 	}
 	o = append(o, "\r\n\r\n"...)
-	fc.out = o
+	st.out = o
 }
 
 // errDial is a pod that could not be dialed.
@@ -383,8 +416,8 @@ func (e errDial) Unwrap() error { return e.err }
 // errUpClosed is a pod connection that ended before any answer.
 var errUpClosed = errors.New("the pod closed the connection before answering")
 
-// send sends fc.out to b on a pooled connection, or a new one, and reads
-// the answer's head into fc.resp. A pooled connection the pod had closed
+// send sends fc.st.out to b on a pooled connection, or a new one, and
+// reads the answer's head into fc.st.resp. A pooled connection the pod had closed
 // (nothing came back, or a 408 it sent while the connection was idle) is
 // replaced by a new one once.
 func (f *frontend) send(fc *fastConn, b *backend) (*upConn, []byte, error) {
@@ -414,7 +447,7 @@ func (f *frontend) send(fc *fastConn, b *backend) (*upConn, []byte, error) {
 
 // roundTrip writes the request on uc and reads the answer's head.
 func (f *frontend) roundTrip(fc *fastConn, uc *upConn, reused bool) ([]byte, error) {
-	if _, err := uc.c.Write(fc.out); err != nil {
+	if _, err := uc.c.Write(fc.st.out); err != nil {
 		return nil, fmt.Errorf("%w: write: %w", errUpClosed, err)
 	}
 	for {
@@ -425,10 +458,10 @@ func (f *frontend) roundTrip(fc *fastConn, uc *upConn, reused bool) ([]byte, err
 			return nil, errNotFast
 		case end > 0:
 			head := buf[:end]
-			if err := fc.resp.parse(head, fc.req.method); err != nil {
+			if err := fc.st.resp.parse(head, fc.st.req.method); err != nil {
 				return nil, err
 			}
-			if reused && fc.resp.status == http.StatusRequestTimeout {
+			if reused && fc.st.resp.status == http.StatusRequestTimeout {
 				return nil, fmt.Errorf("%w: a 408 on an idle connection", errUpClosed)
 			}
 			return head, nil

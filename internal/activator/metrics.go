@@ -40,7 +40,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"namespace", "app"}),
 		heldRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "spinscale_activator_held_rejected_total",
-			Help: "Requests answered 503 while waiting for a ready pod: the queue was full (overflow) or the wait timed out (timeout).",
+			Help: "Requests answered 503 while waiting for a ready pod: the queue was full (overflow), the wait timed out (timeout), or the activator shut down (shutdown).",
 		}, []string{"namespace", "app", "reason"}),
 		streamReaders: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "spinscale_activator_stream_readers",

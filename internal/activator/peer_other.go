@@ -20,3 +20,7 @@ const (
 // peek cannot look without a read on this system: a connection is taken as
 // open, and what is wrong with it is found when it is used.
 func peek(net.Conn) peerState { return peerOpen }
+
+// awaitReadable cannot wait without a read on this system: the read buffer
+// is taken at once.
+func awaitReadable(net.Conn) error { return nil }

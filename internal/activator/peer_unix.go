@@ -93,3 +93,26 @@ func peek(c net.Conn) peerState {
 	}
 	return state
 }
+
+// awaitReadable waits, without reading, until c has something to read (or
+// its end), or its read deadline passes.
+func awaitReadable(c net.Conn) error {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	return rc.Read(func(fd uintptr) bool {
+		var b [1]byte
+		for {
+			_, _, rerr := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+			if errors.Is(rerr, syscall.EINTR) {
+				continue
+			}
+			return !errors.Is(rerr, syscall.EAGAIN) && !errors.Is(rerr, syscall.EWOULDBLOCK)
+		}
+	})
+}

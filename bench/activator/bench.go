@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -39,6 +40,8 @@ type bench struct {
 	webPods   *podserve.Server
 
 	controller *process
+	// relay is part a's floor (relay.go).
+	relay *process
 }
 
 // newBench creates the proxy parts' apps, serves their pods and starts the
@@ -104,6 +107,9 @@ func newBench(ctx context.Context, o options, c *localcluster.Cluster) (*bench, 
 }
 
 func (b *bench) close() {
+	if b.relay != nil {
+		b.relay.stop()
+	}
 	if b.controller != nil {
 		b.controller.stop()
 	}
@@ -113,14 +119,20 @@ func (b *bench) close() {
 	b.cancel()
 }
 
-// latency is part a: runs of the open loop one after the other.
+// latency is part a: runs of the open loop one after the other, each
+// with the activator and then with the relay in its place.
 func (b *bench) latency(ctx context.Context, rep *report) error {
 	pods := b.webPods.Pods()
 	if len(pods) != 1 {
 		return fmt.Errorf("web has %d served pods, want 1", len(pods))
 	}
+	relayURL, err := b.startRelay(ctx, pods[0].Addr)
+	if err != nil {
+		return err
+	}
 	direct := target{name: "straight to the pod", base: "http://" + pods[0].Addr, host: b.web.host}
 	proxied := target{name: "through the activator", base: b.url, host: b.web.host}
+	relayed := target{name: "through the relay", base: relayURL, host: b.web.host}
 	for run := range b.o.runs {
 		logf("a: run %d of %d: %d req/s to each path for %s", run+1, b.o.runs, b.o.rate, b.o.latencyFor)
 		cpu0, err := procstat.CPUTime(b.activator.pid())
@@ -135,10 +147,48 @@ func (b *bench) latency(ctx context.Context, rep *report) error {
 		if err != nil {
 			return err
 		}
+		logf("a: run %d of %d, the floor: the same through the relay", run+1, b.o.runs)
+		floor, err := openLoop(ctx, newClient(1000), []target{direct, relayed}, b.o.rate, b.o.warm, b.o.latencyFor, 5000)
+		if err != nil {
+			return err
+		}
 		rep.latency = append(rep.latency, latencyResult{direct: res[0], proxied: res[1], rate: b.o.rate, for_: b.o.latencyFor,
-			cpu: cpu1 - cpu0})
+			cpu: cpu1 - cpu0, relayDirect: floor[0], relayed: floor[1]})
 	}
 	return nil
+}
+
+// startRelay runs the relay to the pod at addr in its own process and
+// returns its URL.
+func (b *bench) startRelay(ctx context.Context, addr string) (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	port, err := procstat.FreePort()
+	if err != nil {
+		return "", err
+	}
+	listen := fmt.Sprintf("127.0.0.1:%d", port)
+	if b.relay, err = startProcess("relay", filepath.Join(b.o.dir, "relay.log"), exe, "-relay-listen", listen, "-relay-to", addr); err != nil {
+		return "", err
+	}
+	url := "http://" + listen
+	client := newClient(1)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		status, err := get(ctx, client, url, b.web.host, "/ready")
+		if err == nil && status == http.StatusOK {
+			return url, nil
+		}
+		if ferr := b.relay.failed(); ferr != nil {
+			return "", ferr
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("the relay never answered: %d %v", status, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // throughput is part b: runs closed loops one after the other.

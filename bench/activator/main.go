@@ -69,7 +69,15 @@ func main() {
 	root := flag.String("root", ".", "the repository root")
 	keep := flag.Bool("keep", false, "leave the control plane and the work directory in place")
 	out := flag.String("out", "", "also write the report to this file")
+	relayListen := flag.String("relay-listen", "", "internal: run as part a's relay on this address (with -relay-to)")
+	relayTo := flag.String("relay-to", "", "internal: the pod address the relay copies to")
 	flag.Parse()
+	if *relayListen != "" {
+		if err := runRelay(*relayListen, *relayTo); err != nil {
+			fail(1, err)
+		}
+		return
+	}
 
 	o := options{parts: map[string]bool{}, rate: *rate, warm: 2 * time.Second, latencyFor: *latencyFor,
 		workers: *workers, throughputFor: *throughputFor, held: *held, startup: *startup, runs: *runs,

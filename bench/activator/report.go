@@ -34,6 +34,9 @@ type latencyResult struct {
 	rate            int
 	for_            time.Duration
 	cpu             time.Duration // the activator's, warm-up included
+	// relayDirect and relayed are the same run's floor: straight to the
+	// pod, and through the relay (relay.go).
+	relayDirect, relayed latencies
 }
 
 type throughputResult struct {
@@ -128,13 +131,16 @@ func (r *report) write(w io.Writer) {
 		l0 := r.latency[0]
 		fmt.Fprintf(w, "## a. Added latency at %d req/s (%d runs of %s, each after %s of warm-up)\n\n", l0.rate, len(r.latency), l0.for_, r.opts.warm)
 		fmt.Fprintf(w, "| run | path | requests | errors | p50 | p90 | p99 | p99.9 |\n|---|---|---|---|---|---|---|---|\n")
-		var added50, added99 []float64
+		var added50, added99, floor50, floor99 []float64
 		errs := 0
 		for i, l := range r.latency {
 			for _, p := range []struct {
 				name string
 				l    latencies
-			}{{"straight to the pod", l.direct}, {"through the activator", l.proxied}} {
+			}{{"straight to the pod", l.direct}, {"through the activator", l.proxied}, {"straight to the pod (floor's pair)", l.relayDirect}, {"through the relay (floor)", l.relayed}} {
+				if len(p.l.d) == 0 && p.l.errors == 0 {
+					continue
+				}
 				fmt.Fprintf(w, "| %d | %s | %d | %d | %s | %s | %s | %s |\n", i+1, p.name, len(p.l.d), p.l.errors,
 					ms(quantile(p.l.d, .5)), ms(quantile(p.l.d, .9)), ms(quantile(p.l.d, .99)), ms(quantile(p.l.d, .999)))
 			}
@@ -142,6 +148,11 @@ func (r *report) write(w io.Writer) {
 			added50 = append(added50, float64(quantile(l.proxied.d, .5)-quantile(l.direct.d, .5)))
 			added99 = append(added99, float64(quantile(l.proxied.d, .99)-quantile(l.direct.d, .99)))
 			fmt.Fprintf(w, "| %d | added by the activator | | | %s | | %s | |\n", i+1, ms(quantile(l.proxied.d, .5)-quantile(l.direct.d, .5)), ms(quantile(l.proxied.d, .99)-quantile(l.direct.d, .99)))
+			if len(l.relayed.d) > 0 {
+				floor50 = append(floor50, float64(quantile(l.relayed.d, .5)-quantile(l.relayDirect.d, .5)))
+				floor99 = append(floor99, float64(quantile(l.relayed.d, .99)-quantile(l.relayDirect.d, .99)))
+				fmt.Fprintf(w, "| %d | added by the relay (floor) | | | %s | | %s | |\n", i+1, ms(time.Duration(floor50[len(floor50)-1])), ms(time.Duration(floor99[len(floor99)-1])))
+			}
 		}
 		m50, m99 := time.Duration(median(added50)), time.Duration(median(added99))
 		cpus := make([]string, len(r.latency))
@@ -150,6 +161,10 @@ func (r *report) write(w io.Writer) {
 		}
 		fmt.Fprintf(w, "\nAdded by the activator, median of the runs: p50 %s, **p99 %s** (goal: p99 at most %s: %s). The activator used %s of CPU in the runs.\n\n",
 			ms(m50), ms(m99), goalAddedP99, verdict(m99 <= goalAddedP99 && errs == 0), strings.Join(cpus, ", "))
+		if len(floor99) > 0 {
+			fmt.Fprintf(w, "The floor, measured the same way in the same runs: a relay in its own process that only copies bytes between the two connections (a goroutine each way, nothing parsed) adds, median of the runs, p50 %s, **p99 %s**: what one more process on the path costs on this machine, whatever it does.\n\n",
+				ms(time.Duration(median(floor50))), ms(time.Duration(median(floor99))))
+		}
 	}
 	if len(r.throughput) > 0 {
 		t0 := r.throughput[0]

@@ -54,6 +54,9 @@ type Options struct {
 	onTableChange func()
 	// onDrain is told when the drain starts (tests).
 	onDrain func()
+	// clientIdleTimeout closes client connections idle longer (tests;
+	// zero: fastIdleTimeout).
+	clientIdleTimeout time.Duration
 }
 
 // Activator is the proxy, its table of apps and its stats stream.
@@ -69,6 +72,8 @@ type Activator struct {
 	holder  *holder
 	active  counter
 	onDrain func()
+	// clientIdle closes client connections idle longer.
+	clientIdle time.Duration
 
 	synced   atomic.Bool
 	draining atomic.Bool
@@ -107,9 +112,12 @@ func New(o Options) (*Activator, error) {
 		o.Transport = newTransport()
 	}
 	x := &Activator{
-		name: o.Name, log: o.Logger, clock: o.Clock, onDrain: o.onDrain,
+		name: o.Name, log: o.Logger, clock: o.Clock, onDrain: o.onDrain, clientIdle: o.clientIdleTimeout,
 		reg:         prometheus.NewRegistry(),
 		streamsDone: make(chan struct{}),
+	}
+	if x.clientIdle <= 0 {
+		x.clientIdle = fastIdleTimeout
 	}
 	x.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	x.metrics = NewMetrics(x.reg)

@@ -33,7 +33,8 @@ import (
 // if it were the first; the connection stays with the server afterwards.
 
 // Timeouts of the fast loop's client connections: Serve's server has the
-// same.
+// same. The read deadline they set stays during an exchange, when nothing
+// reads the client's connection; watch's look at it heeds no deadline.
 const (
 	fastIdleTimeout   = 2 * time.Minute
 	fastHeaderTimeout = 30 * time.Second
@@ -201,7 +202,7 @@ func (f *frontend) serveConn(fc *fastConn) {
 // awaitFirst waits until the client sends its first bytes, or the idle
 // timeout, or the drain.
 func (f *frontend) awaitFirst(fc *fastConn) error {
-	fc.deadline = time.Now().Add(fastIdleTimeout)
+	fc.deadline = time.Now().Add(f.x.clientIdle)
 	_ = fc.c.SetReadDeadline(fc.deadline)
 	fc.idle.Store(true)
 	defer fc.idle.Store(false)
@@ -215,9 +216,11 @@ var errDraining = errors.New("draining")
 
 // readHead waits for the next request's head and returns it, unconsumed.
 func (f *frontend) readHead(fc *fastConn) ([]byte, error) {
-	now := time.Now()
-	if fc.deadline.Sub(now) < fastIdleTimeout-10*time.Second {
-		fc.deadline = now.Add(fastIdleTimeout)
+	// The deadline is set again only once a twelfth of it has gone (10 s
+	// of 2 min), or it passed during an exchange: setting it costs.
+	now, idle := time.Now(), f.x.clientIdle
+	if fc.deadline.Sub(now) < idle-idle/12 {
+		fc.deadline = now.Add(idle)
 		_ = fc.c.SetReadDeadline(fc.deadline)
 	}
 	fc.idle.Store(true)
@@ -276,6 +279,7 @@ func (f *frontend) exchange(fc *fastConn) (verdict, string) {
 	a.begin(start)
 	m := x.metrics.of(a)
 	m.inFlight.Inc()
+	fc.cancelled.Store(false)
 	fc.busySince.Store(time.Now().UnixNano())
 	defer fc.busySince.Store(0)
 

@@ -220,9 +220,9 @@ func TestPoolLooksAtConnectionsIdleLongerThanASecond(t *testing.T) {
 	require.NoError(t, err)
 	time.Sleep(50 * time.Millisecond) // the close and the bytes arrive
 
-	p.put(&upConn{c: live}, now.Add(-2*time.Second))
-	p.put(&upConn{c: closed}, now.Add(-2*time.Second))
-	p.put(&upConn{c: stray}, now.Add(-2*time.Second))
+	p.put(upConnOf(live), now.Add(-2*time.Second))
+	p.put(upConnOf(closed), now.Add(-2*time.Second))
+	p.put(upConnOf(stray), now.Add(-2*time.Second))
 	uc := p.get(now)
 	require.NotNil(t, uc)
 	assert.Same(t, live, uc.c, "the stray answer and the closed one are dropped, the live one used")
@@ -232,7 +232,7 @@ func TestPoolLooksAtConnectionsIdleLongerThanASecond(t *testing.T) {
 	// goes again on a new connection).
 	closed2, peer3 := tcpPair(t)
 	require.NoError(t, peer3.Close())
-	p.put(&upConn{c: closed2}, now)
+	p.put(upConnOf(closed2), now)
 	uc = p.get(now.Add(100 * time.Millisecond))
 	require.NotNil(t, uc)
 	assert.Same(t, closed2, uc.c)
@@ -243,8 +243,8 @@ func TestPoolClosesConnectionsIdleTooLongAndThoseOfAGonePod(t *testing.T) {
 	var p upPool
 	old, oldPeer := tcpPair(t)
 	recent, _ := tcpPair(t)
-	p.put(&upConn{c: old}, now.Add(-upIdleTimeout-time.Second))
-	p.put(&upConn{c: recent}, now)
+	p.put(upConnOf(old), now.Add(-upIdleTimeout-time.Second))
+	p.put(upConnOf(recent), now)
 	p.sweep(now)
 	assert.Equal(t, 1, p.idleCount())
 	require.NoError(t, oldPeer.SetReadDeadline(time.Now().Add(waitLimit)))
@@ -255,13 +255,13 @@ func TestPoolClosesConnectionsIdleTooLongAndThoseOfAGonePod(t *testing.T) {
 	a.setBackends([]string{"127.0.0.1:1", "127.0.0.1:2"})
 	gone := a.backendList()[1]
 	c, peer := tcpPair(t)
-	gone.pool.put(&upConn{c: c}, now)
+	gone.pool.put(upConnOf(c), now)
 	a.setBackends([]string{"127.0.0.1:1"})
 	require.NoError(t, peer.SetReadDeadline(time.Now().Add(waitLimit)))
 	_, err = peer.Read(make([]byte, 1))
 	assert.ErrorIs(t, err, io.EOF, "a pod no longer ready has its connections closed")
 	c2, peer2 := tcpPair(t)
-	gone.pool.put(&upConn{c: c2}, now)
+	gone.pool.put(upConnOf(c2), now)
 	_, err = peer2.Read(make([]byte, 1))
 	assert.ErrorIs(t, err, io.EOF, "and those put back after")
 	assert.Zero(t, gone.pool.idleCount())
@@ -604,5 +604,90 @@ func TestFastLoopPassesChunkedAnswersWithTrailers(t *testing.T) {
 	assert.Equal(t, "part one, part two", body)
 	assert.Equal(t, []string{"chunked"}, res.TransferEncoding)
 	assert.Equal(t, "2", res.Trailer.Get("X-Sum"))
+	assert.Zero(t, h.handedOver(handedPod))
+}
+
+// upConnOf is a pod connection as the pool holds it.
+func upConnOf(c net.Conn) *upConn {
+	return &upConn{c: c, br: bufio.NewReaderSize(c, upReadBuffer)}
+}
+
+// A pod that sent more than its answer has its connection closed, not
+// pooled: the extra bytes would be taken for the next request's answer.
+func TestPoolDropsAConnectionWithBytesNoRequestAskedFor(t *testing.T) {
+	now := time.Now()
+	var p upPool
+	c, peer := tcpPair(t)
+	uc := upConnOf(c)
+	_, err := io.WriteString(peer, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\n")
+	require.NoError(t, err)
+	_, err = uc.br.ReadString('\n') // the answer read up to its end, the rest buffered
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { _, _ = uc.br.Peek(1); return uc.br.Buffered() > 0 }, waitLimit, time.Millisecond)
+	p.put(uc, now)
+	assert.Zero(t, p.idleCount())
+	require.NoError(t, peer.SetReadDeadline(time.Now().Add(waitLimit)))
+	_, err = peer.Read(make([]byte, 1))
+	assert.ErrorIs(t, err, io.EOF, "it is closed")
+}
+
+// peek answers at once for a connection another goroutine is reading, and
+// takes a passed read deadline for nothing: a long answer outlives the
+// client connection's deadline, and its client is still there.
+func TestPeekNeitherWaitsNorHeedsTheReadDeadline(t *testing.T) {
+	c, peer := tcpPair(t)
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(-time.Second)))
+	assert.Equal(t, peerOpen, peek(c), "a passed deadline is not a closed connection")
+
+	c2, peer2 := tcpPair(t)
+	reading := make(chan error, 1)
+	go func() {
+		_, err := c2.Read(make([]byte, 1))
+		reading <- err
+	}()
+	time.Sleep(20 * time.Millisecond) // the read waits
+	looked := make(chan peerState, 1)
+	go func() { looked <- peek(c2) }()
+	select {
+	case s := <-looked:
+		assert.Equal(t, peerOpen, s)
+	case <-time.After(waitLimit):
+		t.Fatal("peek waited for the read")
+	}
+	require.NoError(t, peer2.Close())
+	assert.ErrorIs(t, <-reading, io.EOF)
+	assert.Equal(t, peerClosed, peek(c2))
+
+	require.NoError(t, peer.Close())
+	require.Eventually(t, func() bool { return peek(c) == peerClosed }, waitLimit, time.Millisecond)
+}
+
+// An answer that lasts longer than the client connection's idle timeout
+// (a download, a stream) goes through whole, and the connection serves
+// the next request.
+func TestFastLoopPassesAnAnswerLongerThanTheIdleTimeout(t *testing.T) {
+	h := newHarness(t, func(o *Options) { o.clientIdleTimeout = 300 * time.Millisecond })
+	const parts = 25 // 2.5 s: watch looks at the client at least once
+	backend := countingBackend(t, 0, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/long" {
+			fmt.Fprint(w, "short")
+			return
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(parts))
+		for range parts {
+			_, _ = io.WriteString(w, "x")
+			w.(http.Flusher).Flush()
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+	h.fastApp(backend.Server)
+	c, br := h.rawConn()
+	res, body := roundTripOn(t, c, br, "GET /long HTTP/1.1\r\nHost: web\r\n\r\n")
+	assert.Equal(t, http.StatusOK, res.StatusCode)
+	assert.Equal(t, strings.Repeat("x", parts), body)
+	res, body = roundTripOn(t, c, br, "GET /next HTTP/1.1\r\nHost: web\r\n\r\n")
+	assert.Equal(t, http.StatusOK, res.StatusCode)
+	assert.Equal(t, "short", body)
+	assert.Contains(t, h.metrics(), `spinscale_activator_requests_total{app="web",code="200",namespace="ns"} 2`)
 	assert.Zero(t, h.handedOver(handedPod))
 }

@@ -58,7 +58,9 @@ const (
 )
 
 // peek looks at c without consuming or waiting: whether the other end
-// closed it, sent something, or neither.
+// closed it, sent something, or neither. It neither takes c's read lock
+// nor heeds its read deadline, so it may look at a connection another
+// goroutine is reading, or whose deadline passed during a long answer.
 func peek(c net.Conn) peerState {
 	sc, ok := c.(syscall.Conn)
 	if !ok {
@@ -69,7 +71,7 @@ func peek(c net.Conn) peerState {
 		return peerClosed
 	}
 	state := peerOpen
-	err = rc.Read(func(fd uintptr) bool {
+	err = rc.Control(func(fd uintptr) {
 		var b [1]byte
 		for {
 			n, _, rerr := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
@@ -85,11 +87,11 @@ func peek(c net.Conn) peerState {
 			default:
 				state = peerClosed
 			}
-			return true
+			return
 		}
 	})
 	if err != nil {
-		return peerClosed
+		return peerClosed // closed on this side
 	}
 	return state
 }

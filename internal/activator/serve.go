@@ -27,7 +27,7 @@ func (x *Activator) Serve(ctx context.Context, proxyLn, adminLn net.Listener, dr
 	proxySrv := &http.Server{
 		Handler:           x,
 		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		IdleTimeout:       x.clientIdle,
 		Protocols:         &protocols,
 		BaseContext:       func(net.Listener) context.Context { return baseCtx },
 		ErrorLog:          zap.NewStdLog(x.log.Named("http")),

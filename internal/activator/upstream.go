@@ -57,18 +57,20 @@ func (p *upPool) get(now time.Time) *upConn {
 		p.idle[n-1] = nil
 		p.idle = p.idle[:n-1]
 		p.mu.Unlock()
-		if now.Sub(uc.idleSince) <= upCheckAfter || peek(uc.c) == peerOpen {
+		if uc.br.Buffered() == 0 && (now.Sub(uc.idleSince) <= upCheckAfter || peek(uc.c) == peerOpen) {
 			return uc
 		}
 		_ = uc.c.Close()
 	}
 }
 
-// put keeps uc for the next request, unless the pool is closed or full.
+// put keeps uc for the next request, unless the pool is closed or full,
+// or the pod sent more than its answer (bytes no request asked for, which
+// would be read as the next request's answer).
 func (p *upPool) put(uc *upConn, now time.Time) {
 	uc.idleSince = now
 	p.mu.Lock()
-	if p.closed || len(p.idle) >= maxIdlePerBackend {
+	if p.closed || len(p.idle) >= maxIdlePerBackend || uc.br.Buffered() > 0 {
 		p.mu.Unlock()
 		_ = uc.c.Close()
 		return

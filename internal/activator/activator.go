@@ -2,6 +2,7 @@ package activator
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -54,9 +55,9 @@ type Options struct {
 	onTableChange func()
 	// onDrain is told when the drain starts (tests).
 	onDrain func()
-	// clientIdleTimeout closes client connections idle longer (tests;
-	// zero: fastIdleTimeout).
-	clientIdleTimeout time.Duration
+	// clientIdleTimeout and clientHeaderTimeout replace fastIdleTimeout
+	// and fastHeaderTimeout (tests; zero: those).
+	clientIdleTimeout, clientHeaderTimeout time.Duration
 }
 
 // Activator is the proxy, its table of apps and its stats stream.
@@ -72,8 +73,10 @@ type Activator struct {
 	holder  *holder
 	active  counter
 	onDrain func()
-	// clientIdle closes client connections idle longer.
-	clientIdle time.Duration
+	// clientIdle closes client connections idle longer between requests;
+	// clientHeader bounds the wait for a head (a new connection's first,
+	// or one begun).
+	clientIdle, clientHeader time.Duration
 
 	synced   atomic.Bool
 	draining atomic.Bool
@@ -112,12 +115,10 @@ func New(o Options) (*Activator, error) {
 		o.Transport = newTransport()
 	}
 	x := &Activator{
-		name: o.Name, log: o.Logger, clock: o.Clock, onDrain: o.onDrain, clientIdle: o.clientIdleTimeout,
+		name: o.Name, log: o.Logger, clock: o.Clock, onDrain: o.onDrain,
+		clientIdle: cmp.Or(o.clientIdleTimeout, fastIdleTimeout), clientHeader: cmp.Or(o.clientHeaderTimeout, fastHeaderTimeout),
 		reg:         prometheus.NewRegistry(),
 		streamsDone: make(chan struct{}),
-	}
-	if x.clientIdle <= 0 {
-		x.clientIdle = fastIdleTimeout
 	}
 	x.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	x.metrics = NewMetrics(x.reg)

@@ -32,9 +32,12 @@ import (
 // request is not consumed before the hand-over, so the server reads it as
 // if it were the first; the connection stays with the server afterwards.
 
-// Timeouts of the fast loop's client connections: Serve's server has the
-// same. The read deadline they set stays during an exchange, when nothing
-// reads the client's connection; watch's look at it heeds no deadline.
+// Timeouts of the fast loop's client connections, as Serve's server has
+// them: a new connection has fastHeaderTimeout to send its first head;
+// between requests it may be idle for fastIdleTimeout, and a head begun
+// has fastHeaderTimeout to end. The read deadline they set stays during an
+// exchange, when nothing reads the client's connection; watch's look at it
+// heeds no deadline.
 const (
 	fastIdleTimeout   = 2 * time.Minute
 	fastHeaderTimeout = 30 * time.Second
@@ -199,10 +202,10 @@ func (f *frontend) serveConn(fc *fastConn) {
 	}
 }
 
-// awaitFirst waits until the client sends its first bytes, or the idle
+// awaitFirst waits until the client sends its first bytes, or the header
 // timeout, or the drain.
 func (f *frontend) awaitFirst(fc *fastConn) error {
-	fc.deadline = time.Now().Add(f.x.clientIdle)
+	fc.deadline = time.Now().Add(f.x.clientHeader)
 	_ = fc.c.SetReadDeadline(fc.deadline)
 	fc.idle.Store(true)
 	defer fc.idle.Store(false)
@@ -216,10 +219,11 @@ var errDraining = errors.New("draining")
 
 // readHead waits for the next request's head and returns it, unconsumed.
 func (f *frontend) readHead(fc *fastConn) ([]byte, error) {
-	// The deadline is set again only once a twelfth of it has gone (10 s
-	// of 2 min), or it passed during an exchange: setting it costs.
+	// The idle deadline is set again only once a twelfth of it has gone
+	// (10 s of 2 min), or when another is in place (a header deadline, or
+	// one that passed during an exchange): setting it costs.
 	now, idle := time.Now(), f.x.clientIdle
-	if fc.deadline.Sub(now) < idle-idle/12 {
+	if left := fc.deadline.Sub(now); left < idle-idle/12 || left > idle {
 		fc.deadline = now.Add(idle)
 		_ = fc.c.SetReadDeadline(fc.deadline)
 	}
@@ -242,7 +246,7 @@ func (f *frontend) readHead(fc *fastConn) ([]byte, error) {
 		case len(buf) > 0 && !partial:
 			partial = true
 			fc.idle.Store(false) // a request is arriving: the drain lets it finish
-			fc.deadline = time.Now().Add(fastHeaderTimeout)
+			fc.deadline = time.Now().Add(f.x.clientHeader)
 			_ = fc.c.SetReadDeadline(fc.deadline)
 		}
 		if _, err := fc.br.Peek(len(buf) + 1); err != nil {

@@ -621,8 +621,11 @@ func TestPoolDropsAConnectionWithBytesNoRequestAskedFor(t *testing.T) {
 	uc := upConnOf(c)
 	_, err := io.WriteString(peer, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\n")
 	require.NoError(t, err)
-	_, err = uc.br.ReadString('\n') // the answer read up to its end, the rest buffered
-	require.NoError(t, err)
+	for _, line := range []string{"HTTP/1.1 200 OK\r\n", "Content-Length: 0\r\n", "\r\n"} {
+		got, err := uc.br.ReadString('\n') // the answer read to its end, the rest buffered
+		require.NoError(t, err)
+		require.Equal(t, line, got)
+	}
 	require.Eventually(t, func() bool { _, _ = uc.br.Peek(1); return uc.br.Buffered() > 0 }, waitLimit, time.Millisecond)
 	p.put(uc, now)
 	assert.Zero(t, p.idleCount())
@@ -688,6 +691,49 @@ func TestFastLoopPassesAnAnswerLongerThanTheIdleTimeout(t *testing.T) {
 	res, body = roundTripOn(t, c, br, "GET /next HTTP/1.1\r\nHost: web\r\n\r\n")
 	assert.Equal(t, http.StatusOK, res.StatusCode)
 	assert.Equal(t, "short", body)
-	assert.Contains(t, h.metrics(), `spinscale_activator_requests_total{app="web",code="200",namespace="ns"} 2`)
+	// The request is counted once its answer is flushed.
+	assert.Eventually(t, func() bool {
+		return strings.Contains(h.metrics(), `spinscale_activator_requests_total{app="web",code="200",namespace="ns"} 2`)
+	}, waitLimit, 10*time.Millisecond)
 	assert.Zero(t, h.handedOver(handedPod))
+}
+
+// A pod that sends a second answer with the first has that connection
+// closed: the next request goes on a new one, and gets its own answer.
+func TestFastLoopDropsAPodConnectionWithMoreThanItsAnswer(t *testing.T) {
+	h := newHarness(t)
+	var conns atomic.Int64
+	backend := rawBackend(t, func(c net.Conn, br *bufio.Reader) {
+		n := conns.Add(1)
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		// Both in one write: they arrive together.
+		_, _ = fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nconn %d aHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstray", n)
+		_, _ = http.ReadRequest(br) // until the activator closes it
+	})
+	h.fastApp(backend)
+	c, br := h.rawConn()
+	for i := range 2 {
+		res, body := roundTripOn(t, c, br, "GET / HTTP/1.1\r\nHost: web\r\n\r\n")
+		assert.Equal(t, http.StatusOK, res.StatusCode)
+		assert.Equal(t, fmt.Sprintf("conn %d a", i+1), body, "each request answered on a connection of its own")
+	}
+	assert.EqualValues(t, 2, conns.Load())
+	assert.Zero(t, h.handedOver(handedPod))
+}
+
+// A new connection that sends nothing is closed at the header timeout, as
+// Go's HTTP server closes one: the idle timeout is for between requests.
+func TestFastLoopClosesASilentNewConnectionAtTheHeaderTimeout(t *testing.T) {
+	h := newHarness(t, func(o *Options) {
+		o.clientHeaderTimeout = 200 * time.Millisecond
+		o.clientIdleTimeout = time.Minute
+	})
+	c, _ := h.rawConn()
+	start := time.Now()
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(waitLimit)))
+	_, err := c.Read(make([]byte, 1))
+	assert.ErrorIs(t, err, io.EOF, "closed by the activator")
+	assert.Less(t, time.Since(start), 30*time.Second, "at the header timeout, not the idle one")
 }

@@ -26,7 +26,7 @@ func (x *Activator) Serve(ctx context.Context, proxyLn, adminLn net.Listener, dr
 	protocols.SetUnencryptedHTTP2(true)
 	proxySrv := &http.Server{
 		Handler:           x,
-		ReadHeaderTimeout: 30 * time.Second,
+		ReadHeaderTimeout: x.clientHeader,
 		IdleTimeout:       x.clientIdle,
 		Protocols:         &protocols,
 		BaseContext:       func(net.Listener) context.Context { return baseCtx },

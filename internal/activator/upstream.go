@@ -57,7 +57,7 @@ func (p *upPool) get(now time.Time) *upConn {
 		p.idle[n-1] = nil
 		p.idle = p.idle[:n-1]
 		p.mu.Unlock()
-		if uc.br.Buffered() == 0 && (now.Sub(uc.idleSince) <= upCheckAfter || peek(uc.c) == peerOpen) {
+		if now.Sub(uc.idleSince) <= upCheckAfter || peek(uc.c) == peerOpen {
 			return uc
 		}
 		_ = uc.c.Close()

@@ -107,7 +107,7 @@ func main() {
 	if err != nil {
 		fail(1, err)
 	}
-	rep := &report{opts: o}
+	rep := &report{opts: o, revision: revision(o.root)}
 	runErr := run(ctx, o, rep, *keep)
 	var w io.Writer = os.Stdout
 	var f *os.File
@@ -184,6 +184,16 @@ func run(ctx context.Context, o options, rep *report, keep bool) (err error) {
 		}
 	}
 	return nil
+}
+
+// revision names the code measured: the commit at root, marked when the
+// work tree differs from it.
+func revision(root string) string {
+	out, err := exec.Command("git", "-C", root, "describe", "--always", "--dirty", "--abbrev=7").Output()
+	if err != nil {
+		return "an unknown revision"
+	}
+	return strings.TrimSpace(string(out))
 }
 
 func logf(format string, args ...any) {

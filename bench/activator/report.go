@@ -21,6 +21,7 @@ const (
 
 type report struct {
 	opts       options
+	revision   string // the code measured
 	latency    []latencyResult
 	throughput []throughputResult
 	memory     *memoryResult
@@ -125,8 +126,8 @@ func verdict(ok bool) string {
 // write prints the report as Markdown.
 func (r *report) write(w io.Writer) {
 	load, _ := os.ReadFile("/proc/loadavg")
-	fmt.Fprintf(w, "# Activator bench\n\n%s, %d CPUs, load average %s, Go %s, every socket on loopback.\n\n",
-		time.Now().UTC().Format(time.RFC3339), runtime.NumCPU(), strings.Join(strings.Fields(string(load))[:3], " "), runtime.Version())
+	fmt.Fprintf(w, "# Activator bench\n\n%s, at %s, %d CPUs, load average %s, Go %s, every socket on loopback.\n\n",
+		time.Now().UTC().Format(time.RFC3339), r.revision, runtime.NumCPU(), strings.Join(strings.Fields(string(load))[:3], " "), runtime.Version())
 	if len(r.latency) > 0 {
 		l0 := r.latency[0]
 		fmt.Fprintf(w, "## a. Added latency at %d req/s (%d runs of %s, each after %s of warm-up)\n\n", l0.rate, len(r.latency), l0.for_, r.opts.warm)

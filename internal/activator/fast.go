@@ -61,6 +61,10 @@ type frontend struct {
 	ln      net.Listener
 	handoff *handoffListener
 	dialer  net.Dialer
+	// srv is Go's HTTP server that takes the handed-over connections; a
+	// request held from the loop carries it in its context, as the
+	// server's own requests do.
+	srv *http.Server
 
 	mu       sync.Mutex
 	conns    map[*fastConn]struct{}
@@ -146,6 +150,7 @@ const (
 	keepConn verdict = iota
 	closeConn
 	handOff
+	holdConn // its app has no pod to pick: held (fasthold.go)
 )
 
 // serveConn runs the fast loop on one connection until it closes or is
@@ -194,6 +199,9 @@ func (f *frontend) serveConn(fc *fastConn) {
 		switch v {
 		case handOff:
 			handed = f.handOver(fc, why)
+			return
+		case holdConn:
+			handed = f.hold(fc)
 			return
 		case closeConn:
 			return
@@ -260,7 +268,6 @@ func (f *frontend) readHead(fc *fastConn) ([]byte, error) {
 const (
 	handedHead  = "head"  // a request the fast loop does not take
 	handedRoute = "route" // no app serves its host and path: a 404
-	handedHeld  = "held"  // its app has no pod to pick: held
 	handedPod   = "pod"   // its pod failed before answering, or answered in a form the fast loop does not pass on
 )
 
@@ -274,7 +281,7 @@ func (f *frontend) exchange(fc *fastConn) (verdict, string) {
 	}
 	b := a.pickNow()
 	if b == nil {
-		return handOff, handedHeld
+		return holdConn, ""
 	}
 	defer b.inFlight.Add(-1)
 	x.active.add(1)

@@ -382,7 +382,7 @@ func TestFastLoopServesKeepAliveRequestsOnOnePodConnection(t *testing.T) {
 
 	assert.EqualValues(t, 7, backend.requests.Load())
 	assert.EqualValues(t, 1, backend.conns.Load(), "one pod connection, kept alive")
-	for _, why := range []string{handedHead, handedRoute, handedHeld, handedPod} {
+	for _, why := range []string{handedHead, handedRoute, handedPod} {
 		assert.Zero(t, h.handedOver(why), why)
 	}
 	assert.Contains(t, h.metrics(), `spinscale_activator_requests_total{app="web",code="200",namespace="ns"} 7`)

@@ -49,9 +49,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	m.handedOver = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "spinscale_activator_handed_over_total",
-		Help: "Client connections the fast loop handed to Go's HTTP server, by reason: head (a request it does not take: h2c, a body, an upgrade, HTTP/1.0, an unusual form), route (no app for the host: 404), held (no pod to pick), pod (the pod failed before answering, or answered in a form it does not pass on).",
+		Help: "Client connections the fast loop handed to Go's HTTP server, by reason: head (a request it does not take: h2c, a body, an upgrade, HTTP/1.0, an unusual form), route (no app for the host: 404), pod (the pod failed before answering, or answered in a form it does not pass on).",
 	}, []string{"reason"})
-	for _, why := range []string{handedHead, handedRoute, handedHeld, handedPod} {
+	for _, why := range []string{handedHead, handedRoute, handedPod} {
 		m.handedOver.WithLabelValues(why)
 	}
 	reg.MustRegister(m.requests, m.duration, m.inFlight, m.held, m.heldRejected, m.streamReaders, m.handedOver)

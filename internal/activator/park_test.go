@@ -293,3 +293,52 @@ func TestParkedAnswerCutMidBodyIsAnError(t *testing.T) {
 	_, err = io.ReadAll(res.Body)
 	assert.Error(t, err, "the cut is seen by the client")
 }
+
+// A plain GET at zero is held straight from the fast loop: nothing is
+// handed to Go's HTTP server, and the pod sees the request as it would
+// from the server (X-Forwarded-For the client's address).
+func TestFastLoopHoldsARequestAtZeroItself(t *testing.T) {
+	h := newHarness(t)
+	c, br := h.parkedRequest(http.MethodGet, "/at-zero")
+	for _, why := range []string{handedHead, handedRoute, handedPod} {
+		assert.Zero(t, h.handedOver(why), why)
+	}
+	assert.NotContains(t, h.metrics(), `reason="held"`, "not handed over for being held")
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s %s", r.URL.Path, r.Header.Get("X-Forwarded-For"))
+	}))
+	t.Cleanup(backend.Close)
+	h.create(backendSlice("ns", "idle", "idle", backend))
+
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(waitLimit)))
+	res, err := http.ReadResponse(br, nil)
+	require.NoError(t, err)
+	body, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, res.StatusCode)
+	assert.Equal(t, "/at-zero 127.0.0.1", string(body))
+	assert.True(t, res.Close)
+}
+
+// A request held from the fast loop that its queue refuses is answered 503
+// on its connection, which then closes; the request parked before it is
+// untouched.
+func TestFastLoopAnswersAnOverflowAtZero(t *testing.T) {
+	h := newHarness(t)
+	_, _ = h.parkedRequest(http.MethodGet, "/", "http-queue-size", "1")
+	c, br := h.rawGet(http.MethodGet, "idle", "/second")
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(waitLimit)))
+	res, err := http.ReadResponse(br, nil)
+	require.NoError(t, err)
+	body, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusServiceUnavailable, res.StatusCode)
+	assert.Equal(t, "1", res.Header.Get("Retry-After"))
+	assert.Contains(t, string(body), "queue is full")
+	assert.True(t, res.Close, "the answer closes the connection")
+	_, err = br.ReadByte()
+	assert.ErrorIs(t, err, io.EOF)
+	a, _ := h.x.table.lookup("idle", "/")
+	assert.EqualValues(t, 1, a.heldCount(), "the first request is still held")
+	assert.Contains(t, h.metrics(), `spinscale_activator_held_rejected_total{app="idle",namespace="ns",reason="overflow"} 1`)
+}

@@ -37,6 +37,7 @@ func (x *Activator) Serve(ctx context.Context, proxyLn, adminLn net.Listener, dr
 	// The frontend takes the proxy's connections and hands to proxySrv
 	// those its fast loop does not serve (fast.go).
 	fe := newFrontend(x, proxyLn)
+	fe.srv = proxySrv
 	errs := make(chan error, 3)
 	go func() { errs <- fe.serve() }()
 	go func() { errs <- serveOn(proxySrv, fe.handoff, "proxy") }()

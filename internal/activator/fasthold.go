@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"time"
@@ -22,20 +23,22 @@ import (
 func (f *frontend) hold(fc *fastConn) bool {
 	r, err := http.ReadRequest(fc.br)
 	if err != nil {
-		// The head was parsed already; a failure here is a client that
-		// went or a form the two parsers read differently.
-		f.x.log.Debug("held request could not be read; the connection is closed", zap.Error(err))
+		// The head was parsed already; a failure here is a form the two
+		// parsers read differently: answered as Go's server would.
+		f.x.log.Debug("held request could not be read; answered 400", zap.Error(err))
+		_, _ = io.WriteString(fc.c, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
 		return false
 	}
+	delete(r.Header, "Host") // as Go's server, which keeps it in r.Host only
 	r.RemoteAddr = fc.c.RemoteAddr().String()
 	// The values a request from Go's server carries: the proxy aborts an
 	// answer whose copy fails only for a request served by a server.
 	ctx := context.WithValue(f.x.base(), http.ServerContextKey, f.srv)
 	ctx = context.WithValue(ctx, http.LocalAddrContextKey, fc.c.LocalAddr())
 	r = r.WithContext(ctx)
-	// No read deadline while held: the sweep sees a client that goes, and
-	// the queue timeout bounds the wait.
-	_ = fc.c.SetReadDeadline(time.Time{})
+	// No deadline while held, as after a hijack: the sweep sees a client
+	// that goes, and the queue timeout bounds the wait.
+	_ = fc.c.SetDeadline(time.Time{})
 
 	w := &heldWriter{connResponse: newConnResponse(fc.c, r), br: fc.br}
 	answered := f.serveHeld(w, r)

@@ -303,7 +303,11 @@ func TestFastLoopHoldsARequestAtZeroItself(t *testing.T) {
 	for _, why := range []string{handedHead, handedRoute, handedPod} {
 		assert.Zero(t, h.handedOver(why), why)
 	}
-	assert.NotContains(t, h.metrics(), `reason="held"`, "not handed over for being held")
+	a, _ := h.x.table.lookup("idle", "/")
+	a.mu.Lock()
+	parkedNow := len(a.parked)
+	a.mu.Unlock()
+	assert.Equal(t, 1, parkedNow, "parked, not held in a handler")
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "%s %s", r.URL.Path, r.Header.Get("X-Forwarded-For"))
 	}))
@@ -340,5 +344,8 @@ func TestFastLoopAnswersAnOverflowAtZero(t *testing.T) {
 	assert.ErrorIs(t, err, io.EOF)
 	a, _ := h.x.table.lookup("idle", "/")
 	assert.EqualValues(t, 1, a.heldCount(), "the first request is still held")
+	for _, why := range []string{handedHead, handedRoute, handedPod} {
+		assert.Zero(t, h.handedOver(why), why)
+	}
 	assert.Contains(t, h.metrics(), `spinscale_activator_held_rejected_total{app="idle",namespace="ns",reason="overflow"} 1`)
 }

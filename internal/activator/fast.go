@@ -26,8 +26,9 @@ import (
 // Anything else is handed over, with the connection, to Go's HTTP server
 // and the rest of the activator (ServeHTTP): a head the fast loop does not
 // take (h2c, a body, an upgrade, HTTP/1.0, a form it does not parse), a
-// host no app serves, and a pod that failed before its answer began (the request, a GET or HEAD, is sent
-// again there, with the quarantine and re-send rules of that path). The
+// host no app serves, and a pod that failed before its answer began (the
+// request, a GET or HEAD, is sent again there, with the quarantine and
+// re-send rules of that path). The
 // request is not consumed before the hand-over, so the server reads it as
 // if it were the first; the connection stays with the server afterwards.
 // A request for an app with no pod to pick is parked from the loop

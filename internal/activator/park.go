@@ -17,8 +17,8 @@ import (
 // A held HTTP/1 request without a body is parked: its connection is taken
 // from net/http (hijacked), whose goroutine, buffers and response state are
 // let go, or from the fast loop, which parks it without net/http
-// (fasthold.go), and nothing runs for it while it waits. Its app wakes it when a
-// backend can be picked or the app goes, its timer at its queue timeout,
+// (fasthold.go); nothing runs for it while it waits. Its app wakes it when
+// a backend can be picked or the app goes, its timer at its queue timeout,
 // the drain when it runs out, and the sweep (each second) when its client
 // closed the connection. A woken request gets a goroutine of its own, which
 // forwards it as any other and writes the answer on the connection with

@@ -42,9 +42,11 @@ func (h *harness) parkedRequest(method, path string, ann ...string) (net.Conn, *
 	return c, br
 }
 
-// A held GET leaves its handler; its answer comes with Connection: close,
-// the backend's headers and body intact, and the connection is closed
-// after it.
+// A held GET leaves its handler: the fast loop parks it itself, nothing
+// handed to Go's HTTP server; its answer comes with Connection: close, the
+// backend's headers and body intact, the request as the pod would get it
+// from the server (X-Forwarded-For the client's address), and the
+// connection is closed after it.
 func TestParkedRequestIsAnsweredOnItsConnectionAndClosed(t *testing.T) {
 	h := newHarness(t)
 	c, br := h.parkedRequest(http.MethodGet, "/path?q=1")
@@ -53,9 +55,12 @@ func TestParkedRequestIsAnsweredOnItsConnectionAndClosed(t *testing.T) {
 	parkedNow := len(a.parked)
 	a.mu.Unlock()
 	assert.Equal(t, 1, parkedNow, "the held GET waits without its handler")
+	for _, why := range []string{handedHead, handedRoute, handedPod} {
+		assert.Zero(t, h.handedOver(why), why)
+	}
 
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-Seen", r.URL.String()+" "+r.Host+" "+r.Header.Get("X-Forwarded-Host"))
+		w.Header().Set("X-Seen", r.URL.String()+" "+r.Host+" "+r.Header.Get("X-Forwarded-Host")+" "+r.Header.Get("X-Forwarded-For"))
 		fmt.Fprint(w, "woken")
 	}))
 	t.Cleanup(backend.Close)
@@ -68,7 +73,7 @@ func TestParkedRequestIsAnsweredOnItsConnectionAndClosed(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusOK, res.StatusCode)
 	assert.Equal(t, "woken", string(body))
-	assert.Equal(t, "/path?q=1 idle idle", res.Header.Get("X-Seen"))
+	assert.Equal(t, "/path?q=1 idle idle 127.0.0.1", res.Header.Get("X-Seen"))
 	assert.True(t, res.Close, "Connection: close")
 	assert.NotEmpty(t, res.Header.Get("Date"))
 	_, err = br.ReadByte()
@@ -292,36 +297,6 @@ func TestParkedAnswerCutMidBodyIsAnError(t *testing.T) {
 	assert.EqualValues(t, -1, res.ContentLength, "close-delimited")
 	_, err = io.ReadAll(res.Body)
 	assert.Error(t, err, "the cut is seen by the client")
-}
-
-// A plain GET at zero is held straight from the fast loop: nothing is
-// handed to Go's HTTP server, and the pod sees the request as it would
-// from the server (X-Forwarded-For the client's address).
-func TestFastLoopHoldsARequestAtZeroItself(t *testing.T) {
-	h := newHarness(t)
-	c, br := h.parkedRequest(http.MethodGet, "/at-zero")
-	for _, why := range []string{handedHead, handedRoute, handedPod} {
-		assert.Zero(t, h.handedOver(why), why)
-	}
-	a, _ := h.x.table.lookup("idle", "/")
-	a.mu.Lock()
-	parkedNow := len(a.parked)
-	a.mu.Unlock()
-	assert.Equal(t, 1, parkedNow, "parked, not held in a handler")
-	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, "%s %s", r.URL.Path, r.Header.Get("X-Forwarded-For"))
-	}))
-	t.Cleanup(backend.Close)
-	h.create(backendSlice("ns", "idle", "idle", backend))
-
-	require.NoError(t, c.SetReadDeadline(time.Now().Add(waitLimit)))
-	res, err := http.ReadResponse(br, nil)
-	require.NoError(t, err)
-	body, err := io.ReadAll(res.Body)
-	require.NoError(t, err)
-	assert.Equal(t, http.StatusOK, res.StatusCode)
-	assert.Equal(t, "/at-zero 127.0.0.1", string(body))
-	assert.True(t, res.Close)
 }
 
 // A request held from the fast loop that its queue refuses is answered 503
